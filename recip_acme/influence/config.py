@@ -1,0 +1,53 @@
+"""Settings of the value-of-influence estimators and of their refits."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Sequence
+
+
+@dataclasses.dataclass
+class InfluenceConfig:
+  """Defaults follow the paper's Coins setting (Algorithm 1; ALGORITHM.md section 1).
+
+  Attributes:
+    hidden_sizes: hidden layers of each of the 2(N+1) estimators.
+    learning_rate: Adam step size (paper: 0.01).
+    final_learning_rate_fraction: the step size decays linearly within each refit
+      to this fraction of `learning_rate`; 1.0 (default) keeps it constant as in the
+      paper. Lower values give less noisy estimates for the same number of steps.
+    batch_size: samples per gradient step (paper: 4096).
+    epochs: passes per refit over `samples_per_epoch` samples (paper: 20).
+    samples_per_epoch: samples drawn per epoch; capped at what the replay holds
+      (published code: 16 batches of 4096).
+    replay_episodes: K, how many most recent episodes the replay keeps (paper: 4).
+    refit_every: k, refit after this many new episodes (paper: 1).
+    initial_episodes: episodes collected before the first fit; policies are not
+      updated before it.
+    use_time_left: feed the time left in the episode (fixed-horizon games).
+    future_term: add gamma * (vhat - vhat^-j); False keeps the immediate term only.
+    gamma: discount of the return targets and of the future term.
+  """
+  hidden_sizes: Sequence[int] = (64, 64)
+  learning_rate: float = 0.01
+  final_learning_rate_fraction: float = 1.0
+  batch_size: int = 4096
+  epochs: int = 20
+  samples_per_epoch: int = 16 * 4096
+  replay_episodes: int = 4
+  refit_every: int = 1
+  initial_episodes: int = 1
+  use_time_left: bool = True
+  future_term: bool = True
+  gamma: float = 0.99
+
+  def __post_init__(self):
+    for name in ("learning_rate", "batch_size", "epochs", "samples_per_epoch",
+                 "replay_episodes", "refit_every", "initial_episodes"):
+      if getattr(self, name) <= 0:
+        raise ValueError(f"InfluenceConfig.{name} must be > 0; got {getattr(self, name)}")
+    if not 0.0 < self.final_learning_rate_fraction <= 1.0:
+      raise ValueError("InfluenceConfig.final_learning_rate_fraction must be in (0, 1]; "
+                       f"got {self.final_learning_rate_fraction}")
+    if not 0.0 <= self.gamma <= 1.0:
+      raise ValueError(f"InfluenceConfig.gamma must be in [0, 1]; got {self.gamma}")

@@ -1,0 +1,270 @@
+"""Reciprocal rewards from values of influence: the math of Reciprocators, as pure TF.
+
+Specification: ALGORITHM.md sections 2-3 (shared docs). With ``voi[t, j, i]`` the
+influence of player j's action at step t on player i's return, Reciprocator i keeps,
+for each opponent j, a decayed *influence balance*
+
+    B[t, i, j] = lambda * B[t-1, i, j] + increment[t, i, j]
+
+and at step t is rewarded with a function of the *lagged* balance ``X[t] = B[t-1]``
+(which i could observe before acting) and of its own influence on j, averaged over
+the N-1 opponents. The variants differ in the increment and in that function; each
+has a descriptive name, and the names of the authors' published code are aliases.
+
+Everything here is a pure function of tensors: usable eagerly, inside
+``tf.function``, and on NumPy input. Leading batch dimensions between T and the two
+player axes are allowed: ``voi`` may be ``[T, N, N]`` or ``[T, B..., N, N]``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Optional
+
+import numpy as np
+import tensorflow as tf
+
+# Sequences longer than this are processed in chunks that carry the state; the result
+# is identical (tests pin it) and memory stays O(block^2).
+_MAX_BLOCK = 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+  """How one variant turns influences into a balance and a reward.
+
+  Attributes:
+    name: descriptive name used in configs and logs.
+    published_name: the name in the authors' code (accepted as an alias).
+    increment: "received" (VoI[t,j,i]: what j did to me), "net" (received minus
+      given, VoI[t,j,i] - VoI[t,i,j]) or "received_minus_debit" (two accumulators:
+      G gets VoI[t,j,i], the debit D gets VoI[t,i,j] + VoI[t,j,j]; X = G - D).
+    reward: "product" (X * given), "sign_of_balance" (sign(X) * given) or
+      "sign_of_influence" (X * sign(given)), with given = VoI[t,i,j].
+    fixed_decay: if set, the decay this variant always uses (ignores the argument).
+    description: one line for --help and the README.
+  """
+  name: str
+  published_name: str
+  increment: str
+  reward: str
+  fixed_decay: Optional[float] = None
+  description: str = ""
+
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in [
+    Variant("balance", "petty_payoff", "net", "product",
+            description="balance of influence received minus given, times influence given (default)"),
+    Variant("signed_balance", "signed_petty_payoff", "net", "sign_of_balance",
+            description="sign of the net balance, times influence given"),
+    Variant("balance_signed_influence", "signed_grudge_petty_payoff", "net",
+            "sign_of_influence", description="net balance times the sign of influence given"),
+    Variant("received", "petty", "received", "product",
+            description="balance of influence received only, times influence given"),
+    Variant("signed_received", "signed_grudge", "received", "sign_of_balance",
+            description="sign of influence received, times influence given"),
+    Variant("received_minus_debit", "grudge_minus_debit", "received_minus_debit",
+            "product", description="(received - debit) times influence given; "
+            "debit = given + opponent's influence on itself"),
+    Variant("signed_received_minus_debit", "signed_grudge_minus_debit",
+            "received_minus_debit", "sign_of_balance",
+            description="sign of (received - debit) times influence given"),
+    Variant("lagged_product", "lagged_product", "received", "product", fixed_decay=0.0,
+            description="IPD-Rollout: previous step's influence received times "
+            "influence given, no accumulation"),
+]}
+ALIASES: dict[str, str] = {v.published_name: v.name for v in VARIANTS.values()}
+DEFAULT_VARIANT = "balance"
+
+
+def variant_names() -> list[str]:
+  """Every accepted name: descriptive names first, then the published aliases."""
+  return list(VARIANTS) + sorted(set(ALIASES) - set(VARIANTS))
+
+
+def get_variant(name: str) -> Variant:
+  """Resolves a descriptive or published name; unknown names list the valid ones."""
+  if name in VARIANTS:
+    return VARIANTS[name]
+  if name in ALIASES:
+    return VARIANTS[ALIASES[name]]
+  raise ValueError(f"unknown reciprocal reward variant {name!r}; valid: "
+                   f"{', '.join(variant_names())}")
+
+
+class ReciprocalState(NamedTuple):
+  """What carries over between chunks of one episode, each ``[B..., N, N]``.
+
+  ``balance[..., i, j]`` is i's balance towards j (for the debit variants, the
+  "received" accumulator G); ``debit`` is used by the debit variants only.
+  """
+  balance: tf.Tensor
+  debit: tf.Tensor
+
+
+class ReciprocalTerms(NamedTuple):
+  """Everything the reward is made of, for logging.
+
+  rewards: ``[T, B..., N]`` opponent-averaged reciprocal reward, before the weight w.
+  pair_rewards: ``[T, B..., N, N]`` reward of i for opponent j (0 on the diagonal).
+  lagged_balance: ``[T, B..., N, N]`` the balance X used at each step (B[t-1]).
+  final_state: the state after the last step, to pass to the next chunk.
+  """
+  rewards: tf.Tensor
+  pair_rewards: tf.Tensor
+  lagged_balance: tf.Tensor
+  final_state: ReciprocalState
+
+
+def initial_state(batch_shape, num_players: int, dtype=tf.float32) -> ReciprocalState:
+  """All-zero balances: the start of an episode (or of training, with decay 1)."""
+  shape = list(batch_shape) + [num_players, num_players]
+  return ReciprocalState(tf.zeros(shape, dtype), tf.zeros(shape, dtype))
+
+
+def _check_shapes(voi: tf.Tensor, state: Optional[ReciprocalState]) -> None:
+  shape = voi.shape
+  if shape.rank is None or shape.rank < 3:
+    raise ValueError(f"voi must be [T, (B...,) N, N]; got shape {shape}")
+  n_from, n_to = shape[-2], shape[-1]
+  if n_from is not None and n_to is not None and n_from != n_to:
+    raise ValueError(f"voi's last two axes must both be the number of players; "
+                     f"got shape {shape}")
+  if n_from is not None and n_from < 2:
+    raise ValueError(f"reciprocal rewards need at least 2 players; got voi shape {shape}")
+  if state is not None:
+    for name, value in zip(ReciprocalState._fields, state):
+      if not tf.TensorShape(value.shape).is_compatible_with(shape[1:]):
+        raise ValueError(f"initial_state.{name} must have shape {shape[1:]} "
+                         f"(voi shape {shape} without T); got {value.shape}")
+
+
+def _decayed_cumsum(increments: tf.Tensor, start: tf.Tensor,
+                    decay: tf.Tensor) -> tf.Tensor:
+  """B[t] = decay * B[t-1] + inc[t] with B[-1] = start, for all t at once.
+
+  Closed form B[t] = decay^(t+1) * start + sum_{s<=t} decay^(t-s) * inc[s], as one
+  [T, T] lower-triangular matrix product: no Python loop, dynamic T, only powers of
+  decay <= 1 (no overflow). 0^0 is 1, so decay 0 keeps only the current increment.
+  """
+  num_steps = tf.shape(increments)[0]
+  steps = tf.range(num_steps)
+  lags = tf.cast(steps[:, None] - steps[None, :], increments.dtype)
+  weights = tf.where(lags >= 0, tf.pow(decay, tf.maximum(lags, 0.)), tf.zeros_like(lags))
+  flat = tf.reshape(increments, [num_steps, -1])
+  summed = tf.reshape(tf.matmul(weights, flat), tf.shape(increments))
+  start_weights = tf.pow(decay, tf.cast(steps + 1, increments.dtype))
+  start_weights = tf.reshape(start_weights, [-1] + [1] * (increments.shape.rank - 1))
+  return summed + start_weights * start[None]
+
+
+def _lag(history: tf.Tensor, start: tf.Tensor) -> tf.Tensor:
+  """X[t] = B[t-1], with X[0] = start."""
+  return tf.concat([start[None], history[:-1]], axis=0)
+
+
+def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
+                     state: ReciprocalState) -> ReciprocalTerms:
+  perm = list(range(voi.shape.rank - 2)) + [voi.shape.rank - 1, voi.shape.rank - 2]
+  given = voi                            # given[..., i, j] = VoI[t, i, j]: i on j.
+  received = tf.transpose(voi, perm)     # received[..., i, j] = VoI[t, j, i]: j on i.
+
+  if variant.increment == "net":
+    balance = _decayed_cumsum(received - given, state.balance, decay)
+    debit = None
+    lagged = _lag(balance, state.balance)
+  elif variant.increment == "received":
+    balance = _decayed_cumsum(received, state.balance, decay)
+    debit = None
+    lagged = _lag(balance, state.balance)
+  elif variant.increment == "received_minus_debit":
+    self_influence = tf.linalg.diag_part(voi)           # [T, B..., N]: VoI[t, j, j].
+    debit_increment = given + self_influence[..., None, :]
+    balance = _decayed_cumsum(received, state.balance, decay)
+    debit = _decayed_cumsum(debit_increment, state.debit, decay)
+    lagged = _lag(balance, state.balance) - _lag(debit, state.debit)
+  else:  # pragma: no cover - VARIANTS is closed.
+    raise ValueError(variant.increment)
+
+  if variant.reward == "product":
+    pair = lagged * given
+  elif variant.reward == "sign_of_balance":
+    pair = tf.sign(lagged) * given
+  elif variant.reward == "sign_of_influence":
+    pair = lagged * tf.sign(given)
+  else:  # pragma: no cover
+    raise ValueError(variant.reward)
+
+  num_players = tf.shape(voi)[-1]
+  off_diagonal = 1. - tf.eye(num_players, dtype=voi.dtype)
+  pair = pair * off_diagonal
+  rewards = tf.reduce_sum(pair, axis=-1) / tf.cast(num_players - 1, voi.dtype)
+  final = ReciprocalState(balance[-1], debit[-1] if debit is not None else state.debit)
+  return ReciprocalTerms(rewards, pair, lagged, final)
+
+
+def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
+                     initial_state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
+  """Reciprocal rewards with every intermediate term (see ReciprocalTerms)."""
+  spec = get_variant(variant)
+  voi = tf.convert_to_tensor(voi)
+  if not voi.dtype.is_floating:
+    voi = tf.cast(voi, tf.float32)
+  if initial_state is not None:
+    initial_state = ReciprocalState(*(tf.cast(tf.convert_to_tensor(x), voi.dtype)
+                                      for x in initial_state))
+  _check_shapes(voi, initial_state)
+  decay = spec.fixed_decay if spec.fixed_decay is not None else balance_decay
+  if not 0.0 <= float(decay) <= 1.0:
+    raise ValueError(f"balance_decay must be in [0, 1]; got {decay}")
+  decay = tf.constant(decay, voi.dtype)
+  state = initial_state
+  if state is None:
+    zeros = tf.zeros_like(voi[0])
+    state = ReciprocalState(zeros, zeros)
+
+  num_steps = voi.shape[0]
+  if num_steps is None or num_steps <= _MAX_BLOCK:
+    return _terms_one_block(voi, spec, decay, state)
+  blocks = []
+  for start in range(0, num_steps, _MAX_BLOCK):
+    block = _terms_one_block(voi[start:start + _MAX_BLOCK], spec, decay, state)
+    state = block.final_state
+    blocks.append(block)
+  return ReciprocalTerms(*(tf.concat([getattr(b, f) for b in blocks], 0)
+                           for f in ReciprocalTerms._fields[:3]), state)
+
+
+def reciprocal_rewards(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
+                       initial_state: Optional[ReciprocalState] = None
+                       ) -> tuple[tf.Tensor, ReciprocalState]:
+  """Opponent-averaged reciprocal reward of every player at every step.
+
+  Args:
+    voi: ``[T, (B...,) N, N]``, ``voi[t, j, i]`` = influence of j's action at t on i.
+    variant: a name from ``variant_names()`` (descriptive or published).
+    balance_decay: lambda of ALGORITHM.md (paper: 1.0; published Coins code: gamma).
+      Ignored by ``lagged_product``, which never accumulates.
+    initial_state: balances carried from a previous chunk of the same episode;
+      ``None`` is a fresh episode (all zero).
+
+  Returns:
+    ``rewards [T, (B...,) N]`` before the weight w, and the state after step T-1.
+    Splitting an episode into chunks and passing the state gives identical rewards.
+  """
+  terms = reciprocal_terms(voi, variant, balance_decay, initial_state)
+  return terms.rewards, terms.final_state
+
+
+def normalize(rewards: tf.Tensor, epsilon: float = 1e-7) -> tf.Tensor:
+  """Zero-mean, unit-variance over the whole batch (the published code's option)."""
+  mean, variance = tf.nn.moments(rewards, axes=list(range(rewards.shape.rank)))
+  return (rewards - mean) / (tf.sqrt(variance) + epsilon)
+
+
+def linear_weight(step, start: float, end: float, ramp_steps: int):
+  """w growing linearly from `start` to `end` over `ramp_steps` (then held at `end`)."""
+  if ramp_steps <= 0:
+    return end
+  fraction = np.clip(float(step) / ramp_steps, 0.0, 1.0)
+  return start + fraction * (end - start)

@@ -1,0 +1,206 @@
+"""recip_acme.reciprocal: hand-computed cases for every variant, lag, decay, chunking."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recip_acme import reciprocal
+
+# voi[t][j][i]: influence of j's action at t on i.
+VOI_2P = [[[0.0, 1.0], [2.0, 0.5]],
+          [[0.1, -1.0], [3.0, 0.0]],
+          [[0.0, 2.0], [-1.0, 0.2]]]
+VOI_3P = [[[0, 1, -1], [2, 0, 0], [1, 0, 1]],
+          [[1, 2, 0], [0, 0, 1], [0, -2, 0]],
+          [[0, 1, 1], [-1, 0, 0], [2, 0, 0]]]
+
+# Worked by hand; e.g. "balance", 2 players, decay 0.5, player 0 against player 1:
+#   increments VoI(1->0) - VoI(0->1) = 1, 4, -3 -> balances 1, 4.5, -0.75;
+#   lagged balances X = 0, 1, 4.5; rewards X * VoI(0->1) = 0, -1, 9.
+# Step 0's reward is always 0 (one-step lag, balances start at 0).
+EXPECTED_2P_DECAY_HALF = {
+    "balance": [[0, 0], [-1, -3], [9, 4.5]],
+    "signed_balance": [[0, 0], [-1, -3], [2, 1]],
+    "balance_signed_influence": [[0, 0], [-1, -1], [4.5, 4.5]],
+    "received": [[0, 0], [-2, 3], [8, 0.5]],
+    "signed_received": [[0, 0], [-1, 3], [2, 1]],
+    "received_minus_debit": [[0, 0], [-0.5, -3], [8.5, 4.6]],
+    "signed_received_minus_debit": [[0, 0], [-1, -3], [2, 1]],
+    "lagged_product": [[0, 0], [-2, 3], [6, 1]],  # No accumulation, whatever the decay.
+}
+# Three players, decay 1 (the paper's lambda): rewards are averaged over the 2 opponents.
+# e.g. "balance", player 0: pair (0,1) gives 0, 2, -1 and pair (0,2) gives 0, 0, 2.
+EXPECTED_3P_DECAY_ONE = {
+    "balance": [[0, 0, 0], [1, 0, 0], [0.5, -0.5, -2]],
+    "signed_balance": [[0, 0, 0], [1, 0, 0], [0, -0.5, -1]],
+    "balance_signed_influence": [[0, 0, 0], [0.5, 0, 0], [0.5, -0.5, -1]],
+    "received": [[0, 0, 0], [2, 0, 0], [1.5, -1.5, -1]],
+    "signed_received": [[0, 0, 0], [1, 0, 0], [1, -0.5, -1]],
+    "received_minus_debit": [[0, 0, 0], [1, -0.5, 0], [0, 0, -3]],
+    "signed_received_minus_debit": [[0, 0, 0], [1, -0.5, 0], [0, 0, -1]],
+    "lagged_product": [[0, 0, 0], [2, 0, 0], [0, -1, 0]],
+}
+
+
+def _reference(voi, variant, decay):
+  """A naive per-step loop shaped like the published code (a second, independent oracle)."""
+  spec = reciprocal.get_variant(variant)
+  decay = spec.fixed_decay if spec.fixed_decay is not None else decay
+  voi = np.asarray(voi, np.float64)
+  num_steps, num_players = voi.shape[0], voi.shape[-1]
+  out = np.zeros(voi.shape[:-1])
+  for i in range(num_players):
+    for j in range(num_players):
+      if i == j:
+        continue
+      grudge = np.zeros(voi.shape[1:-2])
+      debit = np.zeros(voi.shape[1:-2])
+      for t in range(num_steps):
+        given, received = voi[t, ..., i, j], voi[t, ..., j, i]
+        x = grudge - debit
+        if spec.reward == "sign_of_balance":
+          r = np.sign(x) * given
+        elif spec.reward == "sign_of_influence":
+          r = x * np.sign(given)
+        else:
+          r = x * given
+        out[t, ..., i] += r / (num_players - 1)
+        if spec.increment == "net":
+          grudge = decay * grudge + received - given
+        elif spec.increment == "received":
+          grudge = decay * grudge + received
+        else:
+          grudge = decay * grudge + received
+          debit = decay * debit + given + voi[t, ..., j, j]
+  return out
+
+
+@pytest.mark.parametrize("variant", sorted(EXPECTED_2P_DECAY_HALF))
+def test_two_players_hand_computed(variant):
+  rewards, _ = reciprocal.reciprocal_rewards(
+      np.array(VOI_2P, np.float64), variant=variant, balance_decay=0.5)
+  np.testing.assert_allclose(rewards.numpy(), EXPECTED_2P_DECAY_HALF[variant], atol=1e-12)
+
+
+@pytest.mark.parametrize("variant", sorted(EXPECTED_3P_DECAY_ONE))
+def test_three_players_hand_computed(variant):
+  rewards, _ = reciprocal.reciprocal_rewards(
+      np.array(VOI_3P, np.float64), variant=variant, balance_decay=1.0)
+  np.testing.assert_allclose(rewards.numpy(), EXPECTED_3P_DECAY_ONE[variant], atol=1e-12)
+
+
+def test_hand_computed_tables_agree_with_the_naive_loop():
+  for variant, expected in EXPECTED_2P_DECAY_HALF.items():
+    np.testing.assert_allclose(_reference(VOI_2P, variant, 0.5), expected, atol=1e-12)
+  for variant, expected in EXPECTED_3P_DECAY_ONE.items():
+    np.testing.assert_allclose(_reference(VOI_3P, variant, 1.0), expected, atol=1e-12)
+
+
+def test_published_names_are_aliases():
+  for published, descriptive in [("petty_payoff", "balance"), ("petty", "received"),
+                                 ("signed_grudge", "signed_received"),
+                                 ("signed_petty_payoff", "signed_balance"),
+                                 ("signed_grudge_petty_payoff", "balance_signed_influence"),
+                                 ("grudge_minus_debit", "received_minus_debit"),
+                                 ("signed_grudge_minus_debit", "signed_received_minus_debit")]:
+    a, _ = reciprocal.reciprocal_rewards(VOI_2P, variant=published, balance_decay=0.5)
+    np.testing.assert_allclose(a.numpy(), EXPECTED_2P_DECAY_HALF[descriptive], atol=1e-6)
+  assert reciprocal.DEFAULT_VARIANT == "balance"
+  assert reciprocal.get_variant("petty_payoff").name == "balance"
+
+
+def test_lag_step_t_influence_does_not_pay_at_step_t():
+  # All influence at step 0 only: nothing can be paid at step 0, and step 1 pays
+  # (balance from step 0) x (influence at step 1) = 0 as well.
+  voi = np.zeros((3, 2, 2))
+  voi[0] = [[0, 5], [7, 0]]
+  rewards, state = reciprocal.reciprocal_rewards(voi, "balance", 1.0)
+  np.testing.assert_array_equal(rewards.numpy(), np.zeros((3, 2)))
+  np.testing.assert_allclose(state.balance.numpy(), [[0, 2], [-2, 0]])
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.3, 1.0])
+def test_decay_of_the_balance(decay):
+  # A single received influence of 1 at t=0, then i gives 1 every step: reward at t
+  # is the balance decayed t-1 times.
+  voi = np.zeros((5, 2, 2))
+  voi[0, 1, 0] = 1.0
+  voi[1:, 0, 1] = 1.0
+  terms = reciprocal.reciprocal_terms(voi, "received", balance_decay=decay)
+  expected = [0.0] + [decay ** (t - 1) for t in range(1, 5)]
+  np.testing.assert_allclose(terms.rewards.numpy()[:, 0], expected, atol=1e-7)
+  np.testing.assert_allclose(terms.lagged_balance.numpy()[1:, 0, 1], expected[1:], atol=1e-7)
+
+
+@pytest.mark.parametrize("variant", reciprocal.variant_names())
+@pytest.mark.parametrize("shape", [(40, 2, 2), (40, 3, 3), (40, 5, 4, 4)])
+def test_matches_naive_loop_on_random_influences(variant, shape):
+  voi = np.random.default_rng(len(shape) + shape[-1]).normal(size=shape)
+  rewards, _ = reciprocal.reciprocal_rewards(voi, variant, balance_decay=0.9)
+  np.testing.assert_allclose(rewards.numpy(), _reference(voi, variant, 0.9), atol=1e-9)
+
+
+@pytest.mark.parametrize("variant", reciprocal.variant_names())
+def test_chunked_equals_one_pass(variant):
+  voi = np.random.default_rng(7).normal(size=(50, 8, 3, 3)).astype(np.float32)
+  whole, whole_state = reciprocal.reciprocal_rewards(voi, variant, 0.95)
+  first, state = reciprocal.reciprocal_rewards(voi[:17], variant, 0.95)
+  second, final_state = reciprocal.reciprocal_rewards(voi[17:], variant, 0.95, state)
+  np.testing.assert_allclose(np.concatenate([first, second]), whole, rtol=1e-5, atol=1e-5)
+  for a, b in zip(final_state, whole_state):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_long_sequences_are_blocked_without_changing_results():
+  voi = np.random.default_rng(3).normal(size=(2500, 2, 2))
+  rewards, _ = reciprocal.reciprocal_rewards(voi, "balance", 0.99)
+  np.testing.assert_allclose(rewards.numpy(), _reference(voi, "balance", 0.99), atol=1e-8)
+
+
+def test_inside_tf_function_with_unknown_length():
+  fn = tf.function(
+      lambda v: reciprocal.reciprocal_rewards(v, "balance", 0.5),
+      input_signature=[tf.TensorSpec([None, 2, 2], tf.float64)])
+  rewards, state = fn(tf.constant(VOI_2P, tf.float64))
+  np.testing.assert_allclose(rewards.numpy(), EXPECTED_2P_DECAY_HALF["balance"])
+  np.testing.assert_allclose(state.balance.numpy(), [[0, -0.75], [0.75, 0]])
+
+
+def test_per_pair_terms_are_exposed_for_logging():
+  terms = reciprocal.reciprocal_terms(VOI_3P, "balance", 1.0)
+  assert terms.pair_rewards.shape == (3, 3, 3)
+  np.testing.assert_allclose(terms.pair_rewards.numpy()[:, 0, 1], [0, 2, -1])
+  np.testing.assert_allclose(terms.lagged_balance.numpy()[:, 0, 1], [0, 1, -1])
+  np.testing.assert_array_equal(np.diagonal(terms.pair_rewards.numpy(), axis1=1, axis2=2), 0)
+
+
+def test_unknown_variant_lists_the_valid_ones():
+  with pytest.raises(ValueError) as e:
+    reciprocal.reciprocal_rewards(VOI_2P, variant="grudge")
+  for name in ["balance", "lagged_product", "petty_payoff", "signed_grudge"]:
+    assert name in str(e.value)
+
+
+@pytest.mark.parametrize("voi_shape,state_shape", [
+    ((3, 2), None), ((3, 2, 3), None), ((3, 1, 1), None), ((3, 2, 2), (3, 3))])
+def test_mismatched_shapes_name_the_shapes(voi_shape, state_shape):
+  state = None
+  if state_shape:
+    state = reciprocal.ReciprocalState(np.zeros(state_shape), np.zeros(state_shape))
+  with pytest.raises(ValueError) as e:
+    reciprocal.reciprocal_rewards(np.zeros(voi_shape), initial_state=state)
+  assert str(tuple(voi_shape)).replace(" ", "") in str(e.value).replace(" ", "")
+
+
+def test_bad_decay_is_rejected():
+  with pytest.raises(ValueError, match="balance_decay"):
+    reciprocal.reciprocal_rewards(VOI_2P, balance_decay=1.5)
+
+
+def test_normalize_and_linear_weight():
+  out = reciprocal.normalize(tf.constant([[1.0, 2.0], [3.0, 6.0]])).numpy()
+  assert abs(out.mean()) < 1e-6 and abs(out.std() - 1) < 1e-3
+  assert reciprocal.linear_weight(0, 0.5, 2.0, 100) == 0.5
+  assert reciprocal.linear_weight(50, 0.5, 2.0, 100) == 1.25
+  assert reciprocal.linear_weight(500, 0.5, 2.0, 100) == 2.0
+  assert reciprocal.linear_weight(3, 0.5, 2.0, 0) == 2.0
