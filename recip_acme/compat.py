@@ -17,6 +17,14 @@ and has a test in ``tests/test_compat.py`` that fails without it.
    Reverb 0.11+ removed that keyword (the signature is no longer fetched eagerly).
    We let ``reverb.Client.trajectory_writer`` accept and ignore it, which is what
    Acme's own later releases did by dropping the argument.
+
+3. ``acme_builder_interface``: ``acme.agents.jax.builders`` (the builder interface our
+   ReciprocatorBuilder implements) imports ``acme.jax.networks`` only to annotate
+   ``random_key: networks_lib.PRNGKey``. That package needs Haiku and JAX APIs that
+   the JAX Melting Pot requires no longer has (``jax.xla``, ``jnp.DeviceArray``).
+   We import the interface against a stand-in holding ``PRNGKey`` alone, then
+   remove the stand-in, so ``acme.jax.networks`` itself stays as importable (or
+   not) as it really is.
 """
 
 from __future__ import annotations
@@ -100,9 +108,49 @@ def patch_reverb_trajectory_writer_timeout() -> bool:
   return True
 
 
+_JAX_NETWORKS = "acme.jax.networks"
+_BUILDERS = "acme.agents.jax.builders"
+
+
+def _forget(prefix: str) -> None:
+  for name in [m for m in sys.modules if m == prefix or m.startswith(prefix + ".")]:
+    del sys.modules[name]
+
+
+def acme_jax_networks_broken() -> bool:
+  """True when ``acme.jax.networks`` cannot be imported on this stack."""
+  if _BUILDERS in sys.modules:
+    return False
+  try:
+    importlib.import_module(_JAX_NETWORKS)
+    return False
+  except (ImportError, AttributeError):
+    _forget(_JAX_NETWORKS)   # Drop the half-imported package and what it pulled in.
+    _forget("acme.jax.utils")
+    return True
+
+
+def patch_acme_builder_interface() -> bool:
+  """Imports Acme's builder interface against a stand-in ``acme.jax.networks``."""
+  if not acme_jax_networks_broken():
+    return False
+  stand_in = types.ModuleType(_JAX_NETWORKS, "recip_acme stand-in: PRNGKey only.")
+  stand_in.PRNGKey = Any
+  setattr(stand_in, _STUB_MARKER, True)
+  sys.modules[_JAX_NETWORKS] = stand_in
+  try:
+    importlib.import_module(_BUILDERS)
+  finally:
+    if getattr(sys.modules.get(_JAX_NETWORKS), _STUB_MARKER, False):
+      del sys.modules[_JAX_NETWORKS]
+  applied.append("acme_builder_interface")
+  return True
+
+
 def apply() -> list[str]:
   """Applies every workaround that is still needed; returns the names applied now."""
   before = len(applied)
   patch_launchpad_stop_handlers()
   patch_reverb_trajectory_writer_timeout()
+  patch_acme_builder_interface()
   return applied[before:]

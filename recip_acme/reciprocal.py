@@ -163,29 +163,24 @@ def _lag(history: tf.Tensor, start: tf.Tensor) -> tf.Tensor:
   return tf.concat([start[None], history[:-1]], axis=0)
 
 
-def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
-                     state: ReciprocalState) -> ReciprocalTerms:
-  perm = list(range(voi.shape.rank - 2)) + [voi.shape.rank - 1, voi.shape.rank - 2]
+def _increments(voi: tf.Tensor, variant: Variant):
+  """(given, balance increment, debit increment or None) for voi [..., N, N]."""
+  rank = voi.shape.rank
+  perm = list(range(rank - 2)) + [rank - 1, rank - 2]
   given = voi                            # given[..., i, j] = VoI[t, i, j]: i on j.
   received = tf.transpose(voi, perm)     # received[..., i, j] = VoI[t, j, i]: j on i.
-
   if variant.increment == "net":
-    balance = _decayed_cumsum(received - given, state.balance, decay)
-    debit = None
-    lagged = _lag(balance, state.balance)
-  elif variant.increment == "received":
-    balance = _decayed_cumsum(received, state.balance, decay)
-    debit = None
-    lagged = _lag(balance, state.balance)
-  elif variant.increment == "received_minus_debit":
-    self_influence = tf.linalg.diag_part(voi)           # [T, B..., N]: VoI[t, j, j].
-    debit_increment = given + self_influence[..., None, :]
-    balance = _decayed_cumsum(received, state.balance, decay)
-    debit = _decayed_cumsum(debit_increment, state.debit, decay)
-    lagged = _lag(balance, state.balance) - _lag(debit, state.debit)
-  else:  # pragma: no cover - VARIANTS is closed.
-    raise ValueError(variant.increment)
+    return given, received - given, None
+  if variant.increment == "received":
+    return given, received, None
+  if variant.increment == "received_minus_debit":
+    self_influence = tf.linalg.diag_part(voi)           # [..., N]: VoI[t, j, j].
+    return given, received, given + self_influence[..., None, :]
+  raise ValueError(variant.increment)  # pragma: no cover - VARIANTS is closed.
 
+
+def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
+  """(opponent-averaged rewards [..., N], pair rewards [..., N, N])."""
   if variant.reward == "product":
     pair = lagged * given
   elif variant.reward == "sign_of_balance":
@@ -194,18 +189,27 @@ def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
     pair = lagged * tf.sign(given)
   else:  # pragma: no cover
     raise ValueError(variant.reward)
+  num_players = tf.shape(given)[-1]
+  pair = pair * (1. - tf.eye(num_players, dtype=given.dtype))
+  return tf.reduce_sum(pair, axis=-1) / tf.cast(num_players - 1, given.dtype), pair
 
-  num_players = tf.shape(voi)[-1]
-  off_diagonal = 1. - tf.eye(num_players, dtype=voi.dtype)
-  pair = pair * off_diagonal
-  rewards = tf.reduce_sum(pair, axis=-1) / tf.cast(num_players - 1, voi.dtype)
-  final = ReciprocalState(balance[-1], debit[-1] if debit is not None else state.debit)
+
+def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
+                     state: ReciprocalState) -> ReciprocalTerms:
+  given, balance_increment, debit_increment = _increments(voi, variant)
+  balance = _decayed_cumsum(balance_increment, state.balance, decay)
+  lagged = _lag(balance, state.balance)
+  final = ReciprocalState(balance[-1], state.debit)
+  if debit_increment is not None:
+    debit = _decayed_cumsum(debit_increment, state.debit, decay)
+    lagged = lagged - _lag(debit, state.debit)
+    final = ReciprocalState(balance[-1], debit[-1])
+  rewards, pair = _averaged_rewards(lagged, given, variant)
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
-def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
-                     initial_state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
-  """Reciprocal rewards with every intermediate term (see ReciprocalTerms)."""
+def _resolve(voi, variant: str, initial_state):
+  """Shared argument handling: (variant spec, voi tensor, decay tensor, state)."""
   spec = get_variant(variant)
   voi = tf.convert_to_tensor(voi)
   if not voi.dtype.is_floating:
@@ -213,11 +217,45 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
   if initial_state is not None:
     initial_state = ReciprocalState(*(tf.cast(tf.convert_to_tensor(x), voi.dtype)
                                       for x in initial_state))
-  _check_shapes(voi, initial_state)
+  return spec, voi, initial_state
+
+
+def _decay_value(spec: Variant, balance_decay: float) -> float:
   decay = spec.fixed_decay if spec.fixed_decay is not None else balance_decay
   if not 0.0 <= float(decay) <= 1.0:
     raise ValueError(f"balance_decay must be in [0, 1]; got {decay}")
-  decay = tf.constant(decay, voi.dtype)
+  return decay
+
+
+def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
+                    state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
+  """One step of `reciprocal_terms` for online use: voi_t is ``[B..., N, N]``.
+
+  Equal to ``reciprocal_terms(voi_t[None], ...)`` without the time axis (a test pins
+  it), but a handful of ops: the joint actor calls it at every environment step.
+  """
+  spec, voi_t, state = _resolve(voi_t, variant, state)
+  _check_shapes(voi_t[None], state)
+  decay = tf.constant(_decay_value(spec, balance_decay), voi_t.dtype)
+  if state is None:
+    zeros = tf.zeros_like(voi_t)
+    state = ReciprocalState(zeros, zeros)
+  given, balance_increment, debit_increment = _increments(voi_t, spec)
+  lagged = state.balance
+  final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
+  if debit_increment is not None:
+    lagged = lagged - state.debit
+    final = ReciprocalState(final.balance, decay * state.debit + debit_increment)
+  rewards, pair = _averaged_rewards(lagged, given, spec)
+  return ReciprocalTerms(rewards, pair, lagged, final)
+
+
+def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
+                     initial_state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
+  """Reciprocal rewards with every intermediate term (see ReciprocalTerms)."""
+  spec, voi, initial_state = _resolve(voi, variant, initial_state)
+  _check_shapes(voi, initial_state)
+  decay = tf.constant(_decay_value(spec, balance_decay), voi.dtype)
   state = initial_state
   if state is None:
     zeros = tf.zeros_like(voi[0])

@@ -112,3 +112,30 @@ def test_workarounds_are_idempotent_and_check_before_patching():
   assert reverb.Client.trajectory_writer is writer_fn
   assert not compat.launchpad_needed()
   assert not compat.reverb_timeout_kwarg_needed()
+
+
+def test_acme_builder_interface_fails_without_workaround():
+  # Launchpad stand-in only, so that Acme itself imports.
+  prelude = ("import importlib.util\n"
+             "spec = importlib.util.spec_from_file_location('c', '"
+             + os.path.join(os.path.dirname(__file__), "..", "recip_acme", "compat.py")
+             + "')\nc = importlib.util.module_from_spec(spec); spec.loader.exec_module(c)\n"
+             "c.patch_launchpad_stop_handlers()\n")
+  result = _run(prelude + "from acme.agents.jax import builders\n")
+  assert result.returncode != 0
+  assert "haiku" in result.stderr or "jax" in result.stderr
+
+
+def test_acme_builder_interface_with_workaround_leaves_no_stand_in():
+  result = _run("""
+      import sys
+      import recip_acme
+      from acme.agents.jax import builders
+      assert "acme.jax.networks" not in sys.modules
+      assert "acme_builder_interface" in recip_acme.compat.applied
+      from recip_acme.agents.reciprocator import builder
+      assert issubclass(builder.ReciprocatorBuilder, builders.GenericActorLearnerBuilder)
+      print("ok")
+      """)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "ok" in result.stdout

@@ -130,16 +130,21 @@ def test_estimators_are_independent_networks():
   n = 3
   estimators = networks.InfluenceEstimators(n, 4, 10, (8, 8))
   # 2(N+1) members, each with its own slice of every weight tensor.
+  members = 2 * (n + 1)
   for v in estimators.trainable_variables:
-    assert v.shape[0] == 2 * (n + 1), v.name
+    assert v.shape[0] == members or v.shape[-1] == members * 8, (v.name, v.shape)
   state = np.ones((2, 10), np.float32)
   with tf.GradientTape() as tape:
     out = estimators(state, np.zeros((2, n), np.int32), np.zeros(2, np.float32))
     loss = tf.reduce_sum(out.cf_reward[1])  # Member 2 only.
   grads = tape.gradient(loss, estimators.trainable_variables)
-  for g in grads:
+  for v, g in zip(estimators.trainable_variables, grads):
     g = tf.convert_to_tensor(g).numpy()
-    assert np.abs(np.delete(g, 2, axis=0)).max() == 0.0
+    if v.shape[0] == members:    # [K, ...]: member 2 is row 2.
+      others = np.delete(g, 2, axis=0)
+    else:                        # [in, K*H]: member 2 is columns 16:24.
+      others = np.delete(g, np.s_[16:24], axis=1)
+    assert np.abs(others).max() == 0.0, v.name
 
 
 def test_value_of_influence_uses_gamma_once():

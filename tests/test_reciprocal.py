@@ -204,3 +204,17 @@ def test_normalize_and_linear_weight():
   assert reciprocal.linear_weight(50, 0.5, 2.0, 100) == 1.25
   assert reciprocal.linear_weight(500, 0.5, 2.0, 100) == 2.0
   assert reciprocal.linear_weight(3, 0.5, 2.0, 0) == 2.0
+
+
+@pytest.mark.parametrize("variant", reciprocal.variant_names())
+def test_online_step_equals_the_sequence_computation(variant):
+  voi = np.random.default_rng(11).normal(size=(6, 4, 3, 3))
+  whole = reciprocal.reciprocal_terms(voi, variant, 0.8)
+  state = None
+  for t in range(6):
+    step = reciprocal.reciprocal_step(voi[t], variant, 0.8, state)
+    np.testing.assert_allclose(step.rewards, whole.rewards[t], atol=1e-9)
+    np.testing.assert_allclose(step.lagged_balance, whole.lagged_balance[t], atol=1e-9)
+    state = step.final_state
+  for a, b in zip(state, whole.final_state):
+    np.testing.assert_allclose(a, b, atol=1e-9)

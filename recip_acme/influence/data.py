@@ -77,16 +77,26 @@ class EpisodeReplay:
   def add_episode(self, state: np.ndarray, joint_action: np.ndarray, reward: np.ndarray,
                   time_left: Optional[np.ndarray] = None) -> None:
     """Adds one episode, time-major: state [T, (B,) F], joint_action/reward [T, (B,) N]."""
+    reward = np.asarray(reward, np.float32)
+    self.add_episode_with_returns(state, joint_action, reward,
+                                  discounted_next_returns(reward, self._gamma), time_left)
+
+  def add_episode_with_returns(self, state: np.ndarray, joint_action: np.ndarray,
+                               reward: np.ndarray, next_return: np.ndarray,
+                               time_left: Optional[np.ndarray] = None) -> None:
+    """Adds one episode whose return targets G_{t+1} were computed by the writer."""
     state = np.asarray(state, np.float32)
     joint_action = np.asarray(joint_action)
     reward = np.asarray(reward, np.float32)
+    next_return = np.asarray(next_return, np.float32)
     num_steps = reward.shape[0]
-    if state.shape[0] != num_steps or joint_action.shape[:-1] != reward.shape[:-1]:
+    if (state.shape[0] != num_steps or joint_action.shape != reward.shape
+        or next_return.shape != reward.shape):
       raise ValueError(f"episode arrays disagree: state {state.shape}, joint_action "
-                       f"{joint_action.shape}, reward {reward.shape}")
+                       f"{joint_action.shape}, reward {reward.shape}, "
+                       f"next_return {next_return.shape}")
     if time_left is None:
       time_left = np.zeros(reward.shape[:-1], np.float32)
-    next_return = discounted_next_returns(reward, self._gamma)
     num_players = reward.shape[-1]
     flat = JointBatch(
         state=state.reshape(-1, state.shape[-1]),

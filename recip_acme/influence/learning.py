@@ -39,7 +39,7 @@ class InfluenceLearner(acme.Learner):
     self._num_fits = tf.Variable(0, dtype=tf.int64, name="num_fits")
     self._episodes_at_last_fit = tf.Variable(0, dtype=tf.int64, name="episodes_at_last_fit")
     self._variables = list(estimators.trainable_variables)
-    self._sgd_step = tf.function(self._sgd_step_impl)
+    self._sgd_step = tf.function(self._sgd_step_impl, autograph=False)
 
   @property
   def num_fits(self) -> int:

@@ -51,16 +51,22 @@ class StackedMLP(snt.Module):
     if action_masks.shape != (num_members, action_size):
       raise ValueError(f"action_masks must be [{num_members}, {action_size}]; "
                        f"got {action_masks.shape}")
-    self._action_masks = tf.constant(action_masks[:, :, None], tf.float32)
+    self._num_members = num_members
     sizes = list(hidden_sizes) + [output_size]
+    self._first = sizes[0]
+    # First layer as one [in, K * H] matrix: one plain matmul serves all K members
+    # (member k owns columns k*H:(k+1)*H). The mask zeroes the action rows a
+    # member must not read.
+    self._action_masks = tf.constant(
+        np.repeat(action_masks.T, sizes[0], axis=1), tf.float32)          # [A, K*H]
 
     def weights(fan_in: int, shape, label: str) -> tf.Variable:
       init = snt.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(max(fan_in, 1)))
       return tf.Variable(init(shape, tf.float32), name=label)
 
     fan_in = dense_size + action_size
-    self.dense_w = weights(fan_in, [num_members, dense_size, sizes[0]], "dense_w")
-    self.action_w = weights(fan_in, [num_members, action_size, sizes[0]], "action_w")
+    self.dense_w = weights(fan_in, [dense_size, num_members * sizes[0]], "dense_w")
+    self.action_w = weights(fan_in, [action_size, num_members * sizes[0]], "action_w")
     self.biases = [tf.Variable(tf.zeros([num_members, 1, size]), name=f"b{k}")
                    for k, size in enumerate(sizes)]
     self.hidden_w = [weights(sizes[k], [num_members, sizes[k], sizes[k + 1]], f"w{k + 1}")
@@ -68,11 +74,12 @@ class StackedMLP(snt.Module):
 
   def __call__(self, dense: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
     """dense [B, Dd], actions [B, Da] -> [K, B, output_size]."""
-    h = (tf.einsum("bd,kdh->kbh", dense, self.dense_w)
-         + tf.einsum("ba,kah->kbh", actions, self.action_w * self._action_masks)
-         + self.biases[0])
+    h = (tf.matmul(dense, self.dense_w)
+         + tf.matmul(actions, self.action_w * self._action_masks))          # [B, K*H]
+    h = tf.transpose(tf.reshape(h, [-1, self._num_members, self._first]), [1, 0, 2])
+    h = h + self.biases[0]
     for w, b in zip(self.hidden_w, self.biases[1:]):
-      h = tf.einsum("kbh,khg->kbg", tf.nn.relu(h), w) + b
+      h = tf.matmul(tf.nn.relu(h), w) + b                                  # [K, B, .]
     return h
 
 

@@ -1,0 +1,133 @@
+r"""Train Reciprocators (or independent learners) on a Melting Pot substrate.
+
+  python -m launch.train                                    # coins, a few minutes
+  python -m launch.train --substrate=clean_up --agent=independent --num_steps=200000
+  python -m launch.train --workdir=runs/x --resume          # continue a killed run
+
+Every substrate in meltingpot.substrate.SUBSTRATES trains (presets for the paper's
+and the common ones; a generic preset for the rest). Output goes to --workdir:
+episodes.csv, logs/progress/logs.csv, tensorboard/, checkpoints/run/.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("substrate", "coins", "Melting Pot substrate to train on.")
+flags.DEFINE_enum("agent", "reciprocator", ["reciprocator", "independent"],
+                  "reciprocator, or independent (the naive learner: adapter off).")
+flags.DEFINE_enum("base", "impala", ["impala", "r2d2"], "The wrapped Acme TF learner.")
+flags.DEFINE_integer("num_steps", 20_000, "Environment steps to train for (all envs).")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("workdir", None, "Run directory (default: runs/SUBSTRATE_AGENT_BASE_sSEED).")
+flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
+flags.DEFINE_float("reciprocal_weight", None, "w: weight of the reciprocal reward.")
+flags.DEFINE_float("reciprocal_weight_start", None, "If set, w ramps linearly from this.")
+flags.DEFINE_integer("reciprocal_weight_ramp_steps", 0, "Steps of that ramp.")
+flags.DEFINE_string("variant", "balance", "Reciprocal-reward variant (or published name).")
+flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code).")
+flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
+flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
+flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
+flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
+flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
+flags.DEFINE_list("mlp_sizes", None, "MLP sizes after the torso, e.g. 64.")
+flags.DEFINE_integer("lstm_size", None, "LSTM size.")
+flags.DEFINE_integer("unroll_length", None, "IMPALA sequence length.")
+flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
+flags.DEFINE_bool("share_policy", None, "One network for all players.")
+flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server.")
+flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
+flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
+flags.DEFINE_float("log_every_seconds", 10.0, "Progress line period.")
+
+
+def _error(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def config_from_flags():
+  """The run's TrainConfig: the preset, then every flag given on the command line."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  from recip_acme import training  # pylint: disable=g-import-not-at-top
+
+  if FLAGS.num_actors != 1:
+    raise training.RunError(
+        f"--num_actors={FLAGS.num_actors}: this release trains with 1 actor process; "
+        "use --num_envs to step more substrate copies per actor")
+  reciprocal.get_variant(FLAGS.variant)
+  config = training.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
+                                   num_steps=FLAGS.num_steps, seed=FLAGS.seed,
+                                   checkpoint_minutes=FLAGS.checkpoint_minutes,
+                                   checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+                                   log_every_seconds=FLAGS.log_every_seconds)
+  recip = config.reciprocator
+  recip.variant = FLAGS.variant
+  recip.balance_decay = FLAGS.balance_decay
+  recip.reset_balance_each_episode = FLAGS.reset_balance_each_episode
+  recip.normalize_reciprocal_reward = FLAGS.normalize_reciprocal_reward
+  if FLAGS.reciprocal_weight is not None:
+    recip.reciprocal_weight = FLAGS.reciprocal_weight
+  recip.reciprocal_weight_start = FLAGS.reciprocal_weight_start
+  recip.reciprocal_weight_ramp_steps = FLAGS.reciprocal_weight_ramp_steps
+  if FLAGS.num_envs is not None:
+    recip.num_envs = FLAGS.num_envs
+  if FLAGS.share_policy is not None:
+    recip.share_policy = FLAGS.share_policy
+  recip.__post_init__()  # Re-validate after the overrides.
+  if FLAGS.rgb_downsample is not None or FLAGS.world_downsample is not None:
+    config.adapter = dataclasses.replace(
+        config.adapter,
+        rgb_downsample=FLAGS.rgb_downsample or config.adapter.rgb_downsample,
+        world_downsample=FLAGS.world_downsample or config.adapter.world_downsample)
+  network = {}
+  if FLAGS.conv_channels is not None:
+    network["conv_channels"] = tuple(int(c) for c in FLAGS.conv_channels)
+  if FLAGS.mlp_sizes is not None:
+    network["mlp_sizes"] = tuple(int(c) for c in FLAGS.mlp_sizes)
+  if FLAGS.lstm_size is not None:
+    network["lstm_size"] = FLAGS.lstm_size
+  config.network = dataclasses.replace(config.network, **network)
+  if FLAGS.unroll_length is not None:
+    config.impala.sequence_length = FLAGS.unroll_length
+  config.validate()
+  return config
+
+
+def main(argv):
+  del argv
+  if FLAGS.num_steps <= 0:
+    _error(f"--num_steps must be > 0; got {FLAGS.num_steps}")
+  import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from recip_acme import training  # pylint: disable=g-import-not-at-top
+
+  workdir = FLAGS.workdir or os.path.join(
+      "runs", f"{FLAGS.substrate}_{FLAGS.agent}_{FLAGS.base}_s{FLAGS.seed}")
+  try:
+    if FLAGS.resume:
+      config = training.load_run_config(workdir)
+      if FLAGS["num_steps"].present:
+        config.num_steps = FLAGS.num_steps
+    else:
+      config = config_from_flags()
+  except ValueError as e:  # RunError and config validation: one line, exit 2.
+    _error(str(e))
+  print(f"recip_acme: {config.agent} ({config.base}) on {config.substrate}, "
+        f"{config.num_steps} env steps, workdir {os.path.abspath(workdir)}", flush=True)
+  try:
+    summary = training.train(config, workdir, resume=FLAGS.resume)
+  except training.RunError as e:
+    _error(str(e))
+  print(f"done: {summary['env_steps']} env steps, {summary['episodes']} episodes, "
+        f"checkpoint {summary['checkpoint']}")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,70 @@
+"""What a base learner must provide to be wrapped by the Reciprocator builder.
+
+A "base builder" packages one *standard* Acme TF learner for one group of players
+that share a policy network: its Reverb table, adder, dataset, learner, and the
+behaviour policy that turns network outputs into actions and the extras the
+learner expects to find in replay. The Reciprocator builder only ever talks to this
+interface, which is how it stays learner-agnostic.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Dict, Optional, Tuple
+
+import reverb
+import sonnet as snt
+import tensorflow as tf
+from acme import core
+from acme import specs
+from acme.adders import reverb as adders
+from acme.utils import counting
+from acme.utils import loggers
+
+from recip_acme import networks as networks_lib
+
+
+class BaseBuilder(abc.ABC):
+  """One standard Acme learner, for one policy group."""
+
+  name: str
+  discount: float
+
+  @abc.abstractmethod
+  def make_network(self, num_actions: int, config: networks_lib.NetworkConfig) -> snt.RNNCore:
+    """The recurrent network the learner trains and the actor runs."""
+
+  @abc.abstractmethod
+  def extras_spec(self, network: snt.RNNCore, num_actions: int) -> Dict[str, Any]:
+    """Specs (no batch dim) of what the learner expects in `extras`."""
+
+  @abc.abstractmethod
+  def make_table(self, name: str, spec: specs.EnvironmentSpec, extras_spec: Dict[str, Any]
+                 ) -> reverb.Table:
+    """The Reverb table the learner samples from."""
+
+  @abc.abstractmethod
+  def make_adder(self, client: reverb.Client, table: str) -> adders.ReverbAdder:
+    """What one player slot writes its trajectory with."""
+
+  @abc.abstractmethod
+  def make_dataset(self, server_address: str, table: str) -> tf.data.Dataset:
+    """Batches of reverb.ReplaySample, in the form the learner reads."""
+
+  @abc.abstractmethod
+  def make_learner(self, spec: specs.EnvironmentSpec, network: snt.RNNCore,
+                   dataset: tf.data.Dataset, server_address: str, table: str,
+                   counter: counting.Counter, logger: loggers.Logger) -> core.Learner:
+    """The standard Acme learner, unmodified."""
+
+  @abc.abstractmethod
+  def behaviour(self, outputs: Any, seed: tf.Tensor) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    """Batched network outputs -> (actions [B], extras other than core_state)."""
+
+  @abc.abstractmethod
+  def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:
+    """Whether a learner step now would find a batch without starving the actor."""
+
+  def learner_state(self, learner: core.Learner) -> Dict[str, Any]:
+    """What a checkpoint holds of the learner (Acme's learners expose `.state`)."""
+    return dict(getattr(learner, "state", {}))

@@ -1,0 +1,74 @@
+"""acme.agents.tf.impala's learner, packaged as a base builder (see agents/base.py).
+
+Table, adder, dataset and learner are built exactly as acme's TF IMPALA agent builds
+them (a queue table fed by a SequenceAdder; IMPALALearner unchanged), except that the
+dataset uses one sampling worker with one batch in flight: with Acme's default of 12
+workers the queue is drained ahead of the learner and readiness cannot be judged.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+import reverb
+import sonnet as snt
+import tensorflow as tf
+from acme import datasets
+from acme import specs
+from acme.adders import reverb as adders
+from acme.agents.tf.impala import learning
+from acme.tf import utils as tf2_utils
+
+from recip_acme import networks as networks_lib
+from recip_acme.agents import base
+from recip_acme.agents.impala import config as config_lib
+
+
+class ImpalaBuilder(base.BaseBuilder):
+  name = "impala"
+
+  def __init__(self, config: config_lib.ImpalaConfig = config_lib.ImpalaConfig()):
+    self.config = config
+    self.discount = config.discount
+
+  def make_network(self, num_actions, config: networks_lib.NetworkConfig) -> snt.RNNCore:
+    return networks_lib.make_impala_network(num_actions, config)
+
+  def extras_spec(self, network, num_actions) -> Dict[str, Any]:
+    return tf2_utils.squeeze_batch_dim({
+        "core_state": network.initial_state(1),
+        "logits": tf.ones((1, num_actions), tf.float32)})
+
+  def make_table(self, name, spec: specs.EnvironmentSpec, extras_spec) -> reverb.Table:
+    return reverb.Table.queue(
+        name=name, max_size=self.config.max_queue_size,
+        signature=adders.SequenceAdder.signature(
+            spec, extras_spec=extras_spec, sequence_length=self.config.sequence_length))
+
+  def make_adder(self, client: reverb.Client, table: str) -> adders.ReverbAdder:
+    return adders.SequenceAdder(
+        client=client, priority_fns={table: None},
+        period=self.config.sequence_period or self.config.sequence_length,
+        sequence_length=self.config.sequence_length)
+
+  def make_dataset(self, server_address: str, table: str) -> tf.data.Dataset:
+    return datasets.make_reverb_dataset(
+        server_address=server_address, table=table, batch_size=self.config.batch_size,
+        num_parallel_calls=1, max_in_flight_samples_per_worker=self.config.batch_size)
+
+  def make_learner(self, spec, network, dataset, server_address, table, counter, logger):
+    c = self.config
+    return learning.IMPALALearner(
+        environment_spec=spec, network=network, dataset=dataset, counter=counter,
+        logger=logger, discount=c.discount, learning_rate=c.learning_rate,
+        entropy_cost=c.entropy_cost, baseline_cost=c.baseline_cost,
+        max_abs_reward=c.max_abs_reward, max_gradient_norm=c.max_gradient_norm)
+
+  def behaviour(self, outputs, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
+    logits, _ = outputs
+    actions = tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int64)[:, 0]
+    return actions, {"logits": logits}
+
+  def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:
+    # A queue: every item is consumed once, a batch at a time.
+    return items_inserted - learner_steps * self.config.batch_size >= self.config.batch_size

@@ -1,0 +1,1 @@
+"""The Reciprocator agent: a reciprocal-reward adapter around a standard Acme learner."""

@@ -1,0 +1,188 @@
+"""ReciprocatorBuilder: Acme's builder interface around a standard base learner.
+
+It wraps any ``agents.base.BaseBuilder`` (IMPALA, R2D2) and adds, without touching
+the base learner's code:
+- ``reciprocal_reward`` to the extras each player's trajectory carries;
+- a ``joint_experience`` table that the influence learner reads;
+- the adapter, a dataset transform adding ``w * r_rec`` to the sampled rewards;
+- the influence estimators and their learner.
+With ``ReciprocatorConfig(reciprocal=False)`` it builds the same stack with the
+adapter off: independent (naive) learners on extrinsic rewards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, List, Optional, Sequence
+
+import reverb
+import tensorflow as tf
+from acme import specs
+from acme.agents.jax import builders
+from acme.tf import utils as tf2_utils
+from acme.utils import counting
+from acme.utils import loggers
+
+from recip_acme import networks as networks_lib
+from recip_acme.agents import base
+from recip_acme.agents.reciprocator import acting
+from recip_acme.agents.reciprocator import config as config_lib
+from recip_acme.agents.reciprocator import learning
+from recip_acme.influence import learning as influence_learning
+from recip_acme.influence import networks as influence_networks
+
+JOINT_TABLE = "joint_experience"
+
+
+def policy_table(group: int) -> str:
+  return f"policy_group_{group}"
+
+
+@dataclasses.dataclass(frozen=True)
+class JointSpec:
+  """The joint environment: per-player Acme specs plus the estimators' state."""
+  player_specs: Sequence[specs.EnvironmentSpec]
+  state_size: int
+  horizon: Optional[int] = None  # Fixed episode length, if any (for time-left inputs).
+
+  @property
+  def num_players(self) -> int:
+    return len(self.player_specs)
+
+  @property
+  def num_actions(self) -> List[int]:
+    return [int(s.actions.num_values) for s in self.player_specs]
+
+
+@dataclasses.dataclass
+class ReciprocatorNetworks:
+  groups: List[acting.PolicyGroup]
+  estimators: Optional[influence_networks.InfluenceEstimators]
+
+
+class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
+  """See the module docstring. One instance builds one run."""
+
+  def __init__(self, base_builder: base.BaseBuilder, config: config_lib.ReciprocatorConfig,
+               network_config: networks_lib.NetworkConfig, joint_spec: JointSpec,
+               seed: int = 0):
+    self.base = base_builder
+    self.config = config
+    self.network_config = network_config
+    self.spec = joint_spec
+    self.seed = seed
+    n = joint_spec.num_players
+    self.player_groups = [list(range(n))] if config.share_policy else [[i] for i in range(n)]
+    for group in self.player_groups:
+      group_specs = {(s.observations.shape, s.actions.num_values)
+                     for s in (joint_spec.player_specs[i] for i in group)}
+      if len(group_specs) != 1:
+        raise ValueError(f"players {group} cannot share a policy: their specs differ")
+    # w, read by the dataset transform at every sample; the trainer ramps it.
+    self.reciprocal_weight = tf.Variable(config.weight_at(0), dtype=tf.float32,
+                                         trainable=False, name="reciprocal_weight")
+    self._extras_specs: Optional[List[dict]] = None
+
+  # -- Networks -----------------------------------------------------------------
+
+  def make_networks(self) -> ReciprocatorNetworks:
+    groups = []
+    for players in self.player_groups:
+      spec = self.spec.player_specs[players[0]]
+      network = self.base.make_network(spec.actions.num_values, self.network_config)
+      tf2_utils.create_variables(network, [spec.observations])
+      groups.append(acting.PolicyGroup(network, players))
+    estimators = None
+    if self.config.reciprocal:
+      c = self.config.influence
+      estimators = influence_networks.InfluenceEstimators(
+          self.spec.num_players, self.spec.num_actions, self.spec.state_size,
+          c.hidden_sizes, use_time_left=c.use_time_left and self.spec.horizon is not None)
+    return ReciprocatorNetworks(groups, estimators)
+
+  def _group_extras_spec(self, networks: ReciprocatorNetworks, g: int) -> dict:
+    spec = self.spec.player_specs[self.player_groups[g][0]]
+    extras = dict(self.base.extras_spec(networks.groups[g].network, spec.actions.num_values))
+    if self.config.reciprocal:
+      extras[acting.RECIPROCAL_REWARD] = tf.TensorSpec((), tf.float32)
+    return extras
+
+  # -- Acme builder interface ----------------------------------------------------
+
+  def make_replay_tables(self, environment_spec=None, networks: Optional[ReciprocatorNetworks] = None
+                         ) -> List[reverb.Table]:
+    del environment_spec  # The joint spec was given at construction.
+    if networks is None:
+      raise ValueError("make_replay_tables needs the networks (their recurrent state sizes)")
+    tables = []
+    for g, players in enumerate(self.player_groups):
+      spec = self.spec.player_specs[players[0]]
+      tables.append(self.base.make_table(policy_table(g), spec, self._group_extras_spec(networks, g)))
+    if self.config.reciprocal:
+      c = self.config.influence
+      tables.append(reverb.Table(
+          name=JOINT_TABLE, sampler=reverb.selectors.Fifo(), remover=reverb.selectors.Fifo(),
+          max_size=c.replay_episodes + 8 * self.config.num_envs,
+          rate_limiter=reverb.rate_limiters.MinSize(1), max_times_sampled=1,
+          signature=acting.joint_experience_signature(self.spec.state_size, self.spec.num_players)))
+    return tables
+
+  def make_dataset_iterator(self, replay_client: reverb.Client) -> List[tf.data.Dataset]:
+    """One dataset per policy group; for Reciprocators, with the adapter applied."""
+    datasets = []
+    for g in range(len(self.player_groups)):
+      dataset = self.base.make_dataset(replay_client.server_address, policy_table(g))
+      if self.config.reciprocal:
+        dataset = dataset.map(learning.reciprocal_reward_transform(
+            self.reciprocal_weight, self.config.normalize_reciprocal_reward))
+      datasets.append(dataset)
+    return datasets
+
+  def make_adder(self, replay_client: reverb.Client) -> List[List[object]]:
+    """adders[e][i]: player i of environment e writes to its group's table."""
+    group_of = {i: g for g, players in enumerate(self.player_groups) for i in players}
+    return [[self.base.make_adder(replay_client, policy_table(group_of[i]))
+             for i in range(self.spec.num_players)] for _ in range(self.config.num_envs)]
+
+  def make_actor(self, random_key, policy_network: ReciprocatorNetworks, adder=None,
+                 variable_source=None, replay_client: Optional[reverb.Client] = None
+                 ) -> acting.JointActor:
+    del variable_source  # Single process: the actor shares the learners' variables.
+    influence = joint_writer = None
+    if self.config.reciprocal:
+      c = self.config.influence
+      influence = acting.InfluenceSettings(
+          estimators=policy_network.estimators, variant=self.config.variant,
+          balance_decay=self.config.effective_balance_decay, gamma=c.gamma,
+          future_term=c.future_term,
+          reset_balance_each_episode=self.config.reset_balance_each_episode)
+      if replay_client is not None:
+        joint_writer = acting.JointExperienceWriter(replay_client, JOINT_TABLE, c.gamma)
+    return acting.JointActor(
+        self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
+        adders=adder, influence=influence, joint_writer=joint_writer,
+        horizon=self.spec.horizon, seed=int(random_key))
+
+  def make_learner(self, random_key, networks: ReciprocatorNetworks,
+                   dataset: Sequence[tf.data.Dataset], replay_client: reverb.Client = None,
+                   counter: Optional[counting.Counter] = None,
+                   logger_fn: Callable[[str], loggers.Logger] = lambda label: loggers.NoOpLogger()
+                   ) -> learning.JointLearner:
+    counter = counter or counting.Counter()
+    learners = []
+    for g, group in enumerate(networks.groups):
+      spec = self.spec.player_specs[group.players[0]]
+      learners.append(self.base.make_learner(
+          spec, group.network, dataset[g], replay_client.server_address, policy_table(g),
+          counting.Counter(counter, f"learner_group{g}"), logger_fn(f"learner_group{g}")))
+    influence_learner = joint_replay = None
+    if self.config.reciprocal:
+      c = self.config.influence
+      joint_replay = learning.ReverbJointReplay(replay_client, JOINT_TABLE, c.replay_episodes,
+                                                c.gamma, seed=int(random_key))
+      influence_learner = influence_learning.InfluenceLearner(
+          networks.estimators, joint_replay, c, counting.Counter(counter, "influence"),
+          logger_fn("influence"))
+    return learning.JointLearner(self.base, learners,
+                                 [policy_table(g) for g in range(len(networks.groups))],
+                                 replay_client, influence_learner, joint_replay)

@@ -1,0 +1,61 @@
+"""Settings of the Reciprocator adapter (ALGORITHM.md sections 2-3 give the defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+from recip_acme import reciprocal as reciprocal_lib
+from recip_acme.influence import config as influence_config
+
+
+@dataclasses.dataclass
+class ReciprocatorConfig:
+  """What the adapter adds to the wrapped learner.
+
+  Attributes:
+    reciprocal: False gives the independent (naive) learner: the same stack with the
+      adapter off, extrinsic rewards only, no influence estimators.
+    reciprocal_weight: w in r_total = r_ext + w * r_rec (its final value when
+      `reciprocal_weight_start` is set).
+    reciprocal_weight_start: if set, w grows linearly from this value to
+      `reciprocal_weight` over `reciprocal_weight_ramp_steps` environment steps.
+    reciprocal_weight_ramp_steps: length of that ramp.
+    variant: reciprocal-reward variant (descriptive or published name).
+    balance_decay: lambda; None means gamma, as in the published Coins code.
+    reset_balance_each_episode: True as in the published code; False carries the
+      balances across episodes (the paper's Eq. 5 with one initialisation).
+    normalize_reciprocal_reward: standardise r_rec over each learner batch.
+    share_policy: one network (and learner) for all players instead of one each.
+    num_envs: environments one actor steps together (batched inference).
+    influence: the value-of-influence estimators and their refits.
+  """
+  reciprocal: bool = True
+  reciprocal_weight: float = 1.0
+  reciprocal_weight_start: Optional[float] = None
+  reciprocal_weight_ramp_steps: int = 0
+  variant: str = reciprocal_lib.DEFAULT_VARIANT
+  balance_decay: Optional[float] = None
+  reset_balance_each_episode: bool = True
+  normalize_reciprocal_reward: bool = False
+  share_policy: bool = False
+  num_envs: int = 1
+  influence: influence_config.InfluenceConfig = dataclasses.field(
+      default_factory=influence_config.InfluenceConfig)
+
+  def __post_init__(self):
+    reciprocal_lib.get_variant(self.variant)  # Unknown names fail here, listing valid ones.
+    if self.num_envs < 1:
+      raise ValueError(f"num_envs must be >= 1; got {self.num_envs}")
+    if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
+      raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
+
+  @property
+  def effective_balance_decay(self) -> float:
+    return self.influence.gamma if self.balance_decay is None else self.balance_decay
+
+  def weight_at(self, env_steps: int) -> float:
+    if self.reciprocal_weight_start is None:
+      return self.reciprocal_weight
+    return reciprocal_lib.linear_weight(env_steps, self.reciprocal_weight_start,
+                                    self.reciprocal_weight, self.reciprocal_weight_ramp_steps)

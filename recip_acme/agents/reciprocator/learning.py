@@ -1,0 +1,139 @@
+"""The Reciprocator's learner side: base learners on shaped rewards + influence learner.
+
+``reciprocal_reward_transform`` is the adapter: a dataset transform that adds
+``w * r_rec`` (stored by the joint actor in each step's extras) to the reward the
+wrapped learner samples. The wrapped learner's code is untouched.
+
+``JointLearner`` steps one standard Acme learner per policy group when its table has
+data for it, and refits the influence estimators when due. Policy learners do not
+step before the estimators' first fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence
+
+import acme
+import numpy as np
+import reverb
+import tensorflow as tf
+
+from recip_acme import reciprocal
+from recip_acme.agents import base
+from recip_acme.agents.reciprocator import acting
+from recip_acme.influence import data as data_lib
+from recip_acme.influence import learning as influence_learning
+
+
+def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
+  """sample -> sample with reward + w * extras['reciprocal_reward'] (the adapter)."""
+
+  def transform(sample: reverb.ReplaySample) -> reverb.ReplaySample:
+    data = sample.data
+    shaping = data.extras[acting.RECIPROCAL_REWARD]
+    if normalize:
+      shaping = reciprocal.normalize(shaping)
+    reward = data.reward + tf.cast(weight, data.reward.dtype) * tf.cast(shaping, data.reward.dtype)
+    return sample._replace(data=data._replace(reward=reward))
+
+  return transform
+
+
+class ReverbJointReplay:
+  """The influence learner's replay: the last K episodes drained from a Reverb table.
+
+  Actors write one item per finished episode to a table sampled first-in first-out,
+  at most once per item; this keeps the last `max_episodes` of them in memory
+  (data_lib.EpisodeReplay) and counts every episode ever inserted, so that the
+  refit schedule holds across actor processes.
+  """
+
+  def __init__(self, client: reverb.Client, table: str, max_episodes: int, gamma: float,
+               seed: Optional[int] = None):
+    self._client = client
+    self._table = table
+    self._replay = data_lib.EpisodeReplay(max_episodes, gamma, seed)
+    self._received = 0
+
+  def drain(self) -> int:
+    """Moves every waiting episode into memory; returns how many arrived."""
+    waiting = self._client.server_info()[self._table].current_size
+    if waiting == 0:
+      return 0
+    for rows in self._client.sample(self._table, num_samples=waiting,
+                                    unpack_as_table_signature=True):
+      episode = {k: np.stack([np.asarray(r.data[k]) for r in rows]) for k in rows[0].data}
+      self._replay.add_episode_with_returns(**episode)
+      self._received += 1
+    return waiting
+
+  def sample(self, batch_size: int) -> data_lib.JointBatch:
+    return self._replay.sample(batch_size)
+
+  def num_samples(self) -> int:
+    return self._replay.num_samples()
+
+  def episodes_added(self) -> int:
+    return self._received
+
+
+class JointLearner(acme.Learner):
+  """All learners of one run, stepped together (see module docstring)."""
+
+  def __init__(self, base_builder: base.BaseBuilder, learners: Sequence[acme.Learner],
+               tables: Sequence[str], client: reverb.Client,
+               influence_learner: Optional[influence_learning.InfluenceLearner] = None,
+               joint_replay: Optional[ReverbJointReplay] = None):
+    self._base = base_builder
+    self._learners = list(learners)
+    self._tables = list(tables)
+    self._client = client
+    self._influence = influence_learner
+    self._joint_replay = joint_replay
+    self.steps = tf.Variable(np.zeros(len(learners), np.int64), trainable=False,
+                             name="policy_learner_steps")
+
+  @property
+  def learners(self) -> List[acme.Learner]:
+    return self._learners
+
+  @property
+  def influence_learner(self) -> Optional[influence_learning.InfluenceLearner]:
+    return self._influence
+
+  def policy_learning_enabled(self) -> bool:
+    return self._influence is None or self._influence.num_fits > 0
+
+  def step(self) -> Dict[str, Any]:
+    """Refits the estimators if due, then steps each policy learner that has data."""
+    did = {"influence_fit": False, "policy_steps": 0}
+    if self._influence is not None:
+      self._joint_replay.drain()
+      did["influence_fit"] = self._influence.maybe_step()
+    if not self.policy_learning_enabled():
+      return did
+    info = self._client.server_info()
+    steps = self.steps.numpy()
+    for g, (learner, table) in enumerate(zip(self._learners, self._tables)):
+      inserted = info[table].rate_limiter_info.insert_stats.completed
+      while self._base.ready_to_step(inserted, int(steps[g])):
+        learner.step()
+        steps[g] += 1
+        did["policy_steps"] += 1
+    self.steps.assign(steps)
+    return did
+
+  def get_variables(self, names: Sequence[str]) -> List[List[np.ndarray]]:
+    raise NotImplementedError("single-process: actors share the learners' variables")
+
+  @property
+  def state(self) -> Dict[str, Any]:
+    """Everything a checkpoint must hold to resume learning."""
+    out = {"policy_learner_steps": self.steps}
+    for g, learner in enumerate(self._learners):
+      for k, v in self._base.learner_state(learner).items():
+        out[f"group{g}_{k}"] = v
+    if self._influence is not None:
+      for k, v in self._influence.state.items():
+        out[f"influence_{k}"] = v
+    return out

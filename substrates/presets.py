@@ -1,0 +1,51 @@
+"""Per-substrate settings, with a generic fallback for every Melting Pot substrate.
+
+A preset fixes what depends on the substrate (observation sizes, network sizes,
+unroll length, discount, reciprocal weight, whether players share a policy); flags
+of launch/train.py override any of it. Values are sized for a 2-core CPU machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict
+
+from recip_acme import assets
+from recip_acme import networks as networks_lib
+from substrates import melting_pot
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+  adapter: melting_pot.AdapterConfig = melting_pot.AdapterConfig()
+  network: networks_lib.NetworkConfig = networks_lib.NetworkConfig()
+  unroll_length: int = 20
+  gamma: float = 0.99
+  reciprocal_weight: float = 1.0
+  share_policy: bool = False
+  num_envs: int = 2
+  influence_hidden_sizes: tuple = (64, 64)
+
+
+_MATRIX = Preset(adapter=melting_pot.AdapterConfig(rgb_downsample=4, world_downsample=8),
+                 network=networks_lib.NetworkConfig(conv_channels=(16,), mlp_sizes=(64,),
+                                                    lstm_size=64))
+_LARGE_POPULATION = Preset(share_policy=True, num_envs=1,
+                           network=networks_lib.NetworkConfig(conv_channels=(16, 32),
+                                                              mlp_sizes=(128,), lstm_size=128))
+
+PRESETS: Dict[str, Preset] = {
+    "coins": Preset(),
+    "prisoners_dilemma_in_the_matrix__repeated": _MATRIX,
+    "chicken_in_the_matrix__repeated": _MATRIX,
+    "stag_hunt_in_the_matrix__repeated": _MATRIX,
+    "clean_up": _LARGE_POPULATION,
+    "commons_harvest__open": _LARGE_POPULATION,
+}
+GENERIC = Preset(share_policy=True, num_envs=1)
+
+
+def get_preset(substrate: str) -> Preset:
+  """The substrate's preset, the generic one for other substrates; unknown names fail."""
+  assets.check_substrate(substrate)
+  return PRESETS.get(substrate, GENERIC)

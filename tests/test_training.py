@@ -1,0 +1,201 @@
+"""The ReciprocatorBuilder stack on Melting Pot: adapter, baselines, presets, resume, CLI."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import dm_env
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from recip_acme import training
+from recip_acme.agents.reciprocator import acting
+from recip_acme.agents.reciprocator import builder as builder_lib
+from substrates import melting_pot
+
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+
+
+def _small(substrate="coins", agent="reciprocator", base="impala", **overrides):
+  config = training.default_config(substrate, agent, base, **overrides)
+  config.impala.sequence_length = 3
+  config.impala.batch_size = 2
+  config.r2d2.burn_in_length, config.r2d2.trace_length = 1, 2
+  config.r2d2.batch_size, config.r2d2.min_replay_size = 2, 4
+  config.reciprocator.num_envs = 1
+  config.reciprocator.influence.batch_size = 64
+  config.reciprocator.influence.epochs = 1
+  config.reciprocator.influence.samples_per_epoch = 128
+  config.learner_period = 1
+  config.log_every_seconds = 1e9
+  return config
+
+
+def _write_known_sequence(agent, rewards, reciprocal_rewards):
+  """Player 0 of env 0 writes one length-3 sequence with known rewards and r_rec."""
+  adder = agent.builder.make_adder(agent.client)[0][0]
+  env = agent.envs[0]
+  network = agent.networks.groups[0].network
+  observation = np.zeros(env.rgb_shape, np.uint8)
+  core = tf.nest.map_structure(lambda x: x.numpy()[0], network.initial_state(1))
+  adder.add_first(dm_env.restart(observation))
+  for t, r in enumerate(rewards):
+    extras = {"core_state": core}
+    if agent.builder.base.name == "impala":
+      extras["logits"] = np.zeros(env.num_actions[0], np.float32)
+    if reciprocal_rewards is not None:
+      extras[acting.RECIPROCAL_REWARD] = np.float32(reciprocal_rewards[t])
+    step = dm_env.transition if t < len(rewards) - 1 else dm_env.truncation
+    adder.add(np.int64(1), step(np.float32(r), observation, np.float32(1.0)), extras)
+
+
+def test_shaped_reward_reaches_the_learner():
+  agent = training.build_agent(_small())
+  try:
+    agent.builder.reciprocal_weight.assign(0.5)
+    # Two sequences so that a batch of 2 is ready.
+    _write_known_sequence(agent, [1.0, -2.0, 0.0, 3.0, 0.0, 1.0], [4.0, 2.0, -6.0, 1.0, 0.0, 8.0])
+    learner = agent.learner.learners[0]
+    sample = next(learner._iterator)  # Exactly what IMPALALearner._step reads.
+    rewards = np.sort(sample.data.reward.numpy()[:, :3].reshape(-1))
+    extrinsic = np.array([1.0, -2.0, 0.0, 3.0, 0.0, 1.0])
+    shaping = np.array([4.0, 2.0, -6.0, 1.0, 0.0, 8.0])
+    np.testing.assert_allclose(rewards, np.sort(extrinsic + 0.5 * shaping))
+  finally:
+    agent.server.stop()
+    for env in agent.envs:
+      env.close()
+
+
+def test_independent_agent_sees_extrinsic_rewards_only():
+  agent = training.build_agent(_small(agent="independent"))
+  try:
+    assert agent.learner.influence_learner is None
+    assert agent.networks.estimators is None
+    tables = agent.client.server_info()
+    assert builder_lib.JOINT_TABLE not in tables
+    _write_known_sequence(agent, [1.0, -2.0, 0.0, 3.0, 0.0, 1.0], None)
+    sample = next(agent.learner.learners[0]._iterator)
+    assert acting.RECIPROCAL_REWARD not in sample.data.extras
+    np.testing.assert_allclose(np.sort(sample.data.reward.numpy()[:, :3].reshape(-1)),
+                               np.sort([1.0, -2.0, 0.0, 3.0, 0.0, 1.0]))
+  finally:
+    agent.server.stop()
+    for env in agent.envs:
+      env.close()
+
+
+@pytest.mark.parametrize("substrate", [
+    "coins", "prisoners_dilemma_in_the_matrix__repeated", "chicken_in_the_matrix__repeated",
+    "stag_hunt_in_the_matrix__repeated", "clean_up", "commons_harvest__open"])
+def test_short_run_on_each_preset(tmp_path, substrate):
+  config = _small(substrate, num_steps=300)
+  config.adapter = melting_pot.AdapterConfig(
+      rgb_downsample=config.adapter.rgb_downsample,
+      world_downsample=config.adapter.world_downsample, episode_step_limit=100)
+  summary = training.train(config, str(tmp_path), verbose=False)
+  assert summary["env_steps"] == 300
+  assert summary["episodes"] == 3
+  assert summary["influence_fits"] >= 1            # Estimators fitted from episodes...
+  assert summary["policy_learner_steps"] > 0       # ...and then policies learned.
+  rows = open(tmp_path / "episodes.csv").read().splitlines()
+  assert len(rows) == 4 and "mean_reciprocal_reward" in rows[0]
+  if substrate == "coins":
+    assert "p_own_coin" in rows[0]
+
+
+def test_r2d2_base_trains_through_the_same_adapter(tmp_path):
+  config = _small(base="r2d2", num_steps=300)
+  config.adapter = melting_pot.AdapterConfig(episode_step_limit=100)
+  summary = training.train(config, str(tmp_path), verbose=False)
+  assert summary["influence_fits"] >= 1 and summary["policy_learner_steps"] > 0
+  agent = training.build_agent(_small(base="r2d2"))
+  try:
+    # The R2D2 dataset is shaped by the same transform as IMPALA's.
+    agent.builder.reciprocal_weight.assign(2.0)
+    for _ in range(3):
+      _write_known_sequence(agent, [1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    sample = next(agent.learner.learners[0]._iterator)
+    np.testing.assert_allclose(sample.data.reward.numpy()[:, :2], 3.0)
+  finally:
+    agent.server.stop()
+    for env in agent.envs:
+      env.close()
+
+
+def _checkpoint_policy_fingerprint(path):
+  reader = tf.train.load_checkpoint(path)
+  return float(sum(np.abs(reader.get_tensor(k)).astype(np.float64).sum()
+                   for k in reader.get_variable_to_shape_map()
+                   if k.startswith("group") and "_network/" in k
+                   and k.endswith("VARIABLE_VALUE") and "OPTIMIZER_SLOT" not in k))
+
+
+def test_resume_after_kill_continues_counters_and_parameters(tmp_path):
+  workdir = tmp_path / "run"
+  cmd = [sys.executable, "-m", "launch.train", f"--workdir={workdir}", "--num_steps=100000",
+         "--checkpoint_every_steps=300", "--num_envs=1", "--log_every_seconds=1000"]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  try:
+    deadline = time.time() + 300
+    while time.time() < deadline and len(glob.glob(str(workdir / "checkpoints/run/ckpt-*.index"))) < 2:
+      time.sleep(1)
+    assert proc.poll() is None, "training exited early"
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  latest = tf.train.latest_checkpoint(str(workdir / "checkpoints/run"))
+  assert latest is not None
+  from acme.tf import savers
+  from acme.utils import counting
+  saved_counter = counting.Counter()
+  tf.train.Checkpoint(counter=savers.SaveableAdapter(saved_counter)).restore(latest).expect_partial()
+  saved_steps = int(saved_counter.get_counts()["env_steps"])
+  assert saved_steps >= 300
+
+  config = training.load_run_config(str(workdir))
+  config.num_steps = saved_steps + 50
+  summary = training.train(config, str(workdir), resume=True, verbose=False)
+  assert summary["resumed_env_steps"] == saved_steps
+  assert summary["resumed_policy_fingerprint"] == pytest.approx(
+      _checkpoint_policy_fingerprint(latest), rel=1e-9)
+  assert summary["env_steps"] >= saved_steps + 50
+
+
+def test_fresh_start_refuses_to_overwrite_a_run(tmp_path):
+  config = _small(num_steps=20)
+  training.train(config, str(tmp_path), verbose=False)
+  before = sorted(os.listdir(tmp_path / "checkpoints" / "run"))
+  with pytest.raises(training.RunError, match="--resume"):
+    training.train(config, str(tmp_path), verbose=False)
+  assert sorted(os.listdir(tmp_path / "checkpoints" / "run")) == before
+
+
+def test_unreadable_checkpoint_is_one_clear_error(tmp_path):
+  config = _small(num_steps=20)
+  training.train(config, str(tmp_path), verbose=False)
+  for f in glob.glob(str(tmp_path / "checkpoints/run/ckpt-*.data-*")):
+    with open(f, "wb") as out:
+      out.write(b"corrupted")
+  with pytest.raises(training.RunError, match="unreadable or mismatched checkpoint"):
+    training.train(training.load_run_config(str(tmp_path)), str(tmp_path), resume=True,
+                   verbose=False)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--substrate=coin"], "unknown substrate 'coin'; close matches: coins"),
+    (["--num_steps=-5"], "--num_steps must be > 0"),
+    (["--variant=grudge"], "unknown reciprocal reward variant 'grudge'; valid: balance"),
+    (["--base=dqn"], "value should be one of <impala|r2d2>"),
+])
+def test_bad_flags_exit_nonzero_with_one_clear_line(args, expected):
+  result = subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode != 0
+  assert expected in result.stderr
+  assert "Traceback" not in result.stderr
