@@ -35,6 +35,7 @@ flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every epis
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
+flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
 flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
 flags.DEFINE_list("mlp_sizes", None, "MLP sizes after the torso, e.g. 64.")
 flags.DEFINE_integer("lstm_size", None, "LSTM size.")
@@ -87,6 +88,9 @@ def config_from_flags():
         config.adapter,
         rgb_downsample=FLAGS.rgb_downsample or config.adapter.rgb_downsample,
         world_downsample=FLAGS.world_downsample or config.adapter.world_downsample)
+  if FLAGS.episode_step_limit is not None:
+    config.adapter = dataclasses.replace(config.adapter,
+                                         episode_step_limit=FLAGS.episode_step_limit)
   network = {}
   if FLAGS.conv_channels is not None:
     network["conv_channels"] = tuple(int(c) for c in FLAGS.conv_channels)

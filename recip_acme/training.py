@@ -192,6 +192,13 @@ class Agent:
   learner: Any
   counter: counting.Counter
 
+  def close(self) -> None:
+    """Flushes the actor's writers, then stops the server and the substrates."""
+    self.actor.close()
+    self.server.stop()
+    for env in self.envs:
+      env.close()
+
 
 def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger()) -> Agent:
   config.validate()
@@ -347,9 +354,7 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
         last_ckpt_time, last_ckpt_steps = now, env_steps
   finally:
     path = checkpoint.save()
-    for env in envs:
-      env.close()
-    agent.server.stop()
+    agent.close()
   summary = _progress_row(counter, learner, recent, env_steps - steps_at_start,
                           time.time() - start_time)
   if verbose:

@@ -66,9 +66,7 @@ def test_shaped_reward_reaches_the_learner():
     shaping = np.array([4.0, 2.0, -6.0, 1.0, 0.0, 8.0])
     np.testing.assert_allclose(rewards, np.sort(extrinsic + 0.5 * shaping))
   finally:
-    agent.server.stop()
-    for env in agent.envs:
-      env.close()
+    agent.close()
 
 
 def test_independent_agent_sees_extrinsic_rewards_only():
@@ -84,9 +82,7 @@ def test_independent_agent_sees_extrinsic_rewards_only():
     np.testing.assert_allclose(np.sort(sample.data.reward.numpy()[:, :3].reshape(-1)),
                                np.sort([1.0, -2.0, 0.0, 3.0, 0.0, 1.0]))
   finally:
-    agent.server.stop()
-    for env in agent.envs:
-      env.close()
+    agent.close()
 
 
 @pytest.mark.parametrize("substrate", [
@@ -122,9 +118,7 @@ def test_r2d2_base_trains_through_the_same_adapter(tmp_path):
     sample = next(agent.learner.learners[0]._iterator)
     np.testing.assert_allclose(sample.data.reward.numpy()[:, :2], 3.0)
   finally:
-    agent.server.stop()
-    for env in agent.envs:
-      env.close()
+    agent.close()
 
 
 def _checkpoint_policy_fingerprint(path):

@@ -66,7 +66,11 @@ class ImpalaBuilder(base.BaseBuilder):
 
   def behaviour(self, outputs, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     logits, _ = outputs
-    actions = tf.random.stateless_categorical(logits, 1, seed, dtype=tf.int64)[:, 0]
+    # Gumbel-max: argmax(logits + Gumbel noise) is a sample of Categorical(logits),
+    # and unlike StatelessMultinomial it compiles with XLA (the actor's forward pass).
+    uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
+    actions = tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1,
+                        output_type=tf.int64)
     return actions, {"logits": logits}
 
   def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:

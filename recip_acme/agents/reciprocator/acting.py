@@ -100,7 +100,7 @@ class JointActor:
                adders: Optional[List[List[Any]]] = None,
                influence: Optional[InfluenceSettings] = None,
                joint_writer: Optional[JointExperienceWriter] = None,
-               horizon: Optional[int] = None, seed: int = 0):
+               horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True):
     self._base = base_builder
     self._groups = list(groups)
     self._num_players = num_players
@@ -113,8 +113,14 @@ class JointActor:
     self._player_group = np.zeros(num_players, np.int64)
     for g, group in enumerate(self._groups):
       self._player_group[group.players] = g
-    self._core_states = [self._initial_core(g, num_envs) for g in range(len(self._groups))]
-    self._rec_state = reciprocal.initial_state([num_envs], num_players)
+    # Recurrent states and balances live in variables: the step function then takes
+    # three plain arrays, and tf.function's per-call input binding stays cheap.
+    self._core_vars = [tree.map_structure(
+        lambda x: tf.Variable(x, trainable=False), self._initial_core(g, num_envs))
+        for g in range(len(self._groups))]
+    self._rec_vars = reciprocal.ReciprocalState(*(
+        tf.Variable(x, trainable=False)
+        for x in reciprocal.initial_state([num_envs], num_players)))
     self._buffers = [_EpisodeBuffer() for _ in range(num_envs)]
     self._recording = np.zeros(num_envs, bool)
     # When False (before the influence estimators' first fit), new episodes are not
@@ -122,7 +128,10 @@ class JointActor:
     self.record_policy_data = influence is None
     self._last: Optional[Dict[str, Any]] = None
     # autograph=False: the Python control flow here is over static structure only.
-    self._forward = tf.function(self._forward_impl, autograph=False)
+    # jit_compile: XLA fuses the many tiny ops of one step; per-op dispatch, not
+    # arithmetic, is what an actor step costs on a CPU.
+    self._forward = tf.function(self._forward_impl, autograph=False, jit_compile=jit_compile)
+    self._forward_concrete = None
 
   # -- TensorFlow part: one call per environment step. --------------------------
 
@@ -130,32 +139,41 @@ class JointActor:
     size = num_envs * len(self._groups[g].players)
     return tree.map_structure(lambda x: x.numpy(), self._groups[g].network.initial_state(size))
 
-  def _forward_impl(self, observations, core_states, state, time_left, rec_state):
-    """observations [E, N, ...] -> actions [E, N], per-group extras, VoI, r_rec."""
+  def _forward_impl(self, observations, state, time_left):
+    """observations [E, N, ...] -> actions [E, N], per-group extras, VoI, r_rec.
+
+    Reads and advances the recurrent states and balances held in variables; the
+    extras carry each slot's recurrent state from *before* the step, as Acme's
+    actors store it.
+    """
     seeds = tf.random.experimental.stateless_split(self._seed, len(self._groups) + 1)
     self._seed.assign(seeds[-1])
     num_envs = tf.shape(observations)[0]
     actions = [None] * self._num_players
-    group_extras, new_cores = [], []
+    group_extras = []
     for g, group in enumerate(self._groups):
       obs = tf.gather(observations, group.players, axis=1)                  # [E, G, ...]
       obs = tf.reshape(obs, tf.concat([[-1], tf.shape(obs)[2:]], 0))       # [E*G, ...]
-      outputs, new_core = group.network(obs, core_states[g])
+      core = tree.map_structure(lambda v: v.read_value(), self._core_vars[g])
+      outputs, new_core = group.network(obs, core)
+      tree.map_structure(lambda v, x: v.assign(x), self._core_vars[g], new_core)
       group_actions, extras = self._base.behaviour(outputs, seeds[g])
       group_actions = tf.reshape(group_actions, [num_envs, len(group.players)])
       for k, player in enumerate(group.players):
         actions[player] = group_actions[:, k]
-      group_extras.append(extras)
-      new_cores.append(new_core)
+      group_extras.append(dict(extras, core_state=core))
     joint_action = tf.stack(actions, axis=1)                                 # [E, N]
-    result = {"actions": joint_action, "extras": group_extras, "cores": new_cores}
+    result = {"actions": joint_action, "extras": group_extras}
     if self._influence is not None:
       s = self._influence
       predictions = s.estimators(state, joint_action, time_left)
       voi = influence_networks.value_of_influence(predictions, s.gamma, s.future_term)
+      rec_state = reciprocal.ReciprocalState(*(v.read_value() for v in self._rec_vars))
       terms = reciprocal.reciprocal_step(voi, s.variant, s.balance_decay, rec_state)
+      for v, x in zip(self._rec_vars, terms.final_state):
+        v.assign(x)
       result.update(voi=voi, reciprocal_reward=terms.rewards,
-                    rec_state=terms.final_state, lagged_balance=terms.lagged_balance)
+                    lagged_balance=terms.lagged_balance)
     return result
 
   # -- Python part: environments, adders, episode bookkeeping. ------------------
@@ -168,15 +186,13 @@ class JointActor:
   def observe_first(self, e: int, timestep) -> None:
     """Environment e has (re)started: fresh recurrent state, balances, buffers."""
     for g, group in enumerate(self._groups):
-      fresh = self._initial_core(g, 1)   # One row per player of the group.
       width = len(group.players)
-
-      def put(current, new, e=e, width=width):
-        current[e * width:(e + 1) * width] = new
-      tree.map_structure(put, self._core_states[g], fresh)
+      fresh = self._initial_core(g, 1)   # One row per player of the group.
+      tree.map_structure(lambda v, x, width=width: v[e * width:(e + 1) * width].assign(x),
+                         self._core_vars[g], fresh)
     if self._influence is None or self._influence.reset_balance_each_episode:
-      self._rec_state = reciprocal.ReciprocalState(*(
-          tf.tensor_scatter_nd_update(x, [[e]], tf.zeros_like(x[:1])) for x in self._rec_state))
+      for v in self._rec_vars:
+        v[e].assign(tf.zeros_like(v[e]))
     self._buffers[e].clear()
     self._recording[e] = self.record_policy_data and self._adders is not None
     if self._recording[e]:
@@ -189,14 +205,24 @@ class JointActor:
     state = np.stack([ts.state for ts in timesteps])
     steps = np.array([ts.step for ts in timesteps])
     time_left = self._time_left(steps)
-    self._last = self._forward(observations, self._core_states, state, time_left,
-                               self._rec_state)
-    self._last_cores = self._core_states
-    self._core_states = tree.map_structure(lambda x: x.numpy(), self._last["cores"])
-    if self._influence is not None:
-      self._rec_state = self._last["rec_state"]
+    if self._forward_concrete is None:
+      # Calling the traced function directly skips tf.function's per-call lookup.
+      self._forward_concrete = self._forward.get_concrete_function(observations, state, time_left)
+    self._last = self._forward_concrete(observations, state, time_left)
     self._last_inputs = (state, time_left)
     return self._last["actions"].numpy()
+
+  def close(self) -> None:
+    """Releases the adders while the Reverb server is still up.
+
+    Acme's adders flush in __del__; with the server already gone each one waits
+    10 s. Dropping them first makes that flush immediate.
+    """
+    for row in self._adders or []:
+      for adder in row:
+        adder.reset()
+    self._adders = None
+    self._recording[:] = False
 
   def last_reciprocal(self) -> Optional[Dict[str, np.ndarray]]:
     """VoI [E, N, N], reciprocal reward [E, N] and balances of the last step (logs)."""
@@ -208,7 +234,7 @@ class JointActor:
     """Records the step's outcome; returns which environments ended their episode."""
     reciprocal_reward = (self._last["reciprocal_reward"].numpy() if self._influence is not None
                          else np.zeros(actions.shape, np.float32))
-    extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])
+    extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])  # Incl. core_state.
     state, time_left = self._last_inputs
     ended = []
     for e, ts in enumerate(next_timesteps):
@@ -216,8 +242,7 @@ class JointActor:
         for i in range(self._num_players):
           g = self._player_group[i]
           slot = e * len(self._groups[g].players) + self._groups[g].players.index(i)
-          player_extras = {k: v[slot] for k, v in extras[g].items()}
-          player_extras["core_state"] = tree.map_structure(lambda x: x[slot], self._last_cores[g])
+          player_extras = tree.map_structure(lambda x, slot=slot: x[slot], extras[g])
           if self._influence is not None:
             player_extras[RECIPROCAL_REWARD] = np.float32(reciprocal_reward[e, i])
           self._adders[e][i].add(np.int64(actions[e, i]), ts.player(i), player_extras)
