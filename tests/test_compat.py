@@ -62,38 +62,43 @@ def test_real_launchpad_is_never_shadowed(tmp_path):
   assert "ok" in result.stdout
 
 
+def _only_launchpad_stand_in() -> str:
+  """Code that applies only the Launchpad workaround (so that Acme imports).
+
+  Importing recip_acme.compat would run recip_acme/__init__, which applies all of
+  them, so the module file is loaded on its own.
+  """
+  path = os.path.join(os.path.dirname(__file__), "..", "recip_acme", "compat.py")
+  return ("import importlib.util\n"
+          f"spec = importlib.util.spec_from_file_location('c', {path!r})\n"
+          "c = importlib.util.module_from_spec(spec); spec.loader.exec_module(c)\n"
+          "c.patch_launchpad_stop_handlers()\n")
+
+
 _ADDER_CODE = """
-    import numpy as np, reverb, tensorflow as tf
-    {prelude}
-    from acme import specs
-    from acme.adders import reverb as adders
-    import dm_env
-    env_spec = specs.EnvironmentSpec(
-        observations=specs.Array((2,), np.float32), actions=specs.DiscreteArray(3),
-        rewards=specs.Array((), np.float32), discounts=specs.BoundedArray((), np.float32, 0., 1.))
-    table = reverb.Table.queue("priority_table", 10,
-        signature=adders.SequenceAdder.signature(env_spec, sequence_length=2))
-    server = reverb.Server([table], port=None)
-    adder = adders.SequenceAdder(reverb.Client(f"localhost:{{server.port}}"),
-                                 sequence_length=2, period=2)
-    obs = np.zeros(2, np.float32)
-    adder.add_first(dm_env.restart(obs))
-    adder.add(np.int32(1), dm_env.transition(np.float32(1.0), obs, np.float32(1.0)))
-    adder.add(np.int32(2), dm_env.truncation(np.float32(1.0), obs, np.float32(1.0)))
-    print("items", server.localhost_client().server_info()["priority_table"].current_size)
+import numpy as np, reverb, tensorflow as tf
+{prelude}
+from acme import specs
+from acme.adders import reverb as adders
+import dm_env
+env_spec = specs.EnvironmentSpec(
+    observations=specs.Array((2,), np.float32), actions=specs.DiscreteArray(3),
+    rewards=specs.Array((), np.float32), discounts=specs.BoundedArray((), np.float32, 0., 1.))
+table = reverb.Table.queue("priority_table", 10,
+    signature=adders.SequenceAdder.signature(env_spec, sequence_length=2))
+server = reverb.Server([table], port=None)
+adder = adders.SequenceAdder(reverb.Client(f"localhost:{{server.port}}"),
+                             sequence_length=2, period=2)
+obs = np.zeros(2, np.float32)
+adder.add_first(dm_env.restart(obs))
+adder.add(np.int32(1), dm_env.transition(np.float32(1.0), obs, np.float32(1.0)))
+adder.add(np.int32(2), dm_env.truncation(np.float32(1.0), obs, np.float32(1.0)))
+print("items", server.localhost_client().server_info()["priority_table"].current_size)
 """
 
 
 def test_acme_adder_fails_on_reverb_014_without_workaround():
-  # Launchpad stand-in only (so that Acme imports), not the Reverb adaptation.
-  # Importing recip_acme.compat would run recip_acme/__init__, which applies both, so
-  # load the module file on its own and apply only the Launchpad stand-in.
-  prelude = ("import importlib.util, sys\n"
-             "    spec = importlib.util.spec_from_file_location('c', '"
-             + os.path.join(os.path.dirname(__file__), "..", "recip_acme", "compat.py")
-             + "')\n    c = importlib.util.module_from_spec(spec); spec.loader.exec_module(c)\n"
-             "    c.patch_launchpad_stop_handlers()")
-  result = _run(_ADDER_CODE.format(prelude=prelude))
+  result = _run(_ADDER_CODE.format(prelude=_only_launchpad_stand_in()))
   assert result.returncode != 0
   assert "get_signature_timeout_ms" in result.stderr
 
@@ -115,13 +120,7 @@ def test_workarounds_are_idempotent_and_check_before_patching():
 
 
 def test_acme_builder_interface_fails_without_workaround():
-  # Launchpad stand-in only, so that Acme itself imports.
-  prelude = ("import importlib.util\n"
-             "spec = importlib.util.spec_from_file_location('c', '"
-             + os.path.join(os.path.dirname(__file__), "..", "recip_acme", "compat.py")
-             + "')\nc = importlib.util.module_from_spec(spec); spec.loader.exec_module(c)\n"
-             "c.patch_launchpad_stop_handlers()\n")
-  result = _run(prelude + "from acme.agents.jax import builders\n")
+  result = _run(_only_launchpad_stand_in() + "from acme.agents.jax import builders\n")
   assert result.returncode != 0
   assert "haiku" in result.stderr or "jax" in result.stderr
 

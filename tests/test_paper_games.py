@@ -1,0 +1,105 @@
+"""The paper's games: payoffs, observation layouts, coin rules on hand-built states."""
+
+import numpy as np
+import pytest
+
+from substrates import paper_games as games
+
+
+def test_ipd_payoffs_and_horizon():
+  env = games.BatchedIPD(batch_size=4)
+  first = env.reset()
+  np.testing.assert_array_equal(first.observations[:, :, 0], 1.0)  # Start state.
+  actions = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+  out = env.step(actions)
+  np.testing.assert_array_equal(out.rewards, [[-1, -1], [-3, 0], [0, -3], [-2, -2]])
+  for _ in range(31):   # Steps 2..32.
+    assert not out.done
+    out = env.step(actions)
+  assert out.done and out.step == 32
+
+
+def test_ipd_observation_is_egocentric_memory_one():
+  # Layout: [start, CC, CD, DC, DD] with (mine, theirs).
+  obs = games.BatchedIPD.observe(np.array([[0, 1]]), 1)   # Player 0 C, player 1 D.
+  np.testing.assert_array_equal(obs[0, 0], [0, 0, 1, 0, 0])  # Player 0 sees CD.
+  np.testing.assert_array_equal(obs[0, 1], [0, 0, 0, 1, 0])  # Player 1 sees DC.
+
+
+def _coins(num_players=2, batch=1):
+  return games.BatchedCoins(batch, num_players=num_players, seed=0)
+
+
+def test_coins_own_coin_pays_one_and_nobody_loses():
+  env = _coins()
+  env.set_state(agents=[[[0, 0], [2, 2]]], coins=[[[0, 1], [1, 1]]])
+  out = env.step(np.array([[0, 4]]))     # Player 0 moves right onto its own coin.
+  np.testing.assert_array_equal(out.rewards, [[1.0, 0.0]])
+  np.testing.assert_array_equal(out.info["coins_taken"][0], [[1, 0], [0, 0]])
+
+
+def test_coins_other_coin_penalises_its_owner_by_n_over_n_minus_one():
+  env = _coins()
+  env.set_state(agents=[[[0, 0], [2, 2]]], coins=[[[1, 1], [0, 1]]])
+  out = env.step(np.array([[0, 4]]))     # Player 0 takes player 1's coin.
+  np.testing.assert_array_equal(out.rewards, [[1.0, -2.0]])
+  env3 = _coins(num_players=3)
+  env3.set_state(agents=[[[0, 0], [2, 2], [2, 0]]], coins=[[[1, 1], [0, 1], [1, 0]]])
+  out = env3.step(np.array([[0, 4, 4]]))  # Player 0 takes player 1's coin: -3/2.
+  np.testing.assert_allclose(out.rewards, [[1.0, -1.5, 0.0]])
+
+
+def test_coins_two_takers_both_paid_and_owner_pays_once_per_other_taker():
+  env = _coins(num_players=3)
+  # Players 0 and 1 both step onto player 2's coin at (1, 1); player 2 stays away.
+  env.set_state(agents=[[[1, 0], [0, 1], [2, 2]]], coins=[[[0, 0], [2, 0], [1, 1]]])
+  out = env.step(np.array([[0, 2, 4]]))   # 0: right -> (1,1); 1: down -> (1,1).
+  np.testing.assert_allclose(out.rewards, [[1.0, 1.0, -3.0]])
+
+
+def test_coins_torus_wraps_and_taken_coins_respawn():
+  env = games.BatchedCoins(500, seed=1)
+  agents = np.tile([[[0, 2], [2, 2]]], (500, 1, 1))
+  coins = np.tile([[[0, 0], [1, 1]]], (500, 1, 1))
+  env.set_state(agents, coins)
+  out = env.step(np.tile([[0, 4]], (500, 1)))   # Right from column 2 wraps to column 0.
+  np.testing.assert_array_equal(env.agents[:, 0], np.tile([0, 0], (500, 1)))
+  np.testing.assert_array_equal(out.rewards[:, 0], 1.0)
+  # Player 0's coin respawned uniformly (incl. on a player), player 1's did not move.
+  cells = env.coins[:, 0, 0] * 3 + env.coins[:, 0, 1]
+  assert len(np.unique(cells)) == 9
+  np.testing.assert_array_equal(env.coins[:, 1], np.tile([1, 1], (500, 1)))
+
+
+def test_coins_observation_layout_is_egocentric():
+  env = _coins(num_players=3)
+  out = env.set_state(agents=[[[0, 0], [0, 1], [0, 2]]], coins=[[[1, 0], [1, 1], [1, 2]]])
+  planes = out.observations[0].reshape(3, 6, 3, 3)
+  # Player 1's view: itself, then player 2, then player 0; coins likewise.
+  view = planes[1]
+  assert view[0, 0, 1] == 1 and view[1, 0, 2] == 1 and view[2, 0, 0] == 1
+  assert view[3, 1, 1] == 1 and view[4, 1, 2] == 1 and view[5, 1, 0] == 1
+  assert view.sum() == 6
+  np.testing.assert_array_equal(out.state[0], planes[0].reshape(-1))  # Global = player 0's.
+
+
+def test_coins_episode_metrics():
+  taken = np.zeros((2, 1, 2, 2), np.int64)
+  taken[0, 0, 0, 0] = 1   # Player 0 took its own coin.
+  taken[1, 0, 1, 0] = 1   # Player 1 took player 0's coin.
+  rewards = np.array([[[1.0, 0.0]], [[-2.0, 1.0]]])
+  m = games.coins_episode_metrics(taken, rewards)
+  assert m["p_own_coin"] == 0.5 and m["own_coins_p0"] == 1 and m["other_coins_p1"] == 1
+  assert m["total_reward"] == 0.0 and m["reward_p0"] == -1.0
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_coins_random_play_earns_zero_in_expectation(n):
+  # The paper's note: collecting indiscriminately (P(own) ~ 1/N) earns 0 on average.
+  env = games.BatchedCoins(4096, num_players=n, seed=2)
+  env.reset()
+  rng = np.random.default_rng(3)
+  total = np.zeros(4096)
+  for _ in range(32):
+    total += env.step(rng.integers(0, 5, (4096, n))).rewards.sum(axis=1)
+  assert abs(total.mean()) < 0.1
