@@ -1,0 +1,251 @@
+"""Reciprocators on the paper's batched games (IPD, Coins), with the same parts as on
+Melting Pot: Acme's unmodified TF IMPALA learner per player, the same adapter
+(`learning.reciprocal_reward_transform`), the same VoI estimators, influence learner
+and `reciprocal.reciprocal_step`.
+
+What differs is only the data path, sized for B parallel games of a fixed horizon T:
+per episode, each player writes ONE Reverb item holding all B games' T+1 steps
+(shape [T+1, B, ...]); the dataset transposes it to the [B, T+1] batch the learner
+expects. Players are set one by one: a Reciprocator (w > 0) or a naive learner (w=0,
+the same learner on extrinsic rewards only), for the paper's R-vs-NL pairings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import reverb
+import sonnet as snt
+import tensorflow as tf
+import tree
+from acme import specs
+from acme.adders import reverb as adders
+from acme.agents.tf.impala import learning as impala_learning
+from acme.tf import networks as acme_networks
+from acme.tf import utils as tf2_utils
+
+from recip_acme import reciprocal
+from recip_acme.agents.reciprocator import acting
+from recip_acme.agents.reciprocator import learning
+from recip_acme.influence import config as influence_config
+from recip_acme.influence import data as data_lib
+from recip_acme.influence import learning as influence_learning
+from recip_acme.influence import networks as influence_networks
+
+
+@dataclasses.dataclass
+class BatchedConfig:
+  """One paired run on a batched game.
+
+  Attributes:
+    reciprocal_weights: w per player; 0 makes that player a naive learner.
+    variant / balance_decay / reset: the reciprocal reward (ALGORITHM.md section 3).
+    updates_per_episode: IMPALA steps per player on each episode's batch.
+    hidden / lstm: policy network sizes.
+  """
+  reciprocal_weights: Sequence[float] = (1.0, 1.0)
+  variant: str = "balance"
+  balance_decay: Optional[float] = None
+  reset_balance_each_episode: bool = True
+  learning_rate: float = 5e-3
+  entropy_cost: float = 0.01
+  discount: float = 0.99
+  updates_per_episode: int = 4
+  hidden: int = 64
+  lstm: int = 32
+  influence: influence_config.InfluenceConfig = dataclasses.field(
+      default_factory=influence_config.InfluenceConfig)
+  seed: int = 0
+
+  @property
+  def any_reciprocator(self) -> bool:
+    return any(w != 0 for w in self.reciprocal_weights)
+
+
+def make_policy_network(num_actions: int, hidden: int, lstm: int) -> snt.RNNCore:
+  return snt.DeepRNN([snt.nets.MLP([hidden], activate_final=True), snt.LSTM(lstm),
+                      acme_networks.PolicyValueHead(num_actions)])
+
+
+class BatchedReciprocators:
+  """Trains N players on a batched game; see the module docstring."""
+
+  def __init__(self, env, config: BatchedConfig):
+    if len(config.reciprocal_weights) != env.num_players:
+      raise ValueError(f"reciprocal_weights has {len(config.reciprocal_weights)} entries "
+                       f"for {env.num_players} players")
+    reciprocal.get_variant(config.variant)
+    self.env, self.config = env, config
+    n, b, t = env.num_players, env.batch_size, env.episode_length
+    tf.random.set_seed(config.seed)
+    self._seed = tf.Variable([config.seed, 1], dtype=tf.int64, trainable=False)
+    self.spec = specs.EnvironmentSpec(
+        observations=specs.Array((env.observation_size,), np.float32),
+        actions=specs.DiscreteArray(env.num_actions, dtype=np.int64),
+        rewards=specs.Array((), np.float32),
+        discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
+    self.networks = [make_policy_network(env.num_actions, config.hidden, config.lstm)
+                     for _ in range(n)]
+    for network in self.networks:
+      tf2_utils.create_variables(network, [self.spec.observations])
+    self.weights = [tf.Variable(float(w), trainable=False) for w in config.reciprocal_weights]
+
+    extras = {"core_state": tf2_utils.squeeze_batch_dim(self.networks[0].initial_state(1)),
+              "logits": tf.TensorSpec((env.num_actions,), tf.float32),
+              acting.RECIPROCAL_REWARD: tf.TensorSpec((), tf.float32)}
+    step_spec = adders.Step(
+        observation=self.spec.observations, action=self.spec.actions,
+        reward=self.spec.rewards, discount=self.spec.discounts,
+        start_of_episode=specs.Array((), bool), extras=extras)
+    signature = tree.map_structure(
+        lambda s: tf.TensorSpec([t + 1, b] + list(s.shape), s.dtype), step_spec)
+    # Each episode's item is sampled exactly updates_per_episode times, then dropped.
+    tables = [reverb.Table(f"player_{i}", sampler=reverb.selectors.Fifo(),
+                           remover=reverb.selectors.Fifo(), max_size=2,
+                           max_times_sampled=config.updates_per_episode,
+                           rate_limiter=reverb.rate_limiters.MinSize(1), signature=signature)
+              for i in range(n)]
+    self.server = reverb.Server(tables, port=None)
+    self.client = reverb.Client(f"localhost:{self.server.port}")
+    self.learners = []
+    for i in range(n):
+      dataset = reverb.TrajectoryDataset.from_table_signature(
+          server_address=self.client.server_address, table=f"player_{i}",
+          max_in_flight_samples_per_worker=1)
+      # [T+1, B, ...] -> [B, T+1, ...]: the batch of sequences IMPALA expects.
+      dataset = dataset.map(lambda sample: sample._replace(data=tree.map_structure(
+          lambda x: tf.transpose(x, [1, 0] + list(range(2, x.shape.rank))), sample.data)))
+      dataset = dataset.map(learning.reciprocal_reward_transform(self.weights[i]))
+      self.learners.append(impala_learning.IMPALALearner(
+          environment_spec=self.spec, network=self.networks[i], dataset=dataset,
+          discount=config.discount, learning_rate=config.learning_rate,
+          entropy_cost=config.entropy_cost, baseline_cost=0.5, max_gradient_norm=40.0,
+          logger=_silent()))
+    self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
+
+    self.estimators = self.influence = self.replay = None
+    if config.any_reciprocator:
+      c = config.influence
+      self.estimators = influence_networks.InfluenceEstimators(
+          n, env.num_actions, env.state_size, c.hidden_sizes, use_time_left=c.use_time_left)
+      self.replay = data_lib.EpisodeReplay(c.replay_episodes, c.gamma, seed=config.seed)
+      self.influence = influence_learning.InfluenceLearner(self.estimators, self.replay, c)
+    decay = config.balance_decay if config.balance_decay is not None else config.influence.gamma
+    self._decay = decay
+    self._balances = reciprocal.initial_state([b], n)
+    self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
+    self.episodes = 0
+
+  # One TF call per step for all B games and N players.
+  def _act_impl(self, observations, state, time_left, cores, balance, debit):
+    seeds = tf.random.experimental.stateless_split(self._seed, len(self.networks) + 1)
+    self._seed.assign(seeds[-1])
+    actions, logits, new_cores = [], [], []
+    for i, network in enumerate(self.networks):
+      (player_logits, _), core = network(observations[:, i], cores[i])
+      uniform = tf.random.stateless_uniform(tf.shape(player_logits), seeds[i], 1e-20, 1.0)
+      actions.append(tf.argmax(player_logits - tf.math.log(-tf.math.log(uniform)), -1,
+                               output_type=tf.int64))
+      logits.append(player_logits)
+      new_cores.append(core)
+    joint = tf.stack(actions, axis=1)
+    out = {"actions": joint, "logits": logits, "cores": new_cores}
+    if self.estimators is not None:
+      c = self.config.influence
+      voi = influence_networks.value_of_influence(
+          self.estimators(state, joint, time_left), c.gamma, c.future_term)
+      terms = reciprocal.reciprocal_step(voi, self.config.variant, self._decay,
+                                         reciprocal.ReciprocalState(balance, debit))
+      out.update(voi=voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,
+                 debit=terms.final_state.debit)
+    return out
+
+  def run_episode(self) -> Dict[str, np.ndarray]:
+    """Plays one batched episode, writes it, refits the estimators if due, learns."""
+    env, n = self.env, self.env.num_players
+    b, horizon = env.batch_size, env.episode_length
+    step = env.reset()
+    cores = [tree.map_structure(lambda x: x.numpy(), net.initial_state(b)) for net in self.networks]
+    if self.config.reset_balance_each_episode:
+      self._balances = reciprocal.initial_state([b], n)
+    record = {k: [] for k in ("obs", "state", "actions", "rewards", "logits", "cores", "r_rec",
+                              "time_left", "info")}
+    for t in range(horizon + 1):
+      time_left = np.full(b, (horizon - t) / horizon, np.float32)
+      out = self._act(step.observations, step.state, time_left, cores,
+                      self._balances.balance, self._balances.debit)
+      record["obs"].append(step.observations)
+      record["cores"].append(cores)
+      record["logits"].append([l.numpy() for l in out["logits"]])
+      if t == horizon:   # The bootstrap step: observation only.
+        break
+      actions = out["actions"].numpy()
+      r_rec = (out["reciprocal_reward"].numpy() if self.estimators is not None
+               else np.zeros((b, n), np.float32))
+      if self.estimators is not None:
+        self._balances = reciprocal.ReciprocalState(out["balance"], out["debit"])
+      record["state"].append(step.state)
+      record["time_left"].append(time_left)
+      cores = tree.map_structure(lambda x: x.numpy(), out["cores"])
+      step = env.step(actions)
+      record["actions"].append(actions)
+      record["rewards"].append(step.rewards)
+      record["r_rec"].append(r_rec)
+      record["info"].append(step.info)
+    stats = self._learn(record)
+    self.episodes += 1
+    return stats
+
+  def _write(self, record) -> None:
+    n = self.env.num_players
+    horizon, b = len(record["actions"]), self.env.batch_size
+    for i in range(n):
+      pad = lambda x: np.concatenate([x, np.zeros_like(x[:1])])   # The bootstrap step.
+      actions = pad(np.stack([a[:, i] for a in record["actions"]]))
+      rewards = pad(np.stack([r[:, i] for r in record["rewards"]]).astype(np.float32))
+      discounts = np.ones((horizon + 1, b), np.float32)
+      discounts[horizon - 1:] = 0.0                                    # Episode ends.
+      start = np.zeros((horizon + 1, b), bool)
+      start[0] = True
+      item = adders.Step(
+          observation=np.stack([o[:, i] for o in record["obs"]]),
+          action=actions.astype(np.int64), reward=rewards, discount=discounts,
+          start_of_episode=start,
+          extras={"core_state": tree.map_structure(lambda *x: np.stack(x),
+                                                   *[c[i] for c in record["cores"]]),
+                  "logits": np.stack([l[i] for l in record["logits"]]),
+                  acting.RECIPROCAL_REWARD: pad(np.stack([r[:, i] for r in record["r_rec"]]))})
+      self._writer.append(item)
+      self._writer.create_item(f"player_{i}", 1.0,
+                               tree.map_structure(lambda ref: ref[-1], self._writer.history))
+    self._writer.flush()
+
+  def _learn(self, record) -> Dict[str, np.ndarray]:
+    # Policies stay frozen until the estimators' first fit: episodes played before it
+    # carry reciprocal rewards from unfitted estimators and are not learned from.
+    learning_enabled = self.influence is None or self.influence.num_fits > 0
+    fitted = False
+    if self.influence is not None:
+      self.replay.add_episode(np.stack(record["state"]), np.stack(record["actions"]),
+                              np.stack(record["rewards"]), np.stack(record["time_left"]))
+      fitted = self.influence.maybe_step()
+    if learning_enabled:
+      self._write(record)
+      for learner in self.learners:
+        for _ in range(self.config.updates_per_episode):
+          learner.step()
+    rewards = np.stack(record["rewards"])                            # [T, B, N]
+    return {"rewards": rewards, "actions": np.stack(record["actions"]),
+            "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],
+            "influence_fitted": fitted}
+
+  def close(self) -> None:
+    self._writer.close()
+    self.server.stop()
+
+
+def _silent():
+  from acme.utils import loggers  # pylint: disable=g-import-not-at-top
+  return loggers.NoOpLogger()
