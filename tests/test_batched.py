@@ -29,3 +29,18 @@ def test_reciprocator_vs_naive_learner_on_ipd_trains_through_acme_impala():
     assert np.isfinite(stats["reciprocal_rewards"]).all()
   finally:
     trainer.close()
+
+
+def test_acme_learner_snapshots_are_off(tmp_path, monkeypatch):
+  from recip_acme.agents import base
+  calls = []
+
+  class Learner:
+    class _snapshotter:  # noqa: N801 - mimics Acme's attribute.
+      @staticmethod
+      def save(force=False):
+        calls.append(force)
+        return True
+
+  learner = base.without_acme_snapshots(Learner())
+  assert learner._snapshotter.save() is False and calls == []

@@ -58,11 +58,11 @@ class ImpalaBuilder(base.BaseBuilder):
 
   def make_learner(self, spec, network, dataset, server_address, table, counter, logger):
     c = self.config
-    return learning.IMPALALearner(
+    return base.without_acme_snapshots(learning.IMPALALearner(
         environment_spec=spec, network=network, dataset=dataset, counter=counter,
         logger=logger, discount=c.discount, learning_rate=c.learning_rate,
         entropy_cost=c.entropy_cost, baseline_cost=c.baseline_cost,
-        max_abs_reward=c.max_abs_reward, max_gradient_norm=c.max_gradient_norm)
+        max_abs_reward=c.max_abs_reward, max_gradient_norm=c.max_gradient_norm))
 
   def behaviour(self, outputs, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     logits, _ = outputs

@@ -27,6 +27,7 @@ from acme.tf import networks as acme_networks
 from acme.tf import utils as tf2_utils
 
 from recip_acme import reciprocal
+from recip_acme.agents import base
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import learning
 from recip_acme.influence import config as influence_config
@@ -118,11 +119,11 @@ class BatchedReciprocators:
       dataset = dataset.map(lambda sample: sample._replace(data=tree.map_structure(
           lambda x: tf.transpose(x, [1, 0] + list(range(2, x.shape.rank))), sample.data)))
       dataset = dataset.map(learning.reciprocal_reward_transform(self.weights[i]))
-      self.learners.append(impala_learning.IMPALALearner(
+      self.learners.append(base.without_acme_snapshots(impala_learning.IMPALALearner(
           environment_spec=self.spec, network=self.networks[i], dataset=dataset,
           discount=config.discount, learning_rate=config.learning_rate,
           entropy_cost=config.entropy_cost, baseline_cost=0.5, max_gradient_norm=40.0,
-          logger=_silent()))
+          logger=_silent())))
     self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
 
     self.estimators = self.influence = self.replay = None
