@@ -22,7 +22,7 @@ flags.DEFINE_string("substrate", "coins", "Melting Pot substrate to train on.")
 flags.DEFINE_enum("agent", "reciprocator", ["reciprocator", "independent"],
                   "reciprocator, or independent (the naive learner: adapter off).")
 flags.DEFINE_enum("base", "impala", ["impala", "r2d2"], "The wrapped Acme TF learner.")
-flags.DEFINE_integer("num_steps", 20_000, "Environment steps to train for (all envs).")
+flags.DEFINE_integer("num_steps", 40_000, "Environment steps to train for (all envs).")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("workdir", None, "Run directory (default: runs/SUBSTRATE_AGENT_BASE_sSEED).")
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")

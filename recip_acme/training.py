@@ -57,7 +57,7 @@ class TrainConfig:
   substrate: str = "coins"
   agent: str = "reciprocator"
   base: str = "impala"
-  num_steps: int = 20_000
+  num_steps: int = 40_000
   seed: int = 0
   reciprocator: reciprocator_config.ReciprocatorConfig = dataclasses.field(
       default_factory=reciprocator_config.ReciprocatorConfig)
