@@ -29,13 +29,15 @@ flags.DEFINE_integer("parallel", 2, "Runs at a time (one per core here).")
 flags.DEFINE_string("runs_dir", "runs/compare", "Where the runs' workdirs go.")
 flags.DEFINE_string("out", None, "Output folder under results/.")
 flags.DEFINE_bool("resume", False, "Reuse finished runs in --runs_dir (re-plot only).")
+flags.DEFINE_list("train_flags", [], "Extra launch.train flags for every run, e.g. "
+                  "--train_flags=--normalize_reciprocal_reward")
 
 
 def _run_command(agent: str, seed: str, workdir: str):
   cmd = [sys.executable, "-m", "launch.train", f"--substrate={FLAGS.substrate}",
          f"--agent={agent}", f"--base={FLAGS.base}", f"--seed={seed}",
          f"--num_steps={FLAGS.num_steps}", f"--workdir={workdir}", "--log_every_seconds=60"]
-  return cmd
+  return cmd + list(FLAGS.train_flags)
 
 
 def main(argv):
