@@ -10,7 +10,6 @@ seed_<k>.csv (one row per episode), curves.png (ours beside the paper's reported
 values), README.md (the exact command). --paper_scale uses the paper's batch 2048.
 """
 
-import dataclasses
 import os
 import sys
 import time

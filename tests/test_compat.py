@@ -10,8 +10,6 @@ import subprocess
 import sys
 import textwrap
 
-import numpy as np
-
 
 def _run(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
   full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))

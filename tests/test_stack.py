@@ -1,7 +1,6 @@
 """The stack recip_acme stands on: would fail if an install step or workaround broke."""
 
 import multiprocessing
-import sys
 
 import numpy as np
 import pytest

@@ -10,7 +10,7 @@ interface, which is how it stays learner-agnostic.
 from __future__ import annotations
 
 import abc
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Tuple
 
 import reverb
 import sonnet as snt

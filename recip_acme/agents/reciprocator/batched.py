@@ -13,7 +13,7 @@ the same learner on extrinsic rewards only), for the paper's R-vs-NL pairings.
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import reverb
