@@ -273,10 +273,9 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
   ] + ([loggers.TerminalLogger("progress", print_fn=print)] if verbose else []))
   agent = build_agent(config)
   actor, learner, counter = agent.actor, agent.learner, agent.counter
-  seed_state = actor._seed  # pylint: disable=protected-access
   checkpoint = RunCheckpoint(workdir, {**learner.state, "counter": counter,
                                        "reciprocal_weight": agent.builder.reciprocal_weight,
-                                       "actor_seed": seed_state})
+                                       "actor_seed": actor.random_state})
   resumed = {}
   if resume:
     path = checkpoint.restore()

@@ -212,6 +212,11 @@ class JointActor:
     self._last_inputs = (state, time_left)
     return self._last["actions"].numpy()
 
+  @property
+  def random_state(self) -> tf.Variable:
+    """The actor's sampling seed (checkpointed so a resumed run continues its stream)."""
+    return self._seed
+
   def close(self) -> None:
     """Releases the adders while the Reverb server is still up.
 
