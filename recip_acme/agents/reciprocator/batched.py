@@ -28,6 +28,7 @@ from acme.tf import utils as tf2_utils
 
 from recip_acme import reciprocal
 from recip_acme.agents import base
+from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import learning
 from recip_acme.influence import config as influence_config
@@ -136,6 +137,8 @@ class BatchedReciprocators:
     decay = config.balance_decay if config.balance_decay is not None else config.influence.gamma
     self._decay = decay
     self._balances = reciprocal.initial_state([b], n)
+    # The behaviour policy IMPALA's learner assumes, as on Melting Pot.
+    self._behaviour = impala_builder.ImpalaBuilder().behaviour
     self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
     self.episodes = 0
 
@@ -145,10 +148,10 @@ class BatchedReciprocators:
     self._seed.assign(seeds[-1])
     actions, logits, new_cores = [], [], []
     for i, network in enumerate(self.networks):
-      (player_logits, _), core = network(observations[:, i], cores[i])
-      uniform = tf.random.stateless_uniform(tf.shape(player_logits), seeds[i], 1e-20, 1.0)
-      actions.append(tf.argmax(player_logits - tf.math.log(-tf.math.log(uniform)), -1,
-                               output_type=tf.int64))
+      outputs, core = network(observations[:, i], cores[i])
+      player_actions, extras = self._behaviour(outputs, seeds[i])
+      actions.append(player_actions)
+      player_logits = extras["logits"]
       logits.append(player_logits)
       new_cores.append(core)
     joint = tf.stack(actions, axis=1)
