@@ -28,12 +28,43 @@ flags.DEFINE_integer("batch_size", 256, "Parallel games (paper: 2048).")
 flags.DEFINE_integer("episodes", None, "Episodes per seed (default per experiment).")
 flags.DEFINE_bool("paper_scale", False, "Batch 2048 as in the paper.")
 flags.DEFINE_string("out", None, "Output folder (default results/paper/EXPERIMENT).")
+# Overrides of the per-experiment defaults in experiment_setup (None = keep the default).
+flags.DEFINE_float("learning_rate", None, "Policy learning rate (IMPALA).")
+flags.DEFINE_float("entropy_cost", None, "Policy entropy regularisation.")
+flags.DEFINE_float("baseline_cost", None, "Weight of IMPALA's value loss.")
+flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
+flags.DEFINE_float("discount", None, "Policy discount.")
+flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
+flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 
 # What the paper reports (ALGORITHM.md section 5), drawn as reference lines.
 PAPER_REFERENCE = {
     "coins_r_vs_r": {"total_reward": 8.0},
 }
-DEFAULT_EPISODES = {"ipd": 150, "coins": 200}
+DEFAULT_EPISODES = {"ipd": 200, "coins": 200}
+# Policy learning per game (IMPALA), overridable by flags. IPD follows the published
+# config (lr 0.005, gamma 0.96, entropy 0.02, a memoryless policy of the memory-1
+# state) with one update per episode. Acme's IMPALA shares the torso between policy
+# and value; with rewards of this size (r_rec * w reaches +-15) a value loss weight of
+# 0.5 drowns the policy gradient in the shared layers (a contextual bandit with +-10
+# rewards stays at 60 % correct), hence baseline_cost 0.01.
+IPD_POLICY = dict(learning_rate=5e-3, entropy_cost=0.02, baseline_cost=0.01,
+                  updates_per_episode=1, discount=0.96, lstm=0)
+COINS_POLICY = dict(learning_rate=5e-3, entropy_cost=0.01, updates_per_episode=4,
+                    discount=0.99)
+
+
+def with_flag_overrides(config):
+  """Applies the policy flags that were given to a BatchedConfig."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  changes = {name: getattr(FLAGS, name) for name in
+             ("learning_rate", "entropy_cost", "baseline_cost", "updates_per_episode",
+              "discount", "lstm")
+             if getattr(FLAGS, name) is not None}
+  if FLAGS.reciprocal_weight is not None:
+    changes["reciprocal_weights"] = tuple(FLAGS.reciprocal_weight if w else 0.0
+                                          for w in config.reciprocal_weights)
+  return dataclasses.replace(config, **changes)
 
 
 def experiment_setup(name: str, batch_size: int, seed: int):
@@ -50,7 +81,7 @@ def experiment_setup(name: str, batch_size: int, seed: int):
                                    samples_per_epoch=4 * 4096, replay_episodes=1,
                                    refit_every=3, initial_episodes=1, future_term=False)
     return env, batched.BatchedConfig(reciprocal_weights=weights, variant="lagged_product",
-                                      influence=influence, seed=seed)
+                                      influence=influence, seed=seed, **IPD_POLICY)
   num_players = 3 if name == "coins3_r" else 2
   env = games.BatchedCoins(batch_size, num_players=num_players, seed=seed)
   weights = {"coins_r_vs_r": (1.0, 1.0), "coins_nl_vs_nl": (0.0, 0.0),
@@ -60,7 +91,7 @@ def experiment_setup(name: str, batch_size: int, seed: int):
                                  samples_per_epoch=16 * 4096, replay_episodes=4,
                                  refit_every=1, initial_episodes=1, gamma=0.99)
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
-                                    influence=influence, seed=seed)
+                                    influence=influence, seed=seed, **COINS_POLICY)
 
 
 def episode_row(name: str, episode: int, stats) -> dict:
@@ -75,6 +106,12 @@ def episode_row(name: str, episode: int, stats) -> dict:
   if name.startswith("ipd"):
     for i in range(n):
       row[f"p_cooperate_p{i}"] = float((actions[..., i] == 0).mean())
+      # Reciprocity: P(i cooperates | the opponent cooperated / defected one step before).
+      opponent_before, mine = actions[:-1, :, 1 - i], actions[1:, :, i]
+      for label, opponent_action in (("c", 0), ("d", 1)):
+        seen = opponent_before == opponent_action
+        row[f"p_cooperate_after_{label}_p{i}"] = (
+            float((mine[seen] == 0).mean()) if seen.any() else float("nan"))
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
     row.update(games.coins_episode_metrics(taken, rewards))
@@ -119,6 +156,7 @@ def main(argv):
   frames = []
   for seed in (int(s) for s in FLAGS.seeds):
     env, config = experiment_setup(name, batch_size, seed)
+    config = with_flag_overrides(config)
     trainer = batched.BatchedReciprocators(env, config)
     rows, start = [], time.time()
     try:

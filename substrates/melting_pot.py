@@ -128,6 +128,11 @@ class MeltingPotSubstrate:
                                and not k.startswith("WORLD."))
     self._step = 0
 
+  @property
+  def raw_rgb_shape(self) -> tuple:
+    """The RGB shape Melting Pot gives players, before our downsampling."""
+    return tuple(self._raw_rgb_shape)
+
   def player_spec(self, i: int) -> specs.EnvironmentSpec:
     """Player i's Acme spec. Actions are int64, as Melting Pot's action specs."""
     return specs.EnvironmentSpec(

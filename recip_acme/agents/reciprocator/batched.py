@@ -45,7 +45,7 @@ class BatchedConfig:
     reciprocal_weights: w per player; 0 makes that player a naive learner.
     variant / balance_decay / reset: the reciprocal reward (ALGORITHM.md section 3).
     updates_per_episode: IMPALA steps per player on each episode's batch.
-    hidden / lstm: policy network sizes.
+    hidden / lstm: policy network sizes (lstm=0: no recurrence).
   """
   reciprocal_weights: Sequence[float] = (1.0, 1.0)
   variant: str = "balance"
@@ -53,6 +53,7 @@ class BatchedConfig:
   reset_balance_each_episode: bool = True
   learning_rate: float = 5e-3
   entropy_cost: float = 0.01
+  baseline_cost: float = 0.5
   discount: float = 0.99
   updates_per_episode: int = 4
   hidden: int = 64
@@ -67,8 +68,13 @@ class BatchedConfig:
 
 
 def make_policy_network(num_actions: int, hidden: int, lstm: int) -> snt.RNNCore:
-  return snt.DeepRNN([snt.nets.MLP([hidden], activate_final=True), snt.LSTM(lstm),
-                      acme_networks.PolicyValueHead(num_actions)])
+  """MLP -> LSTM -> (logits, value); lstm=0 is a memoryless policy (the paper's IPD
+  policy sees only the memory-1 state), still an RNNCore with an empty state, which
+  is what Acme's IMPALA learner unrolls."""
+  layers = [snt.nets.MLP([hidden], activate_final=True)]
+  if lstm:
+    layers.append(snt.LSTM(lstm))
+  return snt.DeepRNN(layers + [acme_networks.PolicyValueHead(num_actions)])
 
 
 class BatchedReciprocators:
@@ -123,7 +129,7 @@ class BatchedReciprocators:
       self.learners.append(base.without_acme_snapshots(impala_learning.IMPALALearner(
           environment_spec=self.spec, network=self.networks[i], dataset=dataset,
           discount=config.discount, learning_rate=config.learning_rate,
-          entropy_cost=config.entropy_cost, baseline_cost=0.5, max_gradient_norm=40.0,
+          entropy_cost=config.entropy_cost, baseline_cost=config.baseline_cost, max_gradient_norm=40.0,
           logger=_silent())))
     self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
 

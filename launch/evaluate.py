@@ -1,0 +1,96 @@
+r"""Evaluate exported agents on Melting Pot scenarios, or populations against each other.
+
+  # Official scenarios (needs Melting Pot's bot assets; see README):
+  python -m launch.evaluate --agents=exports/recip --scenario=coins --episodes=10
+  # A custom background population in the scenario's background slots:
+  python -m launch.evaluate --agents=exports/recip --scenario=coins_0 \
+      --background=exports/indep
+  # Cross-play between populations of one substrate:
+  python -m launch.evaluate --crossplay --agents=exports/recip,exports/indep
+
+--scenario takes scenario names and/or substrate names (= all of that substrate's
+scenarios). --agents takes export directories (launch.export) or training workdirs
+(exported on first use into WORKDIR/export). Writes to --out: episodes.csv (one row
+per episode), summary.csv and summary.md; with --crossplay also crossplay_matrix.csv
+and crossplay.png. Rows with a custom background are marked "custom:NAME" and are
+never comparable with Melting Pot's published results.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("scenario", None, "Scenario names, or substrate names for all their scenarios.")
+flags.DEFINE_list("agents", None, "Export directories or training workdirs (comma-separated).")
+flags.DEFINE_string("background", None, "A population to put in the background slots "
+                    "instead of Melting Pot's bots (results marked 'custom background').")
+flags.DEFINE_integer("episodes", 5, "Episodes per scenario (per pairing with --crossplay).")
+flags.DEFINE_string("video_dir", None, "Write episode videos under this directory.")
+flags.DEFINE_bool("crossplay", False, "Every --agents population against every other.")
+flags.DEFINE_float("focal_fraction", 0.5, "Cross-play: share of the players that are focal.")
+flags.DEFINE_string("out", "results/evaluation", "Output directory.")
+flags.DEFINE_integer("seed", 0, "Seeds Python's RNG (population sampling, bot keys).")
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not FLAGS.agents:
+    _fail("--agents is required (export directories or training workdirs)")
+  if FLAGS.episodes <= 0:
+    _fail(f"--episodes must be > 0; got {FLAGS.episodes}")
+  if FLAGS.crossplay and (FLAGS.scenario or FLAGS.background):
+    _fail("--crossplay runs on the populations' substrate; drop --scenario/--background")
+  if not FLAGS.crossplay and not FLAGS.scenario:
+    _fail("--scenario is required (or pass --crossplay)")
+  if not FLAGS.crossplay and len(FLAGS.agents) != 1:
+    _fail("--agents takes one population unless --crossplay")
+  import random  # pylint: disable=g-import-not-at-top
+  random.seed(FLAGS.seed)
+  import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+  from recip_acme import assets  # pylint: disable=g-import-not-at-top
+  from recip_acme import evaluation  # pylint: disable=g-import-not-at-top
+  from recip_acme import export  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  try:
+    populations = [evaluation.load_population(d) for d in FLAGS.agents]
+    if FLAGS.crossplay:
+      episodes = evaluation.crossplay(populations, FLAGS.episodes, FLAGS.focal_fraction)
+      matrix = evaluation.crossplay_matrix(episodes)
+      os.makedirs(FLAGS.out, exist_ok=True)
+      matrix.to_csv(os.path.join(FLAGS.out, "crossplay_matrix.csv"))
+      evaluation.plot_crossplay(matrix, os.path.join(FLAGS.out, "crossplay.png"),
+                                f"cross-play on {episodes['substrate'].iloc[0]}")
+      paths = evaluation.write_results(episodes, FLAGS.out, prefix="crossplay_")
+      print(matrix.round(3).to_string())
+    else:
+      scenarios = evaluation.resolve_scenarios(FLAGS.scenario)
+      background = (evaluation.load_population(FLAGS.background)
+                    if FLAGS.background else None)
+      if background is None:   # Fail before any episode if a bot is missing.
+        assets.require_scenario_assets(scenarios)
+      frames = []
+      for name in scenarios:
+        frames.append(evaluation.evaluate_on_scenario(
+            populations[0], name, FLAGS.episodes, background, FLAGS.video_dir))
+        row = frames[-1]
+        print(f"{name}: focal per-capita return {row['focal_per_capita_return'].mean():.3f} "
+              f"over {len(row)} episodes (background: {row['background'].iloc[0]})", flush=True)
+      paths = evaluation.write_results(pd.concat(frames, ignore_index=True), FLAGS.out)
+  except (assets.UnknownNameError, assets.MissingBotAssetsError, export.ExportError) as e:
+    _fail(str(e))
+  print("wrote " + ", ".join(paths.values()))
+
+
+if __name__ == "__main__":
+  app.run(main)

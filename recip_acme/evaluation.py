@@ -1,0 +1,263 @@
+"""Evaluate exported populations on Melting Pot scenarios, and against each other.
+
+Everything here runs through Melting Pot's own machinery: its `SavedModelPolicy` for
+our exported models, its `Population` for the focal players, its `ScenarioFactory`
+for the scenario (official bots, or a custom background population), and its
+`run_and_observe_episodes` for the returns. A result produced with a custom
+background says so in its `background` column ("custom:<population>"); such rows are
+never comparable with the published baselines (launch.compare refuses to rank them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import pandas as pd
+
+from recip_acme import assets
+from recip_acme import export
+
+OFFICIAL = "official"
+CUSTOM_PREFIX = "custom:"
+EPISODE_COLUMNS = ("scenario", "substrate", "agent", "episode", "focal_per_capita_return",
+                   "background_per_capita_return", "background", "focal_players",
+                   "background_players")
+
+
+@dataclasses.dataclass
+class LoadedPopulation:
+  """An export directory and its manifest."""
+  directory: str
+  manifest: export.ExportManifest
+  name: str
+
+  def names_by_role(self, roles: Sequence[str]) -> Dict[str, List[str]]:
+    """Which of our models may fill each role: those exported for it, else all.
+
+    Substrates whose players all share the role "default" (most of them) take any
+    model; substrates with distinct roles get the models trained in that role.
+    """
+    out = {}
+    for role in set(roles):
+      matching = [p.name for p in self.manifest.players if p.role == role]
+      out[role] = matching or [p.name for p in self.manifest.players]
+    return out
+
+  def model_paths(self) -> Dict[str, str]:
+    return self.manifest.model_paths(self.directory)
+
+
+def load_population(directory: str, name: Optional[str] = None) -> LoadedPopulation:
+  """An export directory, or a training workdir (exported on first use into
+  WORKDIR/export, which later calls reuse)."""
+  directory = os.path.abspath(os.path.expanduser(directory))
+  if not os.path.isdir(directory):
+    raise export.ExportError(f"{directory} does not exist; pass an export directory "
+                             "(launch.export) or a training workdir (launch.train)")
+  if not os.path.exists(os.path.join(directory, export.MANIFEST)):
+    if os.path.exists(os.path.join(directory, "config.json")):
+      exported = os.path.join(directory, "export")
+      if not os.path.exists(os.path.join(exported, export.MANIFEST)):
+        export.export_run(directory, exported)
+      directory = exported
+  manifest = export.ExportManifest.load(directory)
+  default = os.path.basename(directory.rstrip("/"))
+  if default == "export":
+    default = os.path.basename(os.path.dirname(directory.rstrip("/")))
+  return LoadedPopulation(directory, manifest, name or default)
+
+
+def resolve_scenarios(names: Sequence[str]) -> List[str]:
+  """Scenario names; a substrate name stands for all of its scenarios."""
+  from meltingpot import scenario  # pylint: disable=g-import-not-at-top
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  out = []
+  for name in names:
+    if name in scenario.SCENARIOS:
+      out.append(name)
+    elif name in substrate.SUBSTRATES:
+      out.extend(sorted(scenario.SCENARIOS_BY_SUBSTRATE.get(name, ())))
+    else:
+      valid = sorted(scenario.SCENARIOS) + sorted(substrate.SUBSTRATES)
+      matches = assets.close_matches(name, valid)
+      hint = f"; did you mean {', '.join(matches)}?" if matches else ""
+      raise assets.UnknownNameError(
+          f"unknown scenario or substrate {name!r}{hint} "
+          "(pass a scenario name, or a substrate name for all its scenarios)")
+  return list(dict.fromkeys(out))
+
+
+def _saved_model_factory(substrate_name: str, path: str):
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  from meltingpot.utils.policies import policy_factory  # pylint: disable=g-import-not-at-top
+  from meltingpot.utils.policies import saved_model_policy  # pylint: disable=g-import-not-at-top
+  factory = substrate.get_factory(substrate_name)
+  return policy_factory.PolicyFactory(
+      timestep_spec=factory.timestep_spec(), action_spec=factory.action_spec(),
+      builder=functools.partial(saved_model_policy.SavedModelPolicy, path))
+
+
+def custom_scenario_factory(substrate_name: str, roles: Sequence[str],
+                            is_focal: Sequence[bool], background: LoadedPopulation):
+  """A ScenarioFactory with `background`'s models in the non-focal slots."""
+  from meltingpot import scenario  # pylint: disable=g-import-not-at-top
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  from meltingpot.utils.scenarios import scenario_factory  # pylint: disable=g-import-not-at-top
+  _check_population_substrate(background, substrate_name, "--background")
+  background_roles = [r for r, focal in zip(roles, is_focal) if not focal]
+  bots = {name: _saved_model_factory(substrate_name, path)
+          for name, path in background.model_paths().items()}
+  return scenario_factory.ScenarioFactory(
+      substrate=substrate.get_factory(substrate_name), bots=bots,
+      bots_by_role=background.names_by_role(background_roles), roles=roles,
+      is_focal=is_focal, permitted_observations=scenario.PERMITTED_OBSERVATIONS)
+
+
+def _check_population_substrate(population: LoadedPopulation, substrate_name: str,
+                                what: str) -> None:
+  if population.manifest.substrate != substrate_name:
+    raise export.ExportError(
+        f"{what} {population.directory} was trained on {population.manifest.substrate!r}, "
+        f"not {substrate_name!r}")
+
+
+def _focal_population(population: LoadedPopulation, roles: Sequence[str]):
+  from meltingpot.utils.policies import saved_model_policy  # pylint: disable=g-import-not-at-top
+  from meltingpot.utils.scenarios import population as population_lib  # pylint: disable=g-import-not-at-top
+  policies = {name: saved_model_policy.SavedModelPolicy(path)
+              for name, path in population.model_paths().items()}
+  return population_lib.Population(policies=policies,
+                                   names_by_role=population.names_by_role(roles), roles=roles)
+
+
+def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
+          background: str) -> pd.DataFrame:
+  out = pd.DataFrame({
+      "scenario": scenario_name, "substrate": substrate_name, "agent": agent,
+      "episode": range(len(df)),
+      "focal_per_capita_return": df["focal_per_capita_return"].astype(float).values,
+      "background_per_capita_return": df["background_per_capita_return"].astype(float).values,
+      "background": background,
+      "focal_players": [" ".join(n) for n in df["focal_player_names"]],
+      "background_players": [" ".join(n) for n in df["background_player_names"]],
+  })
+  return out[list(EPISODE_COLUMNS)]
+
+
+def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episodes: int,
+                         background: Optional[LoadedPopulation] = None,
+                         video_dir: Optional[str] = None) -> pd.DataFrame:
+  """One row per episode of `focal` on a scenario (official bots, or `background`)."""
+  from meltingpot import scenario  # pylint: disable=g-import-not-at-top
+  from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
+  config = scenario.get_config(assets.check_scenario(scenario_name))
+  _check_population_substrate(focal, config.substrate, "--agents")
+  if background is None:
+    assets.require_scenario_assets(scenario_name)
+    factory = scenario.get_factory(scenario_name)
+    source = OFFICIAL
+  else:
+    factory = custom_scenario_factory(config.substrate, config.roles, config.is_focal,
+                                      background)
+    source = CUSTOM_PREFIX + background.name
+  video_root = os.path.join(video_dir, scenario_name) if video_dir else None
+  population = _focal_population(focal, factory.focal_player_roles())
+  try:
+    with factory.build() as env:
+      df = evaluation.run_and_observe_episodes(population=population, substrate=env,
+                                               num_episodes=num_episodes,
+                                               video_root=video_root)
+  finally:
+    population.close()
+  return _rows(df, scenario_name, config.substrate, focal.name, source)
+
+
+def summarize(episodes: pd.DataFrame) -> pd.DataFrame:
+  """Mean, std and count of focal per-capita return per scenario, agent, background."""
+  grouped = episodes.groupby(["scenario", "substrate", "agent", "background"], sort=True)
+  summary = grouped["focal_per_capita_return"].agg(["mean", "std", "count"]).reset_index()
+  summary = summary.rename(columns={"mean": "focal_per_capita_return",
+                                    "std": "focal_per_capita_return_std",
+                                    "count": "episodes"})
+  background_mean = grouped["background_per_capita_return"].mean().reset_index(drop=True)
+  summary["background_per_capita_return"] = background_mean.values
+  return summary
+
+
+def crossplay(populations: Sequence[LoadedPopulation], num_episodes: int,
+              focal_fraction: float = 0.5) -> pd.DataFrame:
+  """Every population as focal against every population as background, on their
+  substrate: round(focal_fraction * N) focal slots (at least 1, at most N-1)."""
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  substrates = {p.manifest.substrate for p in populations}
+  if len(substrates) != 1:
+    raise export.ExportError(f"--crossplay needs populations of one substrate; got "
+                             f"{sorted(substrates)}")
+  substrate_name = substrates.pop()
+  names = [p.name for p in populations]
+  if len(set(names)) != len(names):
+    raise export.ExportError(f"population names must differ; got {names}")
+  roles = list(substrate.get_factory(substrate_name).default_player_roles())
+  n = len(roles)
+  num_focal = min(n - 1, max(1, round(focal_fraction * n)))
+  is_focal = [i < num_focal for i in range(n)]
+  rows = []
+  for focal in populations:
+    for background in populations:
+      factory = custom_scenario_factory(substrate_name, roles, is_focal, background)
+      population = _focal_population(focal, factory.focal_player_roles())
+      from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
+      try:
+        with factory.build() as env:
+          df = evaluation.run_and_observe_episodes(population=population, substrate=env,
+                                                   num_episodes=num_episodes)
+      finally:
+        population.close()
+      rows.append(_rows(df, f"crossplay:{substrate_name}", substrate_name, focal.name,
+                        CUSTOM_PREFIX + background.name))
+  return pd.concat(rows, ignore_index=True)
+
+
+def crossplay_matrix(episodes: pd.DataFrame) -> pd.DataFrame:
+  """focal population (rows) x background population (columns): mean focal return."""
+  table = episodes.assign(background=episodes["background"].str.replace(CUSTOM_PREFIX, "", regex=False))
+  return table.pivot_table(index="agent", columns="background",
+                           values="focal_per_capita_return", aggfunc="mean")
+
+
+def plot_crossplay(matrix: pd.DataFrame, path: str, title: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(1.6 * len(matrix.columns) + 2.5, 1.2 * len(matrix) + 1.8))
+  image = ax.imshow(matrix.values, cmap="viridis")
+  ax.set_xticks(range(len(matrix.columns)), matrix.columns, rotation=30, ha="right")
+  ax.set_yticks(range(len(matrix.index)), matrix.index)
+  ax.set_xlabel("background population")
+  ax.set_ylabel("focal population")
+  for (r, c), value in pd.DataFrame(matrix.values).stack().items():
+    ax.text(c, r, f"{value:.2f}", ha="center", va="center", color="w")
+  fig.colorbar(image, ax=ax, label="focal per-capita return")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+
+
+def write_results(episodes: pd.DataFrame, out_dir: str, prefix: str = "") -> Mapping[str, str]:
+  """episodes.csv and summary.csv (+ summary.md) under out_dir."""
+  os.makedirs(out_dir, exist_ok=True)
+  paths = {k: os.path.join(out_dir, f"{prefix}{k}") for k in
+           ("episodes.csv", "summary.csv", "summary.md")}
+  episodes.to_csv(paths["episodes.csv"], index=False)
+  summary = summarize(episodes)
+  summary.to_csv(paths["summary.csv"], index=False)
+  with open(paths["summary.md"], "w") as f:
+    f.write(summary.to_markdown(index=False, floatfmt=".3f") + "\n")
+    if summary["background"].str.startswith(CUSTOM_PREFIX).any():
+      f.write("\nRows with background 'custom:...' ran our own populations in the "
+              "background slots: not comparable with Melting Pot's published results.\n")
+  return paths

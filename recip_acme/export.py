@@ -1,0 +1,236 @@
+"""Export trained players as Melting Pot bots: one TF2 SavedModel per player.
+
+Melting Pot evaluates focal agents and background bots through
+`meltingpot.utils.policies.saved_model_policy.SavedModelPolicy`, which loads a
+SavedModel through its `PermissiveModel` and calls, on unbatched inputs,
+
+    initial_state(key) -> (key, state)
+    step(key, timestep, prev_state) -> (key, ((action, policy_info), state))
+
+PermissiveModel also calls `function_signatures()` (each method's parameter names and
+kinds) and `function_tables()` (hash tables to initialise; we have none), and it binds
+arguments by path against each method's single concrete signature. Our step signature
+names only the permitted observations the policy reads (`RGB`), so every other
+observation a scenario or substrate sends is dropped by Melting Pot itself, and a
+model can never depend on an observation focal players are not given.
+
+The preprocessing the trainer applied in `substrates.melting_pot` (block-mean
+downsampling of RGB) runs inside the model, so a raw Melting Pot observation is the
+input and nothing is needed on the Melting Pot side.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import os
+from typing import Dict, List, Optional, Sequence
+
+import sonnet as snt
+import tensorflow as tf
+import tree
+
+MANIFEST = "manifest.json"
+# What the policy networks read; each must be a permitted focal observation.
+POLICY_OBSERVATIONS = ("RGB",)
+ACTION_MODES = ("sample", "greedy")
+
+
+class ExportError(ValueError):
+  """A problem with an export's inputs, said in one line."""
+
+
+def downsample_rgb(image: tf.Tensor, factor: int) -> tf.Tensor:
+  """uint8 [H, W, C] -> uint8 [H//f, W//f, C] block means, rounded to nearest.
+
+  The in-graph twin of `substrates.melting_pot.area_downsample` (OpenCV's
+  INTER_AREA); a test pins the two against each other.
+  """
+  if factor == 1:
+    return image
+  height, width, channels = image.shape
+  if height % factor or width % factor:
+    # OpenCV weighs fractional pixels then; a block mean would not match training.
+    raise ExportError(f"RGB of {height}x{width} is not divisible by the downsampling "
+                      f"factor {factor}; export supports factors that divide it")
+  out_h, out_w = height // factor, width // factor
+  x = tf.cast(image, tf.float32)
+  x = tf.reshape(x, [out_h, factor, out_w, factor, channels])
+  x = tf.reduce_mean(x, axis=[1, 3])
+  return tf.cast(tf.clip_by_value(tf.floor(x + 0.5), 0.0, 255.0), tf.uint8)
+
+
+class MeltingPotBot(tf.Module):
+  """A trained policy network with Melting Pot's SavedModel bot interface."""
+
+  def __init__(self, network: snt.RNNCore, rgb_shape: Sequence[int], rgb_downsample: int,
+               action_mode: str = "sample"):
+    super().__init__(name="recip_acme_bot")
+    downsample_rgb(tf.zeros(rgb_shape, tf.uint8), rgb_downsample)   # Checks the factor.
+    if action_mode not in ACTION_MODES:
+      raise ExportError(f"unknown action mode {action_mode!r}; valid: {', '.join(ACTION_MODES)}")
+    self._network = network
+    self._downsample = int(rgb_downsample)
+    self._action_mode = action_mode
+    self._state_template = tree.map_structure(lambda x: x[0], network.initial_state(1))
+    flat_state = tree.flatten(self._state_template)
+    key_spec = tf.TensorSpec([2], tf.uint32, name="key")
+    state_spec = tuple(tf.TensorSpec(x.shape, x.dtype) for x in flat_state)
+    timestep_spec = {
+        "step_type": tf.TensorSpec([], tf.int32),
+        "observation": {"RGB": tf.TensorSpec(list(rgb_shape), tf.uint8)},
+    }
+    self.initial_state = tf.function(self._initial_state, input_signature=[key_spec])
+    self.step = tf.function(self._step, input_signature=[key_spec, timestep_spec, state_spec])
+    self.function_signatures = tf.function(self._function_signatures, input_signature=[])
+    self.function_tables = tf.function(lambda: {}, input_signature=[])
+
+  def _initial_state(self, key):
+    state = tree.map_structure(lambda x: x[0], self._network.initial_state(1))
+    return key, tuple(tree.flatten(state))
+
+  def _step(self, key, timestep, prev_state):
+    seeds = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=2)
+    next_key = tf.cast(seeds[0], tf.uint32)
+    first = tf.equal(timestep["step_type"], 0)     # StepType.FIRST: start afresh.
+    _, initial = self._initial_state(key)
+    state = tuple(tf.where(first, i, s) for i, s in zip(initial, prev_state))
+    state = tree.unflatten_as(self._state_template, list(state))
+    rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample)
+    batched_state = tree.map_structure(lambda x: x[None], state)
+    outputs, new_state = self._network(rgb[None], batched_state)
+    scores = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
+    scores = scores[0]
+    if self._action_mode == "greedy":
+      action = tf.argmax(scores, output_type=tf.int32)
+    else:   # Gumbel-max draw from the policy's logits.
+      uniform = tf.random.stateless_uniform(tf.shape(scores), seeds[1], minval=1e-10, maxval=1.0)
+      action = tf.argmax(scores - tf.math.log(-tf.math.log(uniform)), output_type=tf.int32)
+    new_state = tuple(tree.flatten(tree.map_structure(lambda x: x[0], new_state)))
+    return next_key, ((action, {"scores": scores}), new_state)
+
+  def _function_signatures(self):
+    kind = int(inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    params = lambda *names: [(tf.constant(n), tf.constant(kind)) for n in names]
+    return {"initial_state": params("key"), "step": params("key", "timestep", "prev_state")}
+
+
+@dataclasses.dataclass
+class ExportedPlayer:
+  name: str
+  path: str        # Relative to the export directory.
+  player: int
+  role: str
+
+
+@dataclasses.dataclass
+class ExportManifest:
+  """What an export directory holds (written as manifest.json beside the models)."""
+  substrate: str
+  agent: str
+  base: str
+  players: List[ExportedPlayer]
+  source: str = ""
+  env_steps: int = 0
+  action_mode: str = "sample"
+
+  def save(self, directory: str) -> None:
+    with open(os.path.join(directory, MANIFEST), "w") as f:
+      json.dump(dataclasses.asdict(self), f, indent=1)
+
+  @classmethod
+  def load(cls, directory: str) -> "ExportManifest":
+    path = os.path.join(directory, MANIFEST)
+    try:
+      with open(path) as f:
+        d = json.load(f)
+      d["players"] = [ExportedPlayer(**p) for p in d["players"]]
+      return cls(**d)
+    except FileNotFoundError as e:
+      raise ExportError(f"{directory} is not an exported population (no {MANIFEST}); "
+                        "make one with python -m launch.export") from e
+    except (json.JSONDecodeError, TypeError, KeyError) as e:
+      raise ExportError(f"{path} is not a readable export manifest ({e})") from e
+
+  def model_paths(self, directory: str) -> Dict[str, str]:
+    return {p.name: os.path.join(directory, p.path) for p in self.players}
+
+
+def check_permitted(observations: Sequence[str] = POLICY_OBSERVATIONS) -> None:
+  """Every observation a bot reads must be one scenarios give focal players."""
+  from meltingpot import scenario  # pylint: disable=g-import-not-at-top
+  extra = sorted(set(observations) - set(scenario.PERMITTED_OBSERVATIONS))
+  if extra:
+    raise ExportError(f"policies read {extra}, which scenarios do not give focal players; "
+                      f"permitted: {sorted(scenario.PERMITTED_OBSERVATIONS)}")
+
+
+def save_bot(bot: MeltingPotBot, path: str) -> None:
+  tf.saved_model.save(bot, path)
+
+
+def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
+               action_mode: Optional[str] = None) -> ExportManifest:
+  """Writes one SavedModel per player of the training run in `workdir` to `out`."""
+  from acme.tf import savers as tf2_savers  # pylint: disable=g-import-not-at-top
+  from acme.utils import counting  # pylint: disable=g-import-not-at-top
+  from meltingpot import substrate as mp_substrate  # pylint: disable=g-import-not-at-top
+  from recip_acme import training  # pylint: disable=g-import-not-at-top
+  from recip_acme.agents.reciprocator import builder as builder_lib  # pylint: disable=g-import-not-at-top
+  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
+
+  check_permitted()
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  try:
+    config = training.load_run_config(workdir)
+  except training.RunError as e:
+    raise ExportError(str(e).replace("--resume: ", "")) from e
+  path = tf.train.latest_checkpoint(training.checkpoint_dir(workdir))
+  if path is None:
+    raise ExportError(f"no checkpoint in {training.checkpoint_dir(workdir)}; "
+                      "has the run saved one yet?")
+  if os.path.exists(os.path.join(out, MANIFEST)):
+    raise ExportError(f"{out} already holds an export; choose another --out "
+                      "(nothing was overwritten)")
+  mode = action_mode or ("greedy" if config.base == "r2d2" else "sample")
+  env = melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
+  try:
+    specs = [env.player_spec(i) for i in range(env.num_players)]
+    raw_rgb_shape = env.raw_rgb_shape
+    joint_spec = builder_lib.JointSpec(specs, env.state_size)
+  finally:
+    env.close()
+  builder = builder_lib.ReciprocatorBuilder(training.make_base_builder(config),
+                                            config.reciprocator, config.network, joint_spec)
+  networks = builder.make_networks()
+  counter = counting.Counter()
+  objects = {f"group{g}_network": group.network for g, group in enumerate(networks.groups)}
+  objects["counter"] = tf2_savers.SaveableAdapter(counter)
+  try:
+    tf.train.Checkpoint(**objects).restore(path).expect_partial().assert_existing_objects_matched()
+  except (tf.errors.OpError, AssertionError, ValueError) as e:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ExportError(f"unreadable or mismatched checkpoint {path} ({first[:200]})") from e
+  env_steps = int(counter.get_counts().get("env_steps", 0))
+  roles = mp_substrate.get_factory(config.substrate).default_player_roles()
+  prefix = name_prefix or f"{config.agent}_{os.path.basename(workdir.rstrip('/'))}"
+  os.makedirs(out, exist_ok=True)
+  players = []
+  for group in networks.groups:
+    bot = MeltingPotBot(group.network, raw_rgb_shape, config.adapter.rgb_downsample, mode)
+    for i in group.players:
+      rel = f"player_{i}"
+      save_bot(bot, os.path.join(out, rel))
+      players.append(ExportedPlayer(f"{prefix}_p{i}", rel, i, roles[i]))
+  manifest = ExportManifest(config.substrate, config.agent, config.base,
+                            sorted(players, key=lambda p: p.player), source=path,
+                            env_steps=env_steps, action_mode=mode)
+  manifest.save(out)
+  return manifest
+
+
+def load_bot(path: str):
+  """Melting Pot's own policy class on an exported model."""
+  from meltingpot.utils.policies import saved_model_policy  # pylint: disable=g-import-not-at-top
+  return saved_model_policy.SavedModelPolicy(path)
