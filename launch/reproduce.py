@@ -13,6 +13,7 @@ values), README.md (the exact command). --paper_scale uses the paper's batch 204
 import os
 import sys
 import time
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -24,10 +25,12 @@ EXPERIMENTS = ("ipd_r_vs_nl", "ipd_nl_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl",
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("experiment", "ipd_r_vs_nl", EXPERIMENTS, "Which experiment.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-flags.DEFINE_integer("batch_size", 256, "Parallel games (paper: 2048).")
+flags.DEFINE_integer("batch_size", None, "Parallel games (default per game; paper: 2048).")
 flags.DEFINE_integer("episodes", None, "Episodes per seed (default per experiment).")
 flags.DEFINE_bool("paper_scale", False, "Batch 2048 as in the paper.")
 flags.DEFINE_string("out", None, "Output folder (default results/paper/EXPERIMENT).")
+flags.DEFINE_bool("replot", False, "Only redraw curves.png and README.md from the seed CSVs "
+                  "already in --out (no training).")
 # Overrides of the per-experiment defaults in experiment_setup (None = keep the default).
 flags.DEFINE_float("learning_rate", None, "Policy learning rate (IMPALA).")
 flags.DEFINE_float("entropy_cost", None, "Policy entropy regularisation.")
@@ -35,13 +38,28 @@ flags.DEFINE_float("baseline_cost", None, "Weight of IMPALA's value loss.")
 flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
 flags.DEFINE_float("discount", None, "Policy discount.")
 flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
+flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 
 # What the paper reports (ALGORITHM.md section 5), drawn as reference lines.
 PAPER_REFERENCE = {
     "coins_r_vs_r": {"total_reward": 8.0},
 }
-DEFAULT_EPISODES = {"ipd": 200, "coins": 200}
+TITLES = {
+    "p_cooperate_p0": "P(cooperate), player 0", "p_cooperate_p1": "P(cooperate), player 1",
+    "p_cooperate_after_c_p0": "player 0: P(C | opponent's last C)",
+    "p_cooperate_after_d_p0": "player 0: P(C | opponent's last D)",
+    "reciprocal_reward_p0": "reciprocal reward per step, player 0",
+    "p_own_coin": "P(own coin), both players",
+    "p_own_coin_p0": "P(own coin), player 0", "p_own_coin_p1": "P(own coin), player 1",
+    "p_own_coin_p2": "P(own coin), player 2", "reward_p0": "extrinsic reward / episode, player 0",
+    "reward_p1": "extrinsic reward / episode, player 1",
+    "reward_p2": "extrinsic reward / episode, player 2", "total_reward": "total extrinsic reward / episode",
+    "own_coins_p0": "own coins / episode, player 0",
+    "other_coins_p0": "other's coins / episode, player 0",
+}
+DEFAULT_EPISODES = {"ipd": 400, "coins": 200}
+DEFAULT_BATCH = {"ipd": 256, "coins": 128}
 # Policy learning per game (IMPALA), overridable by flags. IPD follows the published
 # config (lr 0.005, gamma 0.96, entropy 0.02, a memoryless policy of the memory-1
 # state) with one update per episode. Acme's IMPALA shares the torso between policy
@@ -50,8 +68,8 @@ DEFAULT_EPISODES = {"ipd": 200, "coins": 200}
 # rewards stays at 60 % correct), hence baseline_cost 0.01.
 IPD_POLICY = dict(learning_rate=5e-3, entropy_cost=0.02, baseline_cost=0.01,
                   updates_per_episode=1, discount=0.96, lstm=0)
-COINS_POLICY = dict(learning_rate=5e-3, entropy_cost=0.01, updates_per_episode=4,
-                    discount=0.99)
+COINS_POLICY = dict(learning_rate=5e-3, entropy_cost=0.01, baseline_cost=0.01,
+                    updates_per_episode=8, discount=0.99)
 
 
 def with_flag_overrides(config):
@@ -86,10 +104,13 @@ def experiment_setup(name: str, batch_size: int, seed: int):
   env = games.BatchedCoins(batch_size, num_players=num_players, seed=seed)
   weights = {"coins_r_vs_r": (1.0, 1.0), "coins_nl_vs_nl": (0.0, 0.0),
              "coins_r_vs_nl": (1.0, 0.0), "coins3_r": (1.0, 1.0, 1.0)}[name]
-  # Paper, Coins: K = 4, k = 1, 20 epochs, batch 4096, Adam 0.01.
-  influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096, epochs=20,
-                                 samples_per_epoch=16 * 4096, replay_episodes=4,
-                                 refit_every=1, initial_episodes=1, gamma=0.99)
+  # Published Coins config: last 3 episodes, refit every 2, 2 initial episodes with
+  # frozen policies, batch 4096, Adam 0.01 (lr in InfluenceConfig). It runs 20 epochs of
+  # 16 batches per refit; we warm-start each refit and run 5 (--influence_epochs).
+  influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096,
+                                 epochs=FLAGS.influence_epochs or 5,
+                                 samples_per_epoch=16 * 4096, replay_episodes=3,
+                                 refit_every=2, initial_episodes=2, gamma=0.99)
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
                                     influence=influence, seed=seed, **COINS_POLICY)
 
@@ -124,23 +145,67 @@ def plot(name: str, frames, out_dir: str) -> None:
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   first = frames[0]
   if name.startswith("ipd"):
-    metrics = [c for c in first.columns if c.startswith("p_cooperate")] + ["reciprocal_reward_p0"]
+    metrics = ["p_cooperate_p0", "p_cooperate_p1", "p_cooperate_after_c_p0",
+               "p_cooperate_after_d_p0", "reciprocal_reward_p0"]
   else:
-    metrics = ["p_own_coin", "total_reward", "own_coins_p0", "other_coins_p0",
-               "reciprocal_reward_p0"]
-  fig, axes = plt.subplots(1, len(metrics), figsize=(4 * len(metrics), 3.5))
-  for ax, metric in zip(axes, metrics):
+    n = sum(c.startswith("p_own_coin_p") for c in first.columns)
+    metrics = ([f"p_own_coin_p{i}" for i in range(n)] + ["total_reward"] +
+               [f"reward_p{i}" for i in range(n)] + ["own_coins_p0", "other_coins_p0",
+                                                     "reciprocal_reward_p0"])
+  columns = min(len(metrics), 5)
+  rows = -(-len(metrics) // columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.3 * rows), squeeze=False)
+  for ax in axes.flat[len(metrics):]:
+    ax.axis("off")
+  for ax, metric in zip(axes.flat, metrics):
+    if metric.startswith("p_own_coin"):
+      n = sum(c.startswith("p_own_coin_p") for c in first.columns)
+      ax.axhline(1 / n, color="grey", ls=":", lw=1, label="indiscriminate (1/N)")
     for seed, df in enumerate(frames):
       ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(), label=f"seed {seed}")
     reference = PAPER_REFERENCE.get(name, {}).get(metric)
     if reference is not None:
       ax.axhline(reference, color="k", ls="--", lw=1, label="paper")
-    ax.set_title(metric)
+    ax.set_title(TITLES.get(metric, metric), fontsize=9)
     ax.set_xlabel("episode")
     ax.legend(fontsize=7)
   fig.suptitle(name)
   fig.tight_layout()
   fig.savefig(os.path.join(out_dir, "curves.png"), dpi=90)
+
+
+def summary_table(name: str, frames) -> str:
+  """Per seed: the last 20 episodes' means, and for IPD when the NL first cooperates."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  if name.startswith("ipd"):
+    metrics = ["p_cooperate_p0", "p_cooperate_p1", "reward_per_step_p0", "reward_per_step_p1"]
+  else:
+    n = sum(c.startswith("p_own_coin_p") for c in frames[0].columns)
+    metrics = ["total_reward", "p_own_coin"] + [
+        f"{m}{i}" for i in range(n) for m in ("p_own_coin_p", "reward_p")]
+  rows = []
+  for seed, df in enumerate(frames):
+    row = {"seed": str(seed), **{f"{m} (last 20)": df[m].tail(20).mean() for m in metrics}}
+    if name.startswith("ipd"):
+      cooperative = df.index[df["p_cooperate_p1"] > 0.9]
+      row["player 1 first P(C) > 0.9 at episode"] = (
+          int(df["episode"][cooperative[0]]) if len(cooperative) else "never")
+      row["player 1 max P(C)"] = df["p_cooperate_p1"].max()
+      both = (df["p_cooperate_p0"] > 0.9) & (df["p_cooperate_p1"] > 0.9)
+      row["episodes both P(C) > 0.9"] = int(both.sum())
+    rows.append(row)
+  return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
+
+
+def write_readme(name: str, frames, out_dir: str, seconds: Optional[float]) -> None:
+  command = " ".join(a for a in sys.argv[1:] if a not in ("--replot", "--noreplot"))
+  wall = (f"Wall time: {seconds / 60:.1f} min on this machine." if seconds is not None else
+          "Plots and table redrawn from the CSVs (--replot); wall time in ../README.md.")
+  with open(os.path.join(out_dir, "README.md"), "w") as f:
+    f.write(f"# {name}\n\nMade by:\n\n    python -m launch.reproduce {command}\n\n")
+    f.write(f"{wall} Curves: curves.png; one row per episode: seed_<k>.csv. What it shows "
+            "against the paper: ../README.md.\n\n")
+    f.write(summary_table(name, frames) + "\n")
 
 
 def main(argv):
@@ -149,11 +214,17 @@ def main(argv):
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
   name = FLAGS.experiment
-  batch_size = 2048 if FLAGS.paper_scale else FLAGS.batch_size
-  episodes = FLAGS.episodes or DEFAULT_EPISODES[name.split("_")[0].rstrip("3")]
+  game = name.split("_")[0].rstrip("3")
+  batch_size = 2048 if FLAGS.paper_scale else (FLAGS.batch_size or DEFAULT_BATCH[game])
+  episodes = FLAGS.episodes or DEFAULT_EPISODES[game]
   out_dir = FLAGS.out or os.path.join("results", "paper", name)
   os.makedirs(out_dir, exist_ok=True)
-  frames = []
+  if FLAGS.replot:
+    frames = [pd.read_csv(os.path.join(out_dir, f"seed_{s}.csv")) for s in FLAGS.seeds]
+    plot(name, frames, out_dir)
+    write_readme(name, frames, out_dir, None)
+    return
+  frames, run_start = [], time.time()
   for seed in (int(s) for s in FLAGS.seeds):
     env, config = experiment_setup(name, batch_size, seed)
     config = with_flag_overrides(config)
@@ -172,8 +243,7 @@ def main(argv):
     df.to_csv(os.path.join(out_dir, f"seed_{seed}.csv"), index=False)
     frames.append(df)
   plot(name, frames, out_dir)
-  with open(os.path.join(out_dir, "README.md"), "w") as f:
-    f.write(f"# {name}\n\nMade by:\n\n    python -m launch.reproduce {' '.join(sys.argv[1:])}\n")
+  write_readme(name, frames, out_dir, time.time() - run_start)
 
 
 if __name__ == "__main__":

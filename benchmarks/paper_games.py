@@ -1,0 +1,82 @@
+"""Speed of the paper's batched games and of a training episode on them.
+
+1. The games alone: batched env steps per second (games x steps / s) with random
+   actions, for IPD and Coins (2 players), at batch 2048 (the paper's).
+2. One training episode (32 steps) at batch 2048 with the reproduction's settings:
+   acting for both players, the estimators' refit when due, the IMPALA updates. Printed
+   as seconds per episode, env steps/s, and the ratio of the training episode's env
+   steps/s to the raw game's, all measured in this run.
+
+  python benchmarks/paper_games.py [--batch 2048] [--episodes 3]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+import numpy as np  # noqa: E402
+
+import recip_acme  # noqa: E402,F401
+from substrates import paper_games  # noqa: E402
+
+
+def raw_rate(env, seconds: float = 3.0) -> float:
+  rng = np.random.default_rng(0)
+  env.reset()
+  steps, start = 0, time.perf_counter()
+  while time.perf_counter() - start < seconds:
+    ts = env.step(rng.integers(0, env.num_actions, (env.batch_size, env.num_players)))
+    steps += 1
+    if ts.done:
+      env.reset()
+  return steps * env.batch_size / (time.perf_counter() - start)
+
+
+def training_rate(experiment: str, batch: int, episodes: int):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from launch import reproduce  # pylint: disable=g-import-not-at-top
+  from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS(["paper_games"])
+  env, config = reproduce.experiment_setup(experiment, batch, seed=0)
+  trainer = batched.BatchedReciprocators(env, config)
+  try:
+    # Warm-up: tracing, XLA compilation, the initial estimator fit and first updates.
+    initial = config.influence.initial_episodes if config.any_reciprocator else 0
+    for _ in range(initial + 2):
+      trainer.run_episode()
+    start = time.perf_counter()
+    for _ in range(episodes):
+      trainer.run_episode()
+    seconds = (time.perf_counter() - start) / episodes
+  finally:
+    trainer.close()
+  return seconds, batch * env.episode_length / seconds
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--batch", type=int, default=2048)
+  parser.add_argument("--episodes", type=int, default=3)
+  args = parser.parse_args()
+  print(f"== batched games, batch {args.batch}: env steps/s (games x steps per second)")
+  games = {"ipd": paper_games.BatchedIPD(args.batch),
+           "coins": paper_games.BatchedCoins(args.batch, num_players=2, seed=0)}
+  raw = {name: raw_rate(env) for name, env in games.items()}
+  for name, rate in raw.items():
+    print(f"{name:6s} raw game, random actions: {rate:12,.0f} env steps/s")
+  print(f"== one 32-step training episode at batch {args.batch} "
+        f"(mean of {args.episodes}, after warm-up)")
+  for experiment in ("ipd_r_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl"):
+    seconds, rate = training_rate(experiment, args.batch, args.episodes)
+    game = experiment.split("_")[0]
+    print(f"{experiment:15s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
+          f"ratio to raw {rate / raw[game]:.3f}")
+
+
+if __name__ == "__main__":
+  main()
