@@ -44,3 +44,24 @@ def test_acme_learner_snapshots_are_off(tmp_path, monkeypatch):
 
   learner = base.without_acme_snapshots(Learner())
   assert learner._snapshotter.save() is False and calls == []
+
+
+def test_memoryless_policy_with_custom_value_loss_weight_trains():
+  """lstm=0 (the paper's IPD policy of the memory-1 state) is still an RNNCore Acme's
+  IMPALA learner unrolls; its parameters move and its policy ignores history."""
+  env = games.BatchedIPD(16)
+  config = batched.BatchedConfig(
+      reciprocal_weights=(0.0, 0.0), updates_per_episode=2, hidden=8, lstm=0,
+      baseline_cost=0.01, learning_rate=1e-2)
+  trainer = batched.BatchedReciprocators(env, config)
+  try:
+    network = trainer.networks[0]
+    assert network.initial_state(3) == ()
+    before = [v.numpy().copy() for v in network.trainable_variables]
+    for _ in range(2):
+      trainer.run_episode()
+    after = [v.numpy() for v in network.trainable_variables]
+    assert any(not np.allclose(a, b) for a, b in zip(after, before))
+    assert trainer.learners[0]._baseline_cost == 0.01
+  finally:
+    trainer.close()
