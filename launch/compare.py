@@ -12,21 +12,17 @@ never scored or ranked.
 """
 
 import os
-import sys
 
 from absl import app
 from absl import flags
+
+from launch import cli
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("results", ["results/evaluation/summary.csv"],
                   "summary.csv files written by launch.evaluate.")
 flags.DEFINE_string("baselines", None, "Published results CSV (default: the shipped copy).")
 flags.DEFINE_string("out", "results/comparison", "Output directory.")
-
-
-def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
 
 
 def main(argv):
@@ -39,17 +35,17 @@ def main(argv):
     try:
       frame = pd.read_csv(path)
     except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-      _fail(f"cannot read --results {path} ({type(e).__name__}); pass a summary.csv "
+      cli.fail(f"cannot read --results {path} ({type(e).__name__}); pass a summary.csv "
             "written by launch.evaluate")
     needed = {"scenario", "substrate", "agent", "background", "focal_per_capita_return"}
     if not needed <= set(frame.columns):
-      _fail(f"{path} is not a launch.evaluate summary (needs columns {sorted(needed)})")
+      cli.fail(f"{path} is not a launch.evaluate summary (needs columns {sorted(needed)})")
     frames.append(frame)
   ours = pd.concat(frames, ignore_index=True)
   try:
     published = baselines.load_results(FLAGS.baselines or baselines.RESULTS_FILE)
   except (FileNotFoundError, ValueError) as e:
-    _fail(f"cannot read the baselines: {e}")
+    cli.fail(f"cannot read the baselines: {e}")
   per_scenario, per_substrate, excluded = baselines.compare(ours, published)
   os.makedirs(FLAGS.out, exist_ok=True)
   with open(os.path.join(FLAGS.out, "comparison.md"), "w") as f:

@@ -17,12 +17,13 @@ never comparable with Melting Pot's published results.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("scenario", None, "Scenario names, or substrate names for all their scenarios.")
@@ -37,24 +38,19 @@ flags.DEFINE_string("out", "results/evaluation", "Output directory.")
 flags.DEFINE_integer("seed", 0, "Seeds Python's RNG (population sampling, bot keys).")
 
 
-def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.agents:
-    _fail("--agents is required (export directories or training workdirs)")
+    cli.fail("--agents is required (export directories or training workdirs)")
   if FLAGS.episodes <= 0:
-    _fail(f"--episodes must be > 0; got {FLAGS.episodes}")
+    cli.fail(f"--episodes must be > 0; got {FLAGS.episodes}")
   if FLAGS.crossplay and (FLAGS.scenario or FLAGS.background):
-    _fail("--crossplay runs on the populations' substrate; drop --scenario/--background")
+    cli.fail("--crossplay runs on the populations' substrate; drop --scenario/--background")
   if not FLAGS.crossplay and not FLAGS.scenario:
-    _fail("--scenario is required (or pass --crossplay)")
+    cli.fail("--scenario is required (or pass --crossplay)")
   if not FLAGS.crossplay and len(FLAGS.agents) != 1:
-    _fail("--agents takes one population unless --crossplay")
+    cli.fail("--agents takes one population unless --crossplay")
   import random  # pylint: disable=g-import-not-at-top
   random.seed(FLAGS.seed)
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
@@ -88,7 +84,7 @@ def main(argv):
               f"over {len(row)} episodes (background: {row['background'].iloc[0]})", flush=True)
       paths = evaluation.write_results(pd.concat(frames, ignore_index=True), FLAGS.out)
   except (assets.UnknownNameError, assets.MissingBotAssetsError, export.ExportError) as e:
-    _fail(str(e))
+    cli.fail(str(e))
   print("wrote " + ", ".join(paths.values()))
 
 

@@ -10,12 +10,13 @@ checkpoint, env steps), which launch.evaluate reads.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training run directory (launch.train --workdir).")
@@ -29,15 +30,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not FLAGS.workdir or not FLAGS.out:
-    print("error: --workdir and --out are required", file=sys.stderr)
-    sys.exit(2)
+    cli.fail("--workdir and --out are required")
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from recip_acme import export  # pylint: disable=g-import-not-at-top
   try:
     manifest = export.export_run(FLAGS.workdir, FLAGS.out, FLAGS.name, FLAGS.action_mode)
   except export.ExportError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+    cli.fail(str(e))
   for player in manifest.players:
     print(f"{player.name}: {os.path.join(FLAGS.out, player.path)} (role {player.role})")
   print(f"exported {len(manifest.players)} players of {manifest.substrate} "

@@ -10,12 +10,13 @@ episodes.csv, logs/progress/logs.csv, tensorboard/, checkpoints/run/.
 """
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("substrate", "coins", "Melting Pot substrate to train on.")
@@ -46,11 +47,6 @@ flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
 flags.DEFINE_float("log_every_seconds", 10.0, "Progress line period.")
-
-
-def _error(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
 
 
 def config_from_flags():
@@ -108,7 +104,7 @@ def config_from_flags():
 def main(argv):
   del argv
   if FLAGS.num_steps <= 0:
-    _error(f"--num_steps must be > 0; got {FLAGS.num_steps}")
+    cli.fail(f"--num_steps must be > 0; got {FLAGS.num_steps}")
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from recip_acme import training  # pylint: disable=g-import-not-at-top
 
@@ -122,13 +118,13 @@ def main(argv):
     else:
       config = config_from_flags()
   except ValueError as e:  # RunError and config validation: one line, exit 2.
-    _error(str(e))
+    cli.fail(str(e))
   print(f"recip_acme: {config.agent} ({config.base}) on {config.substrate}, "
         f"{config.num_steps} env steps, workdir {os.path.abspath(workdir)}", flush=True)
   try:
     summary = training.train(config, workdir, resume=FLAGS.resume)
   except training.RunError as e:
-    _error(str(e))
+    cli.fail(str(e))
   print(f"done: {summary['env_steps']} env steps, {summary['episodes']} episodes, "
         f"checkpoint {summary['checkpoint']}")
 
