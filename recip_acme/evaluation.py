@@ -144,7 +144,11 @@ def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
       "focal_players": [" ".join(n) for n in df["focal_player_names"]],
       "background_players": [" ".join(n) for n in df["background_player_names"]],
   })
-  return out[list(EPISODE_COLUMNS)]
+  columns = list(EPISODE_COLUMNS)
+  if "video_path" in df:
+    out["video_path"] = df["video_path"].values
+    columns.append("video_path")
+  return out[columns]
 
 
 def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episodes: int,
@@ -164,6 +168,8 @@ def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episod
                                       background)
     source = CUSTOM_PREFIX + background.name
   video_root = os.path.join(video_dir, scenario_name) if video_dir else None
+  if video_root:
+    os.makedirs(video_root, exist_ok=True)   # Melting Pot's video subject needs it.
   population = _focal_population(focal, factory.focal_player_roles())
   try:
     with factory.build() as env:

@@ -169,13 +169,15 @@ def test_export_errors_are_one_line_and_never_overwrite(trained_run, tmp_path):
 def test_evaluate_with_a_custom_background_marks_its_results(trained_run, tmp_path):
   workdir, out, _ = trained_run
   result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
-                f"--background={workdir}", "--episodes=2", f"--out={tmp_path}")
+                f"--background={workdir}", "--episodes=2", f"--out={tmp_path}",
+                f"--video_dir={tmp_path / 'videos'}")
   assert result.returncode == 0, result.stderr[-2000:]
   episodes = pd.read_csv(tmp_path / "episodes.csv")
   assert len(episodes) == 2
   assert set(episodes["scenario"]) == {SCENARIO}
   assert episodes["background"].str.startswith(evaluation.CUSTOM_PREFIX).all()
   assert np.isfinite(episodes["focal_per_capita_return"]).all()
+  assert all(os.path.getsize(p) > 0 for p in episodes["video_path"])
   summary = pd.read_csv(tmp_path / "summary.csv")
   assert summary["episodes"].tolist() == [2]
   assert "not comparable" in (tmp_path / "summary.md").read_text()
