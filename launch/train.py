@@ -41,6 +41,11 @@ flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
 flags.DEFINE_list("mlp_sizes", None, "MLP sizes after the torso, e.g. 64.")
 flags.DEFINE_integer("lstm_size", None, "LSTM size.")
 flags.DEFINE_integer("unroll_length", None, "IMPALA sequence length.")
+flags.DEFINE_float("learning_rate", None, "Policy learning rate of the wrapped learner.")
+flags.DEFINE_float("entropy_cost", None, "IMPALA entropy regularisation (default 0.01).")
+flags.DEFINE_float("baseline_cost", None, "IMPALA value-loss weight (default 0.5). Policy "
+                   "and value share a torso: with large shaped rewards a smaller weight "
+                   "keeps the value loss from drowning the policy gradient.")
 flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
 flags.DEFINE_bool("share_policy", None, "One network for all players.")
 flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server.")
@@ -97,6 +102,15 @@ def config_from_flags():
   config.network = dataclasses.replace(config.network, **network)
   if FLAGS.unroll_length is not None:
     config.impala.sequence_length = FLAGS.unroll_length
+  if FLAGS.learning_rate is not None:
+    config.impala.learning_rate = config.r2d2.learning_rate = FLAGS.learning_rate
+  for name in ("entropy_cost", "baseline_cost"):
+    if FLAGS[name].value is not None:
+      if config.base != "impala":
+        raise training.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
+      if FLAGS[name].value < 0:
+        raise training.RunError(f"--{name} must be >= 0; got {FLAGS[name].value}")
+      setattr(config.impala, name, FLAGS[name].value)
   config.validate()
   return config
 
