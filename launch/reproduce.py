@@ -38,6 +38,8 @@ flags.DEFINE_float("baseline_cost", None, "Weight of IMPALA's value loss.")
 flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
 flags.DEFINE_float("discount", None, "Policy discount.")
 flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
+flags.DEFINE_bool("future_term", None, "Coins: include the future (return) term of VoI "
+                  "(default yes; IPD uses the immediate term only, as published).")
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 
@@ -110,7 +112,8 @@ def experiment_setup(name: str, batch_size: int, seed: int):
   influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096,
                                  epochs=FLAGS.influence_epochs or 5,
                                  samples_per_epoch=16 * 4096, replay_episodes=3,
-                                 refit_every=2, initial_episodes=2, gamma=0.99)
+                                 refit_every=2, initial_episodes=2, gamma=0.99,
+                                 future_term=True if FLAGS.future_term is None else FLAGS.future_term)
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
                                     influence=influence, seed=seed, **COINS_POLICY)
 
