@@ -13,6 +13,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
+import shutil
+import tempfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import pandas as pd
@@ -61,13 +63,28 @@ def load_population(directory: str, name: Optional[str] = None) -> LoadedPopulat
     if os.path.exists(os.path.join(directory, "config.json")):
       exported = os.path.join(directory, "export")
       if not os.path.exists(os.path.join(exported, export.MANIFEST)):
-        export.export_run(directory, exported)
+        _export_once(directory, exported)
       directory = exported
   manifest = export.ExportManifest.load(directory)
   default = os.path.basename(directory.rstrip("/"))
   if default == "export":
     default = os.path.basename(os.path.dirname(directory.rstrip("/")))
   return LoadedPopulation(directory, manifest, name or default)
+
+
+def _export_once(workdir: str, exported: str) -> None:
+  """Exports into a private folder, then renames it into place: two evaluations of the
+  same workdir at once never see a half-written export."""
+  partial = tempfile.mkdtemp(prefix="export.partial-", dir=workdir)
+  try:
+    export.export_run(workdir, partial)
+    try:
+      os.rename(partial, exported)
+    except OSError:
+      if not os.path.exists(os.path.join(exported, export.MANIFEST)):
+        raise
+  finally:
+    shutil.rmtree(partial, ignore_errors=True)
 
 
 def resolve_scenarios(names: Sequence[str]) -> List[str]:
@@ -133,6 +150,20 @@ def _focal_population(population: LoadedPopulation, roles: Sequence[str]):
                                    names_by_role=population.names_by_role(roles), roles=roles)
 
 
+def _run_episodes(factory, focal: LoadedPopulation, num_episodes: int,
+                  video_root: Optional[str] = None) -> pd.DataFrame:
+  """Melting Pot's own episode loop: `focal` in the focal slots of `factory`'s scenario."""
+  from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
+  population = _focal_population(focal, factory.focal_player_roles())
+  try:
+    with factory.build() as env:
+      return evaluation.run_and_observe_episodes(population=population, substrate=env,
+                                                 num_episodes=num_episodes,
+                                                 video_root=video_root)
+  finally:
+    population.close()
+
+
 def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
           background: str) -> pd.DataFrame:
   out = pd.DataFrame({
@@ -156,7 +187,6 @@ def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episod
                          video_dir: Optional[str] = None) -> pd.DataFrame:
   """One row per episode of `focal` on a scenario (official bots, or `background`)."""
   from meltingpot import scenario  # pylint: disable=g-import-not-at-top
-  from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   config = scenario.get_config(assets.check_scenario(scenario_name))
   _check_population_substrate(focal, config.substrate, "--agents")
   if background is None:
@@ -170,14 +200,7 @@ def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episod
   video_root = os.path.join(video_dir, scenario_name) if video_dir else None
   if video_root:
     os.makedirs(video_root, exist_ok=True)   # Melting Pot's video subject needs it.
-  population = _focal_population(focal, factory.focal_player_roles())
-  try:
-    with factory.build() as env:
-      df = evaluation.run_and_observe_episodes(population=population, substrate=env,
-                                               num_episodes=num_episodes,
-                                               video_root=video_root)
-  finally:
-    population.close()
+  df = _run_episodes(factory, focal, num_episodes, video_root)
   return _rows(df, scenario_name, config.substrate, focal.name, source)
 
 
@@ -214,14 +237,7 @@ def crossplay(populations: Sequence[LoadedPopulation], num_episodes: int,
   for focal in populations:
     for background in populations:
       factory = custom_scenario_factory(substrate_name, roles, is_focal, background)
-      population = _focal_population(focal, factory.focal_player_roles())
-      from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
-      try:
-        with factory.build() as env:
-          df = evaluation.run_and_observe_episodes(population=population, substrate=env,
-                                                   num_episodes=num_episodes)
-      finally:
-        population.close()
+      df = _run_episodes(factory, focal, num_episodes)
       rows.append(_rows(df, f"crossplay:{substrate_name}", substrate_name, focal.name,
                         CUSTOM_PREFIX + background.name))
   return pd.concat(rows, ignore_index=True)
