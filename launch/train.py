@@ -34,6 +34,8 @@ flags.DEFINE_string("variant", "balance", "Reciprocal-reward variant (or publish
 flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code).")
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
+flags.DEFINE_bool("future_term", True, "Include the future (return) term of VoI; "
+                  "--nofuture_term keeps the immediate-reward term only.")
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
 flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
@@ -75,6 +77,7 @@ def config_from_flags():
   recip.balance_decay = FLAGS.balance_decay
   recip.reset_balance_each_episode = FLAGS.reset_balance_each_episode
   recip.normalize_reciprocal_reward = FLAGS.normalize_reciprocal_reward
+  recip.influence = dataclasses.replace(recip.influence, future_term=FLAGS.future_term)
   if FLAGS.reciprocal_weight is not None:
     recip.reciprocal_weight = FLAGS.reciprocal_weight
   recip.reciprocal_weight_start = FLAGS.reciprocal_weight_start

@@ -195,3 +195,19 @@ def test_bad_flags_exit_nonzero_with_one_clear_line(args, expected):
   assert result.returncode != 0
   assert expected in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_learner_and_influence_flags_reach_the_run_config():
+  from launch import train as train_cli
+  train_cli.FLAGS(["train", "--nofuture_term", "--baseline_cost=0.01", "--entropy_cost=0.02",
+                   "--learning_rate=3e-4"])
+  try:
+    config = train_cli.config_from_flags()
+  finally:
+    train_cli.FLAGS.unparse_flags()
+  assert config.reciprocator.influence.future_term is False
+  assert (config.impala.baseline_cost, config.impala.entropy_cost) == (0.01, 0.02)
+  assert config.impala.learning_rate == config.r2d2.learning_rate == 3e-4
+  # Round trip through the run's config.json (what --resume and export read).
+  again = training.config_from_dict(training.config_to_dict(config))
+  assert again.reciprocator.influence.future_term is False
