@@ -1,5 +1,6 @@
 """Export to Melting Pot bots, scenario evaluation, cross-play and the baseline comparison."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -296,3 +297,25 @@ def test_shipped_baselines_are_the_published_table():
   bounds = baselines.scenario_bounds(results).set_index("scenario")
   coins = results[results["scenario"] == "coins_0"]
   assert bounds.loc["coins_0", "min"] == pytest.approx(coins["focal_per_capita_return"].min())
+
+
+def test_official_scenario_path_runs_once_bots_are_installed(trained_run, monkeypatch):
+  """The official path (Melting Pot's own scenario factory and bot configs), with our
+  exported model standing in for each of the scenario's bots, as installed assets would."""
+  from meltingpot import scenario
+  from meltingpot.configs import bots as bot_configs
+  _, out, manifest = trained_run
+  stand_in = os.path.join(out, manifest.players[1].path)
+  names = sorted(set().union(*scenario.get_config(SCENARIO).bots_by_role.values()))
+  patched = dict(bot_configs.BOT_CONFIGS)
+  for name in names:
+    patched[name] = dataclasses.replace(patched[name], model_path=stand_in)
+  monkeypatch.setattr(bot_configs, "BOT_CONFIGS", patched)
+  assert assets.missing_bots(SCENARIO) == []
+  rows = evaluation.evaluate_on_scenario(evaluation.load_population(out), SCENARIO, 1)
+  assert rows["background"].tolist() == [evaluation.OFFICIAL]
+  assert set(rows["background_players"].iloc[0].split()) <= set(names)
+  summary = evaluation.summarize(rows)
+  per_scenario, _, excluded = baselines.compare(summary)
+  assert per_scenario["scenario"].tolist() == [SCENARIO] and excluded.empty
+  assert np.isfinite(per_scenario["ours_score"]).all()
