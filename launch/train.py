@@ -50,7 +50,9 @@ flags.DEFINE_float("baseline_cost", None, "IMPALA value-loss weight (default 0.5
                    "keeps the value loss from drowning the policy gradient.")
 flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
 flags.DEFINE_bool("share_policy", None, "One network for all players.")
-flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server.")
+flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server; 1 runs "
+                     "everything in one process, K > 1 adds K actor processes (each with "
+                     "--num_envs substrate copies) beside the learner process.")
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
 flags.DEFINE_float("log_every_seconds", 10.0, "Progress line period.")
@@ -62,13 +64,12 @@ def config_from_flags():
   from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
   from recip_acme import training  # pylint: disable=g-import-not-at-top
 
-  if FLAGS.num_actors != 1:
-    raise training.RunError(
-        f"--num_actors={FLAGS.num_actors}: this release trains with 1 actor process; "
-        "use --num_envs to step more substrate copies per actor")
+  if FLAGS.num_actors < 1:
+    raise training.RunError(f"--num_actors must be >= 1; got {FLAGS.num_actors}")
   reciprocal.get_variant(FLAGS.variant)
   config = training.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
                                    num_steps=FLAGS.num_steps, seed=FLAGS.seed,
+                                   num_actors=FLAGS.num_actors,
                                    checkpoint_minutes=FLAGS.checkpoint_minutes,
                                    checkpoint_every_steps=FLAGS.checkpoint_every_steps,
                                    log_every_seconds=FLAGS.log_every_seconds)

@@ -1,8 +1,11 @@
 """Training Reciprocators (or independent learners) on a Melting Pot substrate.
 
-One process: E copies of the substrate stepped by one JointActor, one Reverb server,
-one JointLearner (a standard Acme learner per policy group + the influence learner).
-Everything a run writes goes to its workdir:
+With ``num_actors=1`` everything runs in one process: E copies of the substrate
+stepped by one JointActor, one Reverb server, one JointLearner (a standard Acme
+learner per policy group + the influence learner). With ``num_actors=K > 1`` this
+process keeps the server and the learners, and K actor processes (each with its own
+E substrate copies and joint actor) feed the server and read the learners' variables
+back from it (``recip_acme.distributed``). Everything a run writes goes to its workdir:
 
   config.json                 the configuration (resume reuses it)
   episodes.csv                one row per finished episode
@@ -22,16 +25,18 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import reverb
 import tensorflow as tf
 from acme.tf import savers as tf2_savers
+from acme.tf import variable_utils
 from acme.utils import counting
 from acme.utils import loggers
 from acme.utils.loggers import tf_summary
 
+from recip_acme import distributed
 from recip_acme import networks as networks_lib
 from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.impala import config as impala_config
@@ -66,6 +71,7 @@ class TrainConfig:
   impala: impala_config.ImpalaConfig = dataclasses.field(default_factory=impala_config.ImpalaConfig)
   r2d2: r2d2_config.R2D2Config = dataclasses.field(default_factory=r2d2_config.R2D2Config)
   learner_period: int = 10
+  num_actors: int = 1
   checkpoint_minutes: float = 5.0
   checkpoint_every_steps: Optional[int] = None
   log_every_seconds: float = 10.0
@@ -79,6 +85,8 @@ class TrainConfig:
       raise RunError(f"--num_steps must be > 0; got {self.num_steps}")
     if self.learner_period <= 0:
       raise RunError(f"learner_period must be > 0; got {self.learner_period}")
+    if self.num_actors < 1:
+      raise RunError(f"--num_actors must be >= 1; got {self.num_actors}")
 
 
 def default_config(substrate: str = "coins", agent: str = "reciprocator", base: str = "impala",
@@ -182,7 +190,11 @@ def make_base_builder(config: TrainConfig):
 
 @dataclasses.dataclass
 class Agent:
-  """What one run is made of (returned for tests and tools)."""
+  """What one run is made of (returned for tests and tools).
+
+  ``actor`` is None in the learner process of a multi-process run; ``publisher``
+  then writes the variables the actor processes read.
+  """
   envs: List[melting_pot.MeltingPotSubstrate]
   builder: builder_lib.ReciprocatorBuilder
   networks: builder_lib.ReciprocatorNetworks
@@ -191,41 +203,85 @@ class Agent:
   actor: Any
   learner: Any
   counter: counting.Counter
+  policy_learning: Optional[tf.Variable] = None
+  publisher: Optional[distributed.VariablePublisher] = None
 
   def close(self) -> None:
     """Flushes the actor's writers, then stops the server and the substrates."""
-    self.actor.close()
+    if self.actor is not None:
+      self.actor.close()
     self.server.stop()
     for env in self.envs:
       env.close()
 
 
-def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger()) -> Agent:
+def _make_envs(config: TrainConfig, count: int) -> List[melting_pot.MeltingPotSubstrate]:
+  try:
+    return [melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
+            for _ in range(count)]
+  except ValueError as e:
+    raise RunError(str(e)) from e
+
+
+def _make_builder(config: TrainConfig, env: melting_pot.MeltingPotSubstrate
+                  ) -> builder_lib.ReciprocatorBuilder:
+  joint_spec = builder_lib.JointSpec([env.player_spec(i) for i in range(env.num_players)],
+                                     env.state_size)
+  return builder_lib.ReciprocatorBuilder(make_base_builder(config), config.reciprocator,
+                                         config.network, joint_spec, seed=config.seed)
+
+
+def shared_variables(builder: builder_lib.ReciprocatorBuilder,
+                     networks: builder_lib.ReciprocatorNetworks,
+                     policy_learning: tf.Variable) -> Dict[str, List[tf.Variable]]:
+  """What actor processes copy from the learner process, by group name.
+
+  Policies, influence estimators (the actor computes VoI and r_rec online), and two
+  control values: the current reciprocal weight (for the episode rows) and whether
+  policy learning has started (before the estimators' first fit, episodes are not
+  written for the policy learners).
+  """
+  named = {builder_lib.policy_table(g): list(group.network.variables)
+           for g, group in enumerate(networks.groups)}
+  if networks.estimators is not None:
+    named["influence"] = list(networks.estimators.variables)
+  named["control"] = [builder.reciprocal_weight, policy_learning]
+  return named
+
+
+def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger(),
+                with_actor: bool = True) -> Agent:
+  """The run's parts; ``with_actor=False`` builds the learner process of a
+  multi-process run (no actor, one substrate copy for the specs, a variables table)."""
   config.validate()
   tf.random.set_seed(config.seed)
   np.random.seed(config.seed)
-  try:
-    envs = [melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
-            for _ in range(config.reciprocator.num_envs)]
-  except ValueError as e:
-    raise RunError(str(e)) from e
-  env = envs[0]
-  joint_spec = builder_lib.JointSpec([env.player_spec(i) for i in range(env.num_players)],
-                                     env.state_size)
-  builder = builder_lib.ReciprocatorBuilder(make_base_builder(config), config.reciprocator,
-                                            config.network, joint_spec, seed=config.seed)
+  envs = _make_envs(config, config.reciprocator.num_envs if with_actor else 1)
+  builder = _make_builder(config, envs[0])
   networks = builder.make_networks()
-  server = reverb.Server(builder.make_replay_tables(networks=networks), port=None)
+  policy_learning = tf.Variable(not config.reciprocator.reciprocal, trainable=False,
+                                name="policy_learning_enabled")
+  tables = builder.make_replay_tables(networks=networks)
+  if not with_actor:
+    tables.append(distributed.variables_table(
+        shared_variables(builder, networks, policy_learning)))
+  server = reverb.Server(tables, port=None)
   client = reverb.Client(f"localhost:{server.port}")
   counter = counting.Counter()
   learner = builder.make_learner(config.seed, networks, builder.make_dataset_iterator(client),
                                  client, counter, logger_fn)
-  actor = builder.make_actor(config.seed, networks, builder.make_adder(client),
-                             replay_client=client)
-  return Agent(envs, builder, networks, server, client, actor, learner, counter)
+  actor = publisher = None
+  if with_actor:
+    actor = builder.make_actor(config.seed, networks, builder.make_adder(client),
+                               replay_client=client)
+  else:
+    publisher = distributed.VariablePublisher(
+        client, shared_variables(builder, networks, policy_learning))
+  return Agent(envs, builder, networks, server, client, actor, learner, counter,
+               policy_learning, publisher)
 
 
-# -- The loop ----------------------------------------------------------------------
+# -- The acting loop (shared by the single-process trainer and actor processes) ------
 
 class _EpisodeStats:
   """Per-environment running sums for the episode rows."""
@@ -242,6 +298,107 @@ class _EpisodeStats:
     self.tally = metrics_lib.make_tally(self.substrate, self.num_players)
 
 
+class ActingLoop:
+  """Steps E substrate copies with one joint actor and summarises finished episodes.
+
+  ``policy_learning_enabled`` is asked at every episode start: before policy
+  learning starts, the actor does not write episodes for the policy learners.
+  """
+
+  def __init__(self, envs: Sequence[melting_pot.MeltingPotSubstrate], actor,
+               config: TrainConfig, reciprocal_weight: tf.Variable,
+               policy_learning_enabled: Callable[[], bool]):
+    self.envs = list(envs)
+    self.actor = actor
+    self._reciprocal = config.agent == "reciprocator"
+    self._weight = reciprocal_weight
+    self._enabled = policy_learning_enabled
+    self._stats = [_EpisodeStats(config.substrate, self.envs[0].num_players)
+                   for _ in self.envs]
+    self.actor.record_policy_data = self._enabled()
+    self._timesteps = [env.reset() for env in self.envs]
+    for e, ts in enumerate(self._timesteps):
+      self.actor.observe_first(e, ts)
+
+  def step(self) -> List[Dict[str, Any]]:
+    """One joint step in every copy; returns a row per episode that ended."""
+    actor = self.actor
+    actions = actor.select_actions(self._timesteps)
+    next_timesteps = [env.step(a) for env, a in zip(self.envs, actions)]
+    rec = actor.last_reciprocal()
+    actor.observe(actions, next_timesteps)
+    rows = []
+    for e, ts in enumerate(next_timesteps):
+      s = self._stats[e]
+      s.returns += ts.rewards
+      s.steps += 1
+      if rec is not None:
+        s.reciprocal += rec["reciprocal_reward"][e]
+      if s.tally is not None:
+        s.tally.add(ts.rewards, ts.signals)
+      if ts.last():
+        row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean())}
+        row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
+        if self._reciprocal:
+          row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))
+          row["reciprocal_weight"] = float(self._weight.numpy())
+        if s.tally is not None:
+          row.update(s.tally.summary())
+        rows.append(row)
+        s.reset()
+        actor.record_policy_data = self._enabled()
+        next_timesteps[e] = self.envs[e].reset()
+        actor.observe_first(e, next_timesteps[e])
+    self._timesteps = next_timesteps
+    return rows
+
+
+def run_actor_process(config: TrainConfig, server_address: str, index: int, stop,
+                      budget: "distributed.StepBudget", reports,
+                      variable_update_period: int = 50) -> None:
+  """The body of one actor process of a multi-process run (see recip_acme.distributed).
+
+  Builds the same networks as the learner process, copies their variables from the
+  server with Acme's VariableClient (every `variable_update_period` steps, in the
+  background), and acts until `stop` is set or the run's step budget is used up,
+  reporting steps and episode rows.
+  """
+  seed = distributed.actor_seed(config.seed, index)
+  tf.random.set_seed(seed)
+  np.random.seed(seed)
+  envs = _make_envs(config, config.reciprocator.num_envs)
+  builder = _make_builder(config, envs[0])
+  networks = builder.make_networks()
+  client = reverb.Client(server_address)
+  policy_learning = tf.Variable(False, trainable=False)
+  named = shared_variables(builder, networks, policy_learning)
+  variable_client = variable_utils.VariableClient(
+      distributed.ReverbVariableSource(client, {k: len(v) for k, v in named.items()}),
+      named, update_period=variable_update_period)
+  variable_client.update_and_wait()
+  actor = builder.make_actor(seed, networks, builder.make_adder(client), replay_client=client)
+  loop = ActingLoop(envs, actor, config, builder.reciprocal_weight,
+                    lambda: bool(policy_learning.numpy()))
+  unreported, last_report = 0, time.time()
+  try:
+    while not stop.is_set() and budget.claim(len(envs)):
+      for row in loop.step():
+        distributed.report_episode(reports, index, row)
+      unreported += len(envs)
+      variable_client.update()
+      if time.time() - last_report >= 0.2:
+        distributed.report_steps(reports, index, unreported)
+        unreported, last_report = 0, time.time()
+  finally:
+    if unreported:
+      distributed.report_steps(reports, index, unreported)
+    actor.close()
+    for env in envs:
+      env.close()
+
+
+# -- The trainer -----------------------------------------------------------------
+
 def _write_row(path: str, row: Dict[str, Any]) -> None:
   new = not os.path.exists(path)
   with open(path, "a", newline="") as f:
@@ -249,6 +406,101 @@ def _write_row(path: str, row: Dict[str, Any]) -> None:
     if new:
       writer.writeheader()
     writer.writerow(row)
+
+
+class _RunBook:
+  """The learner process's records: counters, episode rows, progress, checkpoints."""
+
+  def __init__(self, config: TrainConfig, workdir: str, agent: Agent, progress,
+               checkpoint: RunCheckpoint):
+    self.config, self.agent, self.progress, self.checkpoint = config, agent, progress, checkpoint
+    self.episodes_csv = os.path.join(workdir, "episodes.csv")
+    self.recent = collections.deque(maxlen=20)
+    self.env_steps = int(agent.counter.get_counts().get("env_steps", 0))
+    self.steps_at_start = self.env_steps
+    self.start_time = self.last_log = self.last_ckpt_time = time.time()
+    self.last_ckpt_steps = self.env_steps
+
+  def add_steps(self, steps: int) -> None:
+    if steps:
+      self.env_steps += steps
+      self.agent.counter.increment(env_steps=steps)
+      self.agent.builder.reciprocal_weight.assign(
+          self.config.reciprocator.weight_at(self.env_steps))
+
+  def add_episode(self, row: Dict[str, Any]) -> None:
+    episode = self.agent.counter.increment(episodes=1)["episodes"]
+    row = {"env_steps": self.env_steps, "episode": episode, **row}
+    _write_row(self.episodes_csv, row)
+    self.recent.append(row)
+
+  def periodic(self) -> None:
+    """Progress line and checkpoint when due."""
+    now = time.time()
+    if now - self.last_log >= self.config.log_every_seconds:
+      self.progress.write(self.summary())
+      self.last_log = now
+    every = self.config.checkpoint_every_steps
+    due_by_steps = every is not None and self.env_steps - self.last_ckpt_steps >= every
+    if due_by_steps or now - self.last_ckpt_time >= 60 * self.config.checkpoint_minutes:
+      self.checkpoint.save()
+      self.last_ckpt_time, self.last_ckpt_steps = now, self.env_steps
+
+  def summary(self) -> Dict[str, Any]:
+    return _progress_row(self.agent.counter, self.agent.learner, self.recent,
+                         self.env_steps - self.steps_at_start, time.time() - self.start_time)
+
+
+def _train_in_one_process(config: TrainConfig, book: _RunBook, max_seconds) -> None:
+  agent = book.agent
+  learner = agent.learner
+  loop = ActingLoop(agent.envs, agent.actor, config, agent.builder.reciprocal_weight,
+                    learner.policy_learning_enabled)
+  num_envs = len(agent.envs)
+  while book.env_steps < config.num_steps:
+    if max_seconds is not None and time.time() - book.start_time > max_seconds:
+      break
+    rows = loop.step()
+    book.add_steps(num_envs)
+    for row in rows:
+      book.add_episode(row)
+    if book.env_steps % (config.learner_period * num_envs) < num_envs:
+      learner.step()
+    book.periodic()
+
+
+def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds,
+                                publish_seconds: float = 1.0) -> None:
+  """The learner process: learns whenever data allows, publishes variables, records."""
+  agent = book.agent
+  learner, publisher = agent.learner, agent.publisher
+  agent.policy_learning.assign(learner.policy_learning_enabled())
+  publisher.publish()
+  pool = distributed.ActorPool(config_to_dict(config), agent.client.server_address,
+                               config.num_actors, step_budget=config.num_steps - book.env_steps)
+  pool.start()
+  last_publish = time.time()
+  try:
+    while book.env_steps < config.num_steps:
+      if max_seconds is not None and time.time() - book.start_time > max_seconds:
+        break
+      steps, rows = pool.poll()
+      book.add_steps(steps)
+      for row in rows:
+        book.add_episode(row)
+      did = learner.step()
+      agent.policy_learning.assign(learner.policy_learning_enabled())
+      if did["influence_fit"] or (did["policy_steps"]
+                                  and time.time() - last_publish >= publish_seconds):
+        publisher.publish()
+        last_publish = time.time()
+      if not (steps or rows or did["policy_steps"] or did["influence_fit"]):
+        time.sleep(0.02)   # Idle: nothing arrived and no learner had data.
+      book.periodic()
+  except distributed.ActorError as e:
+    raise RunError(str(e)) from e
+  finally:
+    pool.stop()
 
 
 def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool = True,
@@ -271,91 +523,38 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
       loggers.CSVLogger(workdir, label="progress", add_uid=False),
       tf_summary.TFSummaryLogger(os.path.join(workdir, "tensorboard"), label="progress"),
   ] + ([loggers.TerminalLogger("progress", print_fn=print)] if verbose else []))
-  agent = build_agent(config)
-  actor, learner, counter = agent.actor, agent.learner, agent.counter
-  checkpoint = RunCheckpoint(workdir, {**learner.state, "counter": counter,
+  multi = config.num_actors > 1
+  agent = build_agent(config, with_actor=not multi)
+  # The actors' sampling seed (single process) is checkpointed so that a resumed run
+  # continues its stream; actor processes derive theirs from the run's seed.
+  actor_seed = (agent.actor.random_state if agent.actor is not None
+                else tf.Variable([config.seed, 0], dtype=tf.int64, trainable=False))
+  checkpoint = RunCheckpoint(workdir, {**agent.learner.state, "counter": agent.counter,
                                        "reciprocal_weight": agent.builder.reciprocal_weight,
-                                       "actor_seed": actor.random_state})
+                                       "actor_seed": actor_seed})
   resumed = {}
   if resume:
-    path = checkpoint.restore()
+    try:
+      path = checkpoint.restore()
+    except RunError:
+      agent.close()
+      raise
     resumed = {"resumed_from": path,
-               "resumed_env_steps": int(counter.get_counts().get("env_steps", 0)),
+               "resumed_env_steps": int(agent.counter.get_counts().get("env_steps", 0)),
                "resumed_policy_fingerprint": policy_fingerprint(agent.networks)}
     if verbose:
       print(f"resumed from {path} at {resumed['resumed_env_steps']} env steps")
 
-  envs = agent.envs
-  num_players = envs[0].num_players
-  stats = [_EpisodeStats(config.substrate, num_players) for _ in envs]
-  episodes_csv = os.path.join(workdir, "episodes.csv")
-  recent = collections.deque(maxlen=20)
-  timesteps = [env.reset() for env in envs]
-  actor.record_policy_data = learner.policy_learning_enabled()
-  for e, ts in enumerate(timesteps):
-    actor.observe_first(e, ts)
-
-  start_time = time.time()
-  last_log = last_ckpt_time = start_time
-  counts = counter.get_counts()
-  env_steps = int(counts.get("env_steps", 0))
-  last_ckpt_steps = env_steps
-  steps_at_start = env_steps
+  book = _RunBook(config, workdir, agent, progress, checkpoint)
   try:
-    while env_steps < config.num_steps:
-      if max_seconds is not None and time.time() - start_time > max_seconds:
-        break
-      actions = actor.select_actions(timesteps)
-      next_timesteps = [env.step(a) for env, a in zip(envs, actions)]
-      rec = actor.last_reciprocal()
-      actor.observe(actions, next_timesteps)
-      env_steps += len(envs)
-      for e, ts in enumerate(next_timesteps):
-        s = stats[e]
-        s.returns += ts.rewards
-        s.steps += 1
-        if rec is not None:
-          s.reciprocal += rec["reciprocal_reward"][e]
-        if s.tally is not None:
-          s.tally.add(ts.rewards, ts.signals)
-        if ts.last():
-          episode = counter.increment(episodes=1)["episodes"]
-          row = {"env_steps": env_steps, "episode": episode, "env": e, "length": s.steps,
-                 "mean_return": float(s.returns.mean())}
-          row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
-          if config.agent == "reciprocator":
-            row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))
-            row["reciprocal_weight"] = float(agent.builder.reciprocal_weight.numpy())
-          if s.tally is not None:
-            row.update(s.tally.summary())
-          _write_row(episodes_csv, row)
-          recent.append(row)
-          s.reset()
-          actor.record_policy_data = learner.policy_learning_enabled()
-          next_timesteps[e] = envs[e].reset()
-          actor.observe_first(e, next_timesteps[e])
-      timesteps = next_timesteps
-      counter.increment(env_steps=len(envs))
-
-      if env_steps % (config.learner_period * len(envs)) < len(envs):
-        learner.step()
-        agent.builder.reciprocal_weight.assign(config.reciprocator.weight_at(env_steps))
-
-      now = time.time()
-      if now - last_log >= config.log_every_seconds:
-        progress.write(_progress_row(counter, learner, recent, env_steps - steps_at_start,
-                                     now - start_time))
-        last_log = now
-      due_by_steps = (config.checkpoint_every_steps is not None
-                      and env_steps - last_ckpt_steps >= config.checkpoint_every_steps)
-      if due_by_steps or now - last_ckpt_time >= 60 * config.checkpoint_minutes:
-        checkpoint.save()
-        last_ckpt_time, last_ckpt_steps = now, env_steps
+    if multi:
+      _train_with_actor_processes(config, book, max_seconds)
+    else:
+      _train_in_one_process(config, book, max_seconds)
   finally:
     path = checkpoint.save()
     agent.close()
-  summary = _progress_row(counter, learner, recent, env_steps - steps_at_start,
-                          time.time() - start_time)
+  summary = book.summary()
   if verbose:
     progress.write(summary)
   progress.close()

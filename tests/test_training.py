@@ -131,8 +131,10 @@ def _checkpoint_policy_fingerprint(path):
 
 def test_resume_after_kill_continues_counters_and_parameters(tmp_path):
   workdir = tmp_path / "run"
+  # Short episodes: the estimators fit and the policy learners step before the kill.
   cmd = [sys.executable, "-m", "launch.train", f"--workdir={workdir}", "--num_steps=100000",
-         "--checkpoint_every_steps=300", "--num_envs=1", "--log_every_seconds=1000"]
+         "--checkpoint_every_steps=600", "--num_envs=1", "--log_every_seconds=1000",
+         "--episode_step_limit=100"]
   proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   try:
     deadline = time.time() + 300
@@ -149,15 +151,22 @@ def test_resume_after_kill_continues_counters_and_parameters(tmp_path):
   saved_counter = counting.Counter()
   tf.train.Checkpoint(counter=savers.SaveableAdapter(saved_counter)).restore(latest).expect_partial()
   saved_steps = int(saved_counter.get_counts()["env_steps"])
-  assert saved_steps >= 300
+  assert saved_steps >= 600
+
+  saved_learner_steps = int(tf.train.load_checkpoint(latest).get_tensor(
+      "policy_learner_steps/.ATTRIBUTES/VARIABLE_VALUE").sum())
+  assert saved_learner_steps > 0
+  saved_fingerprint = _checkpoint_policy_fingerprint(latest)  # Before it is rotated away.
 
   config = training.load_run_config(str(workdir))
-  config.num_steps = saved_steps + 50
+  config.num_steps = saved_steps + 600
   summary = training.train(config, str(workdir), resume=True, verbose=False)
   assert summary["resumed_env_steps"] == saved_steps
-  assert summary["resumed_policy_fingerprint"] == pytest.approx(
-      _checkpoint_policy_fingerprint(latest), rel=1e-9)
-  assert summary["env_steps"] >= saved_steps + 50
+  assert summary["resumed_policy_fingerprint"] == pytest.approx(saved_fingerprint, rel=1e-9)
+  assert summary["env_steps"] >= saved_steps + 600
+  # The new server's replay starts empty; the learners must step again once it refills
+  # (not wait until it has seen as many items as the whole run before the kill).
+  assert summary["policy_learner_steps"] > saved_learner_steps
 
 
 def test_fresh_start_refuses_to_overwrite_a_run(tmp_path):

@@ -92,6 +92,10 @@ class JointLearner(acme.Learner):
     self._joint_replay = joint_replay
     self.steps = tf.Variable(np.zeros(len(learners), np.int64), trainable=False,
                              name="policy_learner_steps")
+    # Readiness compares a table's inserts with the steps taken on *this* server's
+    # data: `steps` is checkpointed, the server's insert counts start again at 0 after
+    # a resume, so comparing with `steps` would idle the learners for a whole run.
+    self._steps_on_this_server = np.zeros(len(learners), np.int64)
 
   @property
   def learners(self) -> List[acme.Learner]:
@@ -116,9 +120,10 @@ class JointLearner(acme.Learner):
     steps = self.steps.numpy()
     for g, (learner, table) in enumerate(zip(self._learners, self._tables)):
       inserted = info[table].rate_limiter_info.insert_stats.completed
-      while self._base.ready_to_step(inserted, int(steps[g])):
+      while self._base.ready_to_step(inserted, int(self._steps_on_this_server[g])):
         learner.step()
         steps[g] += 1
+        self._steps_on_this_server[g] += 1
         did["policy_steps"] += 1
     self.steps.assign(steps)
     return did
