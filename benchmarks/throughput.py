@@ -5,12 +5,18 @@
    coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins.
 2. Learner: the wrapped IMPALA learner's updates/s with the adapter on
    (reciprocator: shaped dataset) vs off (independent). Target: overhead <= 25 %.
+3. Training (acting and learning, as `launch.train` runs): steady-state env steps/s
+   on coins with --num_actors=1 (one process) vs 2 (two actor processes beside the
+   learner process), the same num_envs per actor.
 
-  python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8]
+  python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
+                                [--sections actor,learner,training]
 """
 
 import argparse
+import csv
 import os
+import tempfile
 import sys
 import time
 
@@ -95,27 +101,70 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
   return rate
 
 
+def training_rate(num_actors: int, num_envs: int, seconds: float) -> float:
+  """Env steps/s of the training loop from its first progress line past half of
+  `seconds` to the end. Process start-up, tracing and the first estimator fits are
+  left out; with actor processes, steps taken while the learner process was busy are
+  reported in bursts when it is free again, which a late start also leaves out."""
+  config = training.default_config("coins", "reciprocator", num_steps=10**9,
+                                   num_actors=num_actors, log_every_seconds=2.0)
+  config.reciprocator.num_envs = num_envs
+  with tempfile.TemporaryDirectory() as workdir:
+    training.train(config, workdir, verbose=False, max_seconds=seconds)
+    with open(os.path.join(workdir, "logs", "progress", "logs.csv")) as f:
+      rows = [r for r in csv.DictReader(f)]
+  rows = [(float(r["elapsed_seconds"]), int(r["env_steps"])) for r in rows]
+  first = next(r for r in rows if r[0] >= seconds / 2)
+  last = rows[-1]
+  return (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
+
+
 def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument("--seconds", type=float, default=15.0)
   parser.add_argument("--num_envs", default="1,4,8")
+  parser.add_argument("--train_seconds", type=float, default=120.0)
+  parser.add_argument("--sections", default="actor,learner,training",
+                      help="Which parts to run: actor, learner, training.")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
+  sections = set(args.sections.split(","))
+  if "actor" in sections:
+    actor_section(env_counts, args.seconds)
+  if "learner" in sections:
+    learner_section(args.seconds)
+  if "training" in sections:
+    training_section(args.train_seconds)
+
+
+def actor_section(env_counts, seconds) -> None:
   print("== actor: environment steps per second (ratio to the raw substrate)")
   for substrate in ("coins", "clean_up"):
-    raw = raw_rate(substrate, args.seconds)
+    raw = raw_rate(substrate, seconds)
     print(f"{substrate:9s} raw substrate, random actions: {raw:8.0f} steps/s")
     for kind in ("reciprocator", "independent"):
       for num_envs in env_counts:
-        rate = actor_rate(substrate, kind, num_envs, args.seconds)
+        rate = actor_rate(substrate, kind, num_envs, seconds)
         print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}: {rate:8.0f} steps/s"
               f"  ratio {rate / raw:5.2f}")
+
+
+def learner_section(seconds) -> None:
   print("== learner: IMPALA updates per second on coins (batch 16 x 20 steps)")
-  on = learner_rate("reciprocator", args.seconds)
-  off = learner_rate("independent", args.seconds)
+  on = learner_rate("reciprocator", seconds)
+  off = learner_rate("independent", seconds)
   print(f"adapter on (reciprocator): {on:6.2f} updates/s")
   print(f"adapter off (independent): {off:6.2f} updates/s")
   print(f"adapter overhead: {100 * (off / on - 1):+.1f} % time per update")
+
+
+def training_section(seconds) -> None:
+  print(f"== training on coins (acting + learning), num_envs=4 per actor, "
+        f"{os.cpu_count()} cores")
+  one = training_rate(1, 4, seconds)
+  two = training_rate(2, 4, seconds)
+  print(f"num_actors=1 (one process):              {one:8.0f} env steps/s")
+  print(f"num_actors=2 (2 actor processes+learner): {two:8.0f} env steps/s  ratio {two / one:5.2f}")
 
 
 if __name__ == "__main__":

@@ -572,6 +572,7 @@ def policy_fingerprint(networks: builder_lib.ReciprocatorNetworks) -> float:
 def _progress_row(counter, learner, recent, new_steps: int, seconds: float) -> Dict[str, Any]:
   counts = counter.get_counts()
   row = {"env_steps": int(counts.get("env_steps", 0)), "episodes": int(counts.get("episodes", 0)),
+         "elapsed_seconds": float(seconds),
          "steps_per_second": new_steps / max(seconds, 1e-9),
          "policy_learner_steps": int(np.sum(learner.steps.numpy()))}
   if learner.influence_learner is not None:
