@@ -19,7 +19,6 @@ import multiprocessing
 import os
 import queue as queue_lib
 import time
-import traceback
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
@@ -52,7 +51,6 @@ class VariablePublisher:
     self._client = client
     self._variables = {group: list(values) for group, values in variables.items()}
     self._table = table
-    self.published = 0
 
   def publish(self) -> None:
     item = {_key(group, k): v.numpy()
@@ -61,7 +59,6 @@ class VariablePublisher:
       writer.append(item)
       writer.create_item(self._table, 1.0, {k: writer.history[k][-1:] for k in item})
       writer.flush()
-    self.published += 1
 
 
 class ReverbVariableSource(core.VariableSource):
@@ -123,8 +120,7 @@ def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
                                variable_update_period)
   except Exception as e:  # pylint: disable=broad-except
     last = (str(e).strip().splitlines() or [type(e).__name__])[-1]
-    reports.put(("error", index, f"{type(e).__name__}: {last[:300]}",
-                 traceback.format_exc()[-2000:]))
+    reports.put(("error", index, f"{type(e).__name__}: {last[:300]}"))
     raise SystemExit(1) from e
 
 

@@ -263,8 +263,8 @@ def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger(
                                 name="policy_learning_enabled")
   tables = builder.make_replay_tables(networks=networks)
   if not with_actor:
-    tables.append(distributed.variables_table(
-        shared_variables(builder, networks, policy_learning)))
+    published = shared_variables(builder, networks, policy_learning)
+    tables.append(distributed.variables_table(published))
   server = reverb.Server(tables, port=None)
   client = reverb.Client(f"localhost:{server.port}")
   counter = counting.Counter()
@@ -275,8 +275,7 @@ def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger(
     actor = builder.make_actor(config.seed, networks, builder.make_adder(client),
                                replay_client=client)
   else:
-    publisher = distributed.VariablePublisher(
-        client, shared_variables(builder, networks, policy_learning))
+    publisher = distributed.VariablePublisher(client, published)
   return Agent(envs, builder, networks, server, client, actor, learner, counter,
                policy_learning, publisher)
 
