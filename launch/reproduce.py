@@ -40,6 +40,10 @@ flags.DEFINE_float("discount", None, "Policy discount.")
 flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
 flags.DEFINE_bool("future_term", None, "Coins: include the future (return) term of VoI "
                   "(default yes; IPD uses the immediate term only, as published).")
+flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
+                  "Coins: how the future term of VoI is estimated: 'transition' (the published "
+                  "Coins code: next-state classifiers and a state-value critic) or 'returns' "
+                  "(regressed Monte-Carlo returns, ALGORITHM.md section 1).")
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 
@@ -113,7 +117,8 @@ def experiment_setup(name: str, batch_size: int, seed: int):
                                  epochs=FLAGS.influence_epochs or 5,
                                  samples_per_epoch=16 * 4096, replay_episodes=3,
                                  refit_every=2, initial_episodes=2, gamma=0.99,
-                                 future_term=True if FLAGS.future_term is None else FLAGS.future_term)
+                                 future_term=True if FLAGS.future_term is None else FLAGS.future_term,
+                                 future_estimator=FLAGS.future_estimator or "returns")
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
                                     influence=influence, seed=seed, **COINS_POLICY)
 

@@ -143,6 +143,12 @@ class ActorPool:
     for p in self._processes:
       p.start()
 
+  def all_exited(self) -> bool:
+    """True once every actor has ended cleanly: none can claim more steps (the budget
+    is used up, or what is left is smaller than one step of its environments), and
+    each has flushed its data and put its last report on the queue."""
+    return all(p.exitcode == 0 for p in self._processes)
+
   def poll(self, timeout: float = 0.0) -> Tuple[int, List[Dict[str, Any]]]:
     """(environment steps reported, finished-episode rows) since the last poll.
 

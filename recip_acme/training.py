@@ -470,7 +470,12 @@ def _train_in_one_process(config: TrainConfig, book: _RunBook, max_seconds) -> N
 
 def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds,
                                 publish_seconds: float = 1.0) -> None:
-  """The learner process: learns whenever data allows, publishes variables, records."""
+  """The learner process: learns whenever data allows, publishes variables, records.
+
+  The run ends when every actor has exited (the step budget is used up; a remainder
+  smaller than one actor's --num_envs is never claimed) and the learner has learned
+  from everything they wrote: a final drain, so the last data is not wasted.
+  """
   agent = book.agent
   learner, publisher = agent.learner, agent.publisher
   agent.policy_learning.assign(learner.policy_learning_enabled())
@@ -480,9 +485,10 @@ def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds
   pool.start()
   last_publish = time.time()
   try:
-    while book.env_steps < config.num_steps:
+    while True:
       if max_seconds is not None and time.time() - book.start_time > max_seconds:
         break
+      actors_done = pool.all_exited()   # Before polling: their last reports are queued.
       steps, rows = pool.poll()
       book.add_steps(steps)
       for row in rows:
@@ -493,7 +499,10 @@ def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds
                                   and time.time() - last_publish >= publish_seconds):
         publisher.publish()
         last_publish = time.time()
-      if not (steps or rows or did["policy_steps"] or did["influence_fit"]):
+      busy = steps or rows or did["policy_steps"] or did["influence_fit"]
+      if actors_done and not busy:
+        break
+      if not busy:
         time.sleep(0.02)   # Idle: nothing arrived and no learner had data.
       book.periodic()
   except distributed.ActorError as e:

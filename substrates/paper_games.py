@@ -103,6 +103,9 @@ class BatchedCoins:
     self.penalty = num_players / (num_players - 1)
     self.observation_size = 2 * num_players * grid_size * grid_size
     self.state_size = self.observation_size
+    # The state (player 0's planes) is 2N one-hot factors of G*G cells: what the
+    # model-based future term of VoI (recip_acme.influence.transition) enumerates.
+    self.state_factors = (grid_size * grid_size,) * (2 * num_players)
     self._rng = np.random.default_rng(seed)
     self._step = 0
     self.agents = np.zeros((batch_size, num_players, 2), np.int64)

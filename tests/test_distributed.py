@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -82,10 +83,15 @@ def test_two_actor_processes_train_to_the_step_budget_and_resume(tmp_path):
 
   config = training.load_run_config(workdir)
   assert config.num_actors == 2
-  config.num_steps = 1600
-  resumed = training.train(config, workdir, resume=True, verbose=False)
+  # 1,601 is not a multiple of --num_envs (2): the last step is never claimed. The run
+  # must still end when the actors have (it used to wait for it until max_seconds).
+  config.num_steps = 1601
+  start = time.time()
+  resumed = training.train(config, workdir, resume=True, verbose=False, max_seconds=120)
+  assert time.time() - start < 100, "the run waited for a step no actor can take"
   assert resumed["resumed_env_steps"] == 1200
   assert resumed["env_steps"] == 1600
+  assert resumed["policy_learner_steps"] > summary["policy_learner_steps"]
 
 
 def test_a_failing_actor_process_is_one_clear_error():

@@ -26,6 +26,10 @@ class InfluenceConfig:
       updated before it.
     use_time_left: feed the time left in the episode (fixed-horizon games).
     future_term: add gamma * (vhat - vhat^-j); False keeps the immediate term only.
+    future_estimator: how vhat and vhat^-j are estimated: "returns" regresses
+      Monte-Carlo returns (ALGORITHM.md section 1); "transition" is the published
+      Coins code's model, sum_s' p(s'|s,a) V(s') with next-state classifiers and a
+      state-value critic, for states made of one-hot factors (paper games' Coins).
     gamma: discount of the return targets and of the future term.
   """
   hidden_sizes: Sequence[int] = (64, 64)
@@ -39,6 +43,7 @@ class InfluenceConfig:
   initial_episodes: int = 1
   use_time_left: bool = True
   future_term: bool = True
+  future_estimator: str = "returns"
   gamma: float = 0.99
 
   def __post_init__(self):
@@ -49,5 +54,8 @@ class InfluenceConfig:
     if not 0.0 < self.final_learning_rate_fraction <= 1.0:
       raise ValueError("InfluenceConfig.final_learning_rate_fraction must be in (0, 1]; "
                        f"got {self.final_learning_rate_fraction}")
+    if self.future_estimator not in ("returns", "transition"):
+      raise ValueError(f"InfluenceConfig.future_estimator must be 'returns' or 'transition'; "
+                       f"got {self.future_estimator!r}")
     if not 0.0 <= self.gamma <= 1.0:
       raise ValueError(f"InfluenceConfig.gamma must be in [0, 1]; got {self.gamma}")

@@ -21,7 +21,8 @@ class JointBatch(NamedTuple):
 
   state [B, F] float; joint_action [B, N] int; reward [B, N]; next_return [B, N]
   (G_{t+1}); time_left [B] (scaled by the caller; zeros when unused);
-  weight [B] (0 for padding, else 1).
+  weight [B] (0 for padding, else 1); next_state [B, F], the state at t+1 (for the
+  model-based future term), zeros where has_next_state [B] is 0 (the last step).
   """
   state: np.ndarray
   joint_action: np.ndarray
@@ -29,6 +30,8 @@ class JointBatch(NamedTuple):
   next_return: np.ndarray
   time_left: np.ndarray
   weight: np.ndarray
+  next_state: np.ndarray
+  has_next_state: np.ndarray
 
 
 def discounted_next_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
@@ -98,6 +101,10 @@ class EpisodeReplay:
     if time_left is None:
       time_left = np.zeros(reward.shape[:-1], np.float32)
     num_players = reward.shape[-1]
+    # The state at t+1 within the episode; the last step has none.
+    next_state = np.concatenate([state[1:], np.zeros_like(state[:1])])
+    has_next = np.ones(reward.shape[:-1], np.float32)
+    has_next[-1] = 0.0
     flat = JointBatch(
         state=state.reshape(-1, state.shape[-1]),
         joint_action=joint_action.reshape(-1, num_players).astype(np.int32),
@@ -105,7 +112,9 @@ class EpisodeReplay:
         next_return=next_return.reshape(-1, num_players),
         time_left=np.broadcast_to(np.asarray(time_left, np.float32),
                                   reward.shape[:-1]).reshape(-1),
-        weight=np.ones(reward[..., 0].size, np.float32))
+        weight=np.ones(reward[..., 0].size, np.float32),
+        next_state=next_state.reshape(-1, state.shape[-1]),
+        has_next_state=has_next.reshape(-1))
     self._episodes.append(flat)
     self._added += 1
     self._flat = None

@@ -60,20 +60,8 @@ class InfluenceLearner(acme.Learner):
     return True
 
   def loss(self, batch: data_lib.JointBatch) -> tf.Tensor:
-    """Weighted mean squared error of every estimator, summed over estimators."""
-    predictions = self._estimators(batch.state, batch.joint_action, batch.time_left)
-    weight = tf.cast(batch.weight, tf.float32)
-    total = tf.reduce_sum(weight) + 1e-8
-
-    def mse(prediction, target):  # prediction [..., B, N], target [B, N].
-      error = tf.reduce_sum(tf.square(prediction - target), axis=-1)  # [..., B]
-      return tf.reduce_sum(tf.reduce_sum(error * weight, axis=-1)) / total
-
-    reward = tf.cast(batch.reward, tf.float32)
-    next_return = tf.cast(batch.next_return, tf.float32)
-    return (mse(predictions.reward, reward) + mse(predictions.cf_reward, reward[None])
-            + mse(predictions.next_return, next_return)
-            + mse(predictions.cf_next_return, next_return[None]))
+    """The estimators' summed loss (InfluenceEstimators.loss)."""
+    return self._estimators.loss(batch)
 
   def _sgd_step_impl(self, batch: data_lib.JointBatch) -> tf.Tensor:
     with tf.GradientTape() as tape:
@@ -98,6 +86,7 @@ class InfluenceLearner(acme.Learner):
       batch = self._replay.sample(self._config.batch_size)
       batch = data_lib.JointBatch(*(tf.convert_to_tensor(x) for x in batch))
       losses.append(float(self._sgd_step(batch)))
+    self._estimators.after_fit()
     self._num_fits.assign_add(1)
     self._episodes_at_last_fit.assign(self._replay.episodes_added())
     counts = self._counter.increment(influence_fits=1, influence_sgd_steps=num_steps)

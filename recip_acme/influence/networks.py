@@ -14,6 +14,10 @@ passes are a handful of einsums instead of 2(N+1) Python calls. A counterfactual
 member j has the rows of its first layer that read j's one-hot action multiplied by
 a constant 0: its output cannot depend on j's action, and j's rows get no gradient,
 which is "trained on the same data with j's action left out of its input".
+
+With ``future_estimator="transition"`` the N+1 return members are replaced by the
+published Coins code's model of the next state (transition.py); the VoI formula and
+everything downstream stay the same.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 import sonnet as snt
 import tensorflow as tf
+
+from recip_acme.influence import stacked
+from recip_acme.influence import transition
 
 
 class Predictions(NamedTuple):
@@ -37,62 +44,27 @@ class Predictions(NamedTuple):
   cf_next_return: tf.Tensor
 
 
-class StackedMLP(snt.Module):
-  """K independent MLPs over the same input, first layer split by input part.
-
-  The first layer reads a shared dense input (state features, time left) and a
-  per-member *masked* action input; the mask is a constant, not a variable.
-  """
-
-  def __init__(self, num_members: int, dense_size: int, action_size: int,
-               action_masks: np.ndarray, hidden_sizes: Sequence[int], output_size: int,
-               name: Optional[str] = None):
-    super().__init__(name=name)
-    if action_masks.shape != (num_members, action_size):
-      raise ValueError(f"action_masks must be [{num_members}, {action_size}]; "
-                       f"got {action_masks.shape}")
-    self._num_members = num_members
-    sizes = list(hidden_sizes) + [output_size]
-    self._first = sizes[0]
-    # First layer as one [in, K * H] matrix: one plain matmul serves all K members
-    # (member k owns columns k*H:(k+1)*H). The mask zeroes the action rows a
-    # member must not read.
-    self._action_masks = tf.constant(
-        np.repeat(action_masks.T, sizes[0], axis=1), tf.float32)          # [A, K*H]
-
-    def weights(fan_in: int, shape, label: str) -> tf.Variable:
-      init = snt.initializers.TruncatedNormal(stddev=1.0 / np.sqrt(max(fan_in, 1)))
-      return tf.Variable(init(shape, tf.float32), name=label)
-
-    fan_in = dense_size + action_size
-    self.dense_w = weights(fan_in, [dense_size, num_members * sizes[0]], "dense_w")
-    self.action_w = weights(fan_in, [action_size, num_members * sizes[0]], "action_w")
-    self.biases = [tf.Variable(tf.zeros([num_members, 1, size]), name=f"b{k}")
-                   for k, size in enumerate(sizes)]
-    self.hidden_w = [weights(sizes[k], [num_members, sizes[k], sizes[k + 1]], f"w{k + 1}")
-                     for k in range(len(sizes) - 1)]
-
-  def __call__(self, dense: tf.Tensor, actions: tf.Tensor) -> tf.Tensor:
-    """dense [B, Dd], actions [B, Da] -> [K, B, output_size]."""
-    h = (tf.matmul(dense, self.dense_w)
-         + tf.matmul(actions, self.action_w * self._action_masks))          # [B, K*H]
-    h = tf.transpose(tf.reshape(h, [-1, self._num_members, self._first]), [1, 0, 2])
-    h = h + self.biases[0]
-    for w, b in zip(self.hidden_w, self.biases[1:]):
-      h = tf.matmul(tf.nn.relu(h), w) + b                                  # [K, B, .]
-    return h
+FUTURE_ESTIMATORS = ("returns", "transition")
 
 
 class InfluenceEstimators(snt.Module):
-  """The 2(N+1) estimators of one run, shared by all its Reciprocators.
+  """The estimators of one run, shared by all its Reciprocators.
 
   Inputs: state features ``[B, F]`` (a global view; see the substrate adapters),
   the joint action ``[B, N]`` (ints, one-hot encoded here), and optionally the time
   left in the episode ``[B]`` (scaled to about [0, 1] by the caller).
+
+  ``future_estimator`` picks how E[G_{t+1} | s, a] and its counterfactuals are
+  estimated: ``"returns"`` (default, ALGORITHM.md section 1) regresses Monte-Carlo
+  returns with N+1 more stacked members; ``"transition"`` is the published Coins
+  code's model (next-state classifiers and a state-value critic, see transition.py)
+  and needs a state made of one-hot factors of sizes ``state_factors``.
   """
 
   def __init__(self, num_players: int, num_actions: int | Sequence[int], state_size: int,
                hidden_sizes: Sequence[int] = (64, 64), use_time_left: bool = True,
+               future_estimator: str = "returns",
+               state_factors: Optional[Sequence[int]] = None,
                name: str = "influence_estimators"):
     super().__init__(name=name)
     if num_players < 2:
@@ -101,10 +73,19 @@ class InfluenceEstimators(snt.Module):
       num_actions = [num_actions] * num_players
     if len(num_actions) != num_players:
       raise ValueError(f"num_actions has {len(num_actions)} entries for {num_players} players")
+    if future_estimator not in FUTURE_ESTIMATORS:
+      raise ValueError(f"unknown future_estimator {future_estimator!r}; "
+                       f"allowed: {', '.join(FUTURE_ESTIMATORS)}")
+    if future_estimator == "transition" and (
+        not state_factors or sum(state_factors) != state_size):
+      raise ValueError("future_estimator='transition' needs state_factors (the sizes of the "
+                       f"one-hot factors the state is made of) summing to {state_size}; "
+                       f"got {state_factors}")
     self.num_players = num_players
     self.num_actions = list(num_actions)
     self.state_size = state_size
     self.use_time_left = use_time_left
+    self.future_estimator = future_estimator
     self._offsets = np.concatenate([[0], np.cumsum(self.num_actions)]).astype(np.int64)
     action_size = int(self._offsets[-1])
 
@@ -112,10 +93,18 @@ class InfluenceEstimators(snt.Module):
     keep = np.ones((num_players + 1, action_size), np.float32)
     for j in range(num_players):
       keep[1 + j, self._offsets[j]:self._offsets[j + 1]] = 0.0
-    self.action_masks = np.concatenate([keep, keep], axis=0)  # Rewards, then returns.
     dense_size = state_size + (1 if use_time_left else 0)
-    self.mlp = StackedMLP(2 * (num_players + 1), dense_size, action_size,
-                          self.action_masks, hidden_sizes, num_players, name="stacked_mlp")
+    self.transition = None
+    if future_estimator == "returns":
+      self.action_masks = np.concatenate([keep, keep], axis=0)  # Rewards, then returns.
+    else:
+      self.action_masks = keep                                  # Rewards only.
+      self.transition = transition.TransitionValueModel(
+          num_players, dense_size, action_size, keep, state_factors, hidden_sizes,
+          name="transition_model")
+    self.mlp = stacked.StackedMLP(len(self.action_masks), dense_size, action_size,
+                                  self.action_masks, hidden_sizes, num_players,
+                                  name="stacked_mlp")
 
   def encode_actions(self, joint_action: tf.Tensor) -> tf.Tensor:
     """[B, N] ints -> [B, sum(A_i)] concatenated one-hots."""
@@ -123,18 +112,57 @@ class InfluenceEstimators(snt.Module):
     return tf.concat([tf.one_hot(joint_action[:, i], a) for i, a in
                       enumerate(self.num_actions)], axis=-1)
 
+  def _inputs(self, state: tf.Tensor, time_left: Optional[tf.Tensor]) -> tf.Tensor:
+    """The dense input: state features, then the time left if used."""
+    state = tf.cast(tf.reshape(state, [tf.shape(state)[0], self.state_size]), tf.float32)
+    if not self.use_time_left:
+      return state
+    if time_left is None:
+      raise ValueError("these estimators were built with use_time_left=True; pass time_left")
+    return tf.concat([state, tf.cast(tf.reshape(time_left, [-1, 1]), tf.float32)], -1)
+
   def __call__(self, state: tf.Tensor, joint_action: tf.Tensor,
                time_left: Optional[tf.Tensor] = None) -> Predictions:
-    state = tf.cast(tf.reshape(state, [tf.shape(state)[0], self.state_size]), tf.float32)
-    dense = state
-    if self.use_time_left:
-      if time_left is None:
-        raise ValueError("these estimators were built with use_time_left=True; pass time_left")
-      dense = tf.concat([state, tf.cast(tf.reshape(time_left, [-1, 1]), tf.float32)], -1)
-    out = self.mlp(dense, self.encode_actions(joint_action))  # [2(N+1), B, N]
+    dense = self._inputs(state, time_left)
+    actions = self.encode_actions(joint_action)
+    out = self.mlp(dense, actions)                      # [2(N+1) or N+1, B, N]
     n = self.num_players
+    if self.transition is None:
+      next_return = out[n + 1:]
+    else:
+      next_return = self.transition.expected_next_values(dense, actions)  # [N+1, B, N]
     return Predictions(reward=out[0], cf_reward=out[1:n + 1],
-                       next_return=out[n + 1], cf_next_return=out[n + 2:])
+                       next_return=next_return[0], cf_next_return=next_return[1:])
+
+  def loss(self, batch) -> tf.Tensor:
+    """The summed training loss of every estimator on a ``data.JointBatch``.
+
+    Reward (and, for "returns", return) members: weighted squared error against r_t
+    (and G_{t+1}). "transition": the model's classification and critic losses on the
+    rows that have a next state.
+    """
+    dense = self._inputs(batch.state, batch.time_left)
+    actions = self.encode_actions(batch.joint_action)
+    out = self.mlp(dense, actions)
+    weight = tf.cast(batch.weight, tf.float32)
+    reward = tf.cast(batch.reward, tf.float32)
+    next_return = tf.cast(batch.next_return, tf.float32)
+    n = self.num_players
+    targets = tf.stack([reward] * (n + 1) + ([next_return] * (n + 1)
+                                             if self.transition is None else []))
+    error = tf.reduce_sum(tf.square(out - targets), axis=-1)               # [members, B]
+    loss = tf.reduce_sum(tf.reduce_sum(error, axis=0) * weight) / (tf.reduce_sum(weight) + 1e-8)
+    if self.transition is not None:
+      next_weight = weight * tf.cast(batch.has_next_state, tf.float32)
+      loss += self.transition.loss(dense, actions,
+                                   tf.cast(batch.next_state, tf.float32), next_return,
+                                   next_weight)
+    return loss
+
+  def after_fit(self) -> None:
+    """Derived state to refresh once the trainable variables changed (refit, restore)."""
+    if self.transition is not None:
+      self.transition.refresh_value_table()
 
 
 def value_of_influence(predictions: Predictions, gamma: float,

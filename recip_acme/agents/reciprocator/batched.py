@@ -137,7 +137,9 @@ class BatchedReciprocators:
     if config.any_reciprocator:
       c = config.influence
       self.estimators = influence_networks.InfluenceEstimators(
-          n, env.num_actions, env.state_size, c.hidden_sizes, use_time_left=c.use_time_left)
+          n, env.num_actions, env.state_size, c.hidden_sizes, use_time_left=c.use_time_left,
+          future_estimator=c.future_estimator,
+          state_factors=getattr(env, "state_factors", None))
       self.replay = data_lib.EpisodeReplay(c.replay_episodes, c.gamma, seed=config.seed)
       self.influence = influence_learning.InfluenceLearner(self.estimators, self.replay, c)
     decay = config.balance_decay if config.balance_decay is not None else config.influence.gamma

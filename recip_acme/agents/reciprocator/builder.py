@@ -97,7 +97,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       c = self.config.influence
       estimators = influence_networks.InfluenceEstimators(
           self.spec.num_players, self.spec.num_actions, self.spec.state_size,
-          c.hidden_sizes, use_time_left=c.use_time_left and self.spec.horizon is not None)
+          c.hidden_sizes, use_time_left=c.use_time_left and self.spec.horizon is not None,
+          future_estimator=c.future_estimator)
     return ReciprocatorNetworks(groups, estimators)
 
   def _group_extras_spec(self, networks: ReciprocatorNetworks, g: int) -> dict:
