@@ -41,9 +41,10 @@ flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
 flags.DEFINE_bool("future_term", None, "Coins: include the future (return) term of VoI "
                   "(default yes; IPD uses the immediate term only, as published).")
 flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
-                  "Coins: how the future term of VoI is estimated: 'transition' (the published "
-                  "Coins code: next-state classifiers and a state-value critic) or 'returns' "
-                  "(regressed Monte-Carlo returns, ALGORITHM.md section 1).")
+                  "Coins: how the future term of VoI is estimated: 'transition' (default for "
+                  "2 players; the published Coins code: next-state classifiers and a "
+                  "state-value critic) or 'returns' (default for coins3_r; regressed "
+                  "Monte-Carlo returns, ALGORITHM.md section 1).")
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 
@@ -51,6 +52,9 @@ flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pa
 PAPER_REFERENCE = {
     "coins_r_vs_r": {"total_reward": 8.0},
 }
+# Coins pairings are judged against NL vs NL: its mean curve (over the seeds in the
+# sibling results folder, when there) is drawn in grey on the same axes.
+BASELINE = {"coins_r_vs_r": "coins_nl_vs_nl", "coins_r_vs_nl": "coins_nl_vs_nl"}
 TITLES = {
     "p_cooperate_p0": "P(cooperate), player 0", "p_cooperate_p1": "P(cooperate), player 1",
     "p_cooperate_after_c_p0": "player 0: P(C | opponent's last C)",
@@ -64,7 +68,7 @@ TITLES = {
     "own_coins_p0": "own coins / episode, player 0",
     "other_coins_p0": "other's coins / episode, player 0",
 }
-DEFAULT_EPISODES = {"ipd": 400, "coins": 200}
+DEFAULT_EPISODES = {"ipd": 400, "coins": 600}
 DEFAULT_BATCH = {"ipd": 256, "coins": 128}
 # Policy learning per game (IMPALA), overridable by flags. IPD follows the published
 # config (lr 0.005, gamma 0.96, entropy 0.02, a memoryless policy of the memory-1
@@ -113,12 +117,17 @@ def experiment_setup(name: str, batch_size: int, seed: int):
   # Published Coins config: last 3 episodes, refit every 2, 2 initial episodes with
   # frozen policies, batch 4096, Adam 0.01 (lr in InfluenceConfig). It runs 20 epochs of
   # 16 batches per refit; we warm-start each refit and run 5 (--influence_epochs).
+  # Its future term is model-based (next-state classifiers and a state-value critic,
+  # future_estimator="transition"), our default for 2 players. With 3 players V is
+  # tabulated over 9^6 states and each step contracts it per game (~11 s per episode
+  # here), so coins3_r defaults to the return regression of ALGORITHM.md section 1.
   influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096,
                                  epochs=FLAGS.influence_epochs or 5,
                                  samples_per_epoch=16 * 4096, replay_episodes=3,
                                  refit_every=2, initial_episodes=2, gamma=0.99,
                                  future_term=True if FLAGS.future_term is None else FLAGS.future_term,
-                                 future_estimator=FLAGS.future_estimator or "returns")
+                                 future_estimator=FLAGS.future_estimator or (
+                                     "transition" if num_players == 2 else "returns"))
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
                                     influence=influence, seed=seed, **COINS_POLICY)
 
@@ -147,6 +156,16 @@ def episode_row(name: str, episode: int, stats) -> dict:
   return row
 
 
+def baseline_frames(name: str, out_dir: str):
+  """The NL vs NL seed CSVs next to out_dir (see BASELINE), or []."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  if name not in BASELINE:
+    return []
+  folder = os.path.join(os.path.dirname(os.path.abspath(out_dir)), BASELINE[name])
+  return [pd.read_csv(p) for p in sorted(glob.glob(os.path.join(folder, "seed_*.csv")))]
+
+
 def plot(name: str, frames, out_dir: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -171,6 +190,11 @@ def plot(name: str, frames, out_dir: str) -> None:
       ax.axhline(1 / n, color="grey", ls=":", lw=1, label="indiscriminate (1/N)")
     for seed, df in enumerate(frames):
       ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(), label=f"seed {seed}")
+    baseline = [b for b in baseline_frames(name, out_dir) if metric in b.columns]
+    if baseline and not metric.startswith(("own_", "other_", "reciprocal_")):
+      mean = sum(b.set_index("episode")[metric] for b in baseline) / len(baseline)
+      ax.plot(mean.index, mean.rolling(5, min_periods=1).mean(), color="grey", lw=1.5,
+              label=f"NL vs NL ({len(baseline)} seeds)")
     reference = PAPER_REFERENCE.get(name, {}).get(metric)
     if reference is not None:
       ax.axhline(reference, color="k", ls="--", lw=1, label="paper")
@@ -205,13 +229,23 @@ def summary_table(name: str, frames) -> str:
   return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
 
 
+def write_settings(out_dir: str, config, batch_size: int, episodes: int) -> None:
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import json  # pylint: disable=g-import-not-at-top
+  settings = {"batch_size": batch_size, "episodes": episodes, **dataclasses.asdict(config)}
+  settings.pop("seed")
+  with open(os.path.join(out_dir, "settings.json"), "w") as f:
+    json.dump(settings, f, indent=1, default=list)
+
+
 def write_readme(name: str, frames, out_dir: str, seconds: Optional[float]) -> None:
   command = " ".join(a for a in sys.argv[1:] if a not in ("--replot", "--noreplot"))
   wall = (f"Wall time: {seconds / 60:.1f} min on this machine." if seconds is not None else
           "Plots and table redrawn from the CSVs (--replot); wall time in ../README.md.")
   with open(os.path.join(out_dir, "README.md"), "w") as f:
     f.write(f"# {name}\n\nMade by:\n\n    python -m launch.reproduce {command}\n\n")
-    f.write(f"{wall} Curves: curves.png; one row per episode: seed_<k>.csv. What it shows "
+    f.write(f"{wall} Curves: curves.png; one row per episode: seed_<k>.csv; every "
+            "setting used: settings.json. What it shows "
             "against the paper: ../README.md.\n\n")
     f.write(summary_table(name, frames) + "\n")
 
@@ -236,6 +270,8 @@ def main(argv):
   for seed in (int(s) for s in FLAGS.seeds):
     env, config = experiment_setup(name, batch_size, seed)
     config = with_flag_overrides(config)
+    if not frames:   # Every setting the run used, defaults resolved (seed 0's).
+      write_settings(out_dir, config, batch_size, episodes)
     trainer = batched.BatchedReciprocators(env, config)
     rows, start = [], time.time()
     try:

@@ -1,5 +1,6 @@
 """launch.reproduce end to end at a tiny size: files, columns, overrides, --replot."""
 
+import json
 import os
 import subprocess
 import sys
@@ -29,6 +30,9 @@ def test_coins_reciprocator_vs_naive_learner_writes_csv_plot_and_readme(tmp_path
   # Player 1 is the naive learner: its reciprocal reward is logged but weighted 0;
   # player 0's is non-zero once the estimators are fitted.
   assert (df["reciprocal_reward_p0"].abs() > 0).any()
+  settings = json.loads((out / "settings.json").read_text())
+  assert settings["influence"]["future_estimator"] == "transition"  # Published Coins model.
+  assert settings["reciprocal_weights"] == [1.0, 0.0] and settings["episodes"] == 4
   readme = (out / "README.md").read_text()
   assert "python -m launch.reproduce --experiment=coins_r_vs_nl" in readme
   assert "total_reward (last 20)" in readme
