@@ -5,7 +5,8 @@
 2. One training episode (32 steps) at batch 2048 with the reproduction's settings:
    acting for both players, the estimators' refit when due, the IMPALA updates. Printed
    as seconds per episode, env steps/s, and the ratio of the training episode's env
-   steps/s to the raw game's, all measured in this run.
+   steps/s to the raw game's, all measured in this run. Coins R vs R is timed with
+   both future-term estimators (the model-based default, and return regression).
 
   python benchmarks/paper_games.py [--batch 2048] [--episodes 3]
 """
@@ -36,12 +37,14 @@ def raw_rate(env, seconds: float = 3.0) -> float:
   return steps * env.batch_size / (time.perf_counter() - start)
 
 
-def training_rate(experiment: str, batch: int, episodes: int):
+def training_rate(experiment: str, batch: int, episodes: int,
+                  future_estimator: str = None):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from launch import reproduce  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
   if not flags.FLAGS.is_parsed():
     flags.FLAGS(["paper_games"])
+  flags.FLAGS.future_estimator = future_estimator   # None: the experiment's default.
   env, config = reproduce.experiment_setup(experiment, batch, seed=0)
   trainer = batched.BatchedReciprocators(env, config)
   try:
@@ -71,10 +74,12 @@ def main():
     print(f"{name:6s} raw game, random actions: {rate:12,.0f} env steps/s")
   print(f"== one 32-step training episode at batch {args.batch} "
         f"(mean of {args.episodes}, after warm-up)")
-  for experiment in ("ipd_r_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl"):
-    seconds, rate = training_rate(experiment, args.batch, args.episodes)
+  for experiment, estimator in (("ipd_r_vs_nl", None), ("coins_r_vs_r", "transition"),
+                                ("coins_r_vs_r", "returns"), ("coins_nl_vs_nl", None)):
+    seconds, rate = training_rate(experiment, args.batch, args.episodes, estimator)
     game = experiment.split("_")[0]
-    print(f"{experiment:15s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
+    label = experiment + (f" ({estimator})" if estimator else "")
+    print(f"{label:28s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
           f"ratio to raw {rate / raw[game]:.3f}")
 
 
