@@ -184,13 +184,14 @@ def plot(name: str, frames, out_dir: str) -> None:
   fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.3 * rows), squeeze=False)
   for ax in axes.flat[len(metrics):]:
     ax.axis("off")
+  baselines = baseline_frames(name, out_dir)   # Read once, drawn on several axes.
   for ax, metric in zip(axes.flat, metrics):
     if metric.startswith("p_own_coin"):
       n = sum(c.startswith("p_own_coin_p") for c in first.columns)
       ax.axhline(1 / n, color="grey", ls=":", lw=1, label="indiscriminate (1/N)")
     for seed, df in enumerate(frames):
       ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(), label=f"seed {seed}")
-    baseline = [b for b in baseline_frames(name, out_dir) if metric in b.columns]
+    baseline = [b for b in baselines if metric in b.columns]
     if baseline and not metric.startswith(("own_", "other_", "reciprocal_")):
       mean = sum(b.set_index("episode")[metric] for b in baseline) / len(baseline)
       ax.plot(mean.index, mean.rolling(5, min_periods=1).mean(), color="grey", lw=1.5,

@@ -41,18 +41,27 @@ def test_all_states_rows_are_the_one_hots_of_their_labels_in_table_order():
 
 
 def test_replay_pairs_each_step_with_the_next_state_of_its_own_game():
-  replay = data_lib.EpisodeReplay(max_episodes=1, gamma=0.9, seed=0)
+  replay = data_lib.EpisodeReplay(max_episodes=2, gamma=0.9, seed=0, with_next_state=True)
   t, b = 3, 2
-  state = np.arange(t * b * 2, dtype=np.float32).reshape(t, b, 2)        # Distinct rows.
-  replay.add_episode(state, np.zeros((t, b, 2), np.int32), np.zeros((t, b, 2)))
-  batch = replay.sample(200)
-  for row in range(200):
-    step, game = np.argwhere((state == batch.state[row]).all(-1))[0]
+  # Two episodes of distinct rows (the second one's values follow the first's): a
+  # step's next state must never come from the other episode.
+  episodes = np.arange(2 * t * b * 2, dtype=np.float32).reshape(2, t, b, 2) + 1
+  for state in episodes:
+    replay.add_episode(state, np.zeros((t, b, 2), np.int32), np.zeros((t, b, 2)))
+  batch = replay.sample(300)
+  for row in range(300):
+    episode, step, game = np.argwhere((episodes == batch.state[row]).all(-1))[0]
+    state = episodes[episode]
     if step == t - 1:
       assert batch.has_next_state[row] == 0
+      assert not batch.next_state[row].any()
     else:
       assert batch.has_next_state[row] == 1
       np.testing.assert_array_equal(batch.next_state[row], state[step + 1, game])
+  # Without the option (the return estimators), samples carry no next states.
+  plain = data_lib.EpisodeReplay(max_episodes=1, gamma=0.9, seed=0)
+  plain.add_episode(episodes[0], np.zeros((t, b, 2), np.int32), np.zeros((t, b, 2)))
+  assert plain.sample(4).next_state is None
 
 
 def test_transition_estimator_needs_one_hot_factors_matching_the_state():
@@ -70,7 +79,8 @@ def test_transition_estimator_needs_one_hot_factors_matching_the_state():
 def _random_coins_replay(episodes: int, batch: int, seed: int = 0):
   env = paper_games.BatchedCoins(batch, num_players=2, seed=seed)
   rng = np.random.default_rng(seed)
-  replay = data_lib.EpisodeReplay(max_episodes=episodes, gamma=0.9, seed=seed)
+  replay = data_lib.EpisodeReplay(max_episodes=episodes, gamma=0.9, seed=seed,
+                                  with_next_state=True)
   for _ in range(episodes):
     step = env.reset()
     states, actions, rewards = [], [], []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
+# How the future term's E[G_{t+1} | s, a] and counterfactuals are estimated.
+FUTURE_ESTIMATORS = ("returns", "transition")
+
 
 @dataclasses.dataclass
 class InfluenceConfig:
@@ -54,8 +57,8 @@ class InfluenceConfig:
     if not 0.0 < self.final_learning_rate_fraction <= 1.0:
       raise ValueError("InfluenceConfig.final_learning_rate_fraction must be in (0, 1]; "
                        f"got {self.final_learning_rate_fraction}")
-    if self.future_estimator not in ("returns", "transition"):
-      raise ValueError(f"InfluenceConfig.future_estimator must be 'returns' or 'transition'; "
-                       f"got {self.future_estimator!r}")
+    if self.future_estimator not in FUTURE_ESTIMATORS:
+      raise ValueError(f"InfluenceConfig.future_estimator must be one of "
+                       f"{', '.join(FUTURE_ESTIMATORS)}; got {self.future_estimator!r}")
     if not 0.0 <= self.gamma <= 1.0:
       raise ValueError(f"InfluenceConfig.gamma must be in [0, 1]; got {self.gamma}")

@@ -22,7 +22,8 @@ class JointBatch(NamedTuple):
   state [B, F] float; joint_action [B, N] int; reward [B, N]; next_return [B, N]
   (G_{t+1}); time_left [B] (scaled by the caller; zeros when unused);
   weight [B] (0 for padding, else 1); next_state [B, F], the state at t+1 (for the
-  model-based future term), zeros where has_next_state [B] is 0 (the last step).
+  model-based future term), zeros where has_next_state [B] is 0 (the last step); both
+  None when the replay was built without them.
   """
   state: np.ndarray
   joint_action: np.ndarray
@@ -30,8 +31,8 @@ class JointBatch(NamedTuple):
   next_return: np.ndarray
   time_left: np.ndarray
   weight: np.ndarray
-  next_state: np.ndarray
-  has_next_state: np.ndarray
+  next_state: Optional[np.ndarray] = None
+  has_next_state: Optional[np.ndarray] = None
 
 
 def discounted_next_returns(rewards: np.ndarray, gamma: float) -> np.ndarray:
@@ -66,16 +67,24 @@ class EpisodeReplay:
 
   Episodes may carry a batch axis (``[T, B, ...]``, batched games: B parallel
   episodes count as one "episode" of the batch, as in the paper's K and k).
+
+  ``with_next_state``: samples also carry each step's next state (the model-based
+  future term needs it). Rows keep only the offset to their next step's row, so the
+  states are stored once, and replays without it gather nothing more per sample.
   """
 
-  def __init__(self, max_episodes: int, gamma: float, seed: Optional[int] = None):
+  def __init__(self, max_episodes: int, gamma: float, seed: Optional[int] = None,
+               with_next_state: bool = False):
     if max_episodes < 1:
       raise ValueError(f"max_episodes must be >= 1; got {max_episodes}")
     self._episodes: collections.deque[JointBatch] = collections.deque(maxlen=max_episodes)
+    self._next_offsets: collections.deque[np.ndarray] = collections.deque(maxlen=max_episodes)
     self._gamma = gamma
     self._rng = np.random.default_rng(seed)
+    self._with_next_state = with_next_state
     self._added = 0
     self._flat: Optional[JointBatch] = None
+    self._flat_next_offsets: Optional[np.ndarray] = None
 
   def add_episode(self, state: np.ndarray, joint_action: np.ndarray, reward: np.ndarray,
                   time_left: Optional[np.ndarray] = None) -> None:
@@ -101,10 +110,10 @@ class EpisodeReplay:
     if time_left is None:
       time_left = np.zeros(reward.shape[:-1], np.float32)
     num_players = reward.shape[-1]
-    # The state at t+1 within the episode; the last step has none.
-    next_state = np.concatenate([state[1:], np.zeros_like(state[:1])])
-    has_next = np.ones(reward.shape[:-1], np.float32)
-    has_next[-1] = 0.0
+    # Rows are time-major: step t+1 of the same game is one step's rows further on.
+    # The last step has no next state (offset 0).
+    next_offsets = np.full(reward.shape[:-1], reward[0, ..., 0].size, np.int64)
+    next_offsets[-1] = 0
     flat = JointBatch(
         state=state.reshape(-1, state.shape[-1]),
         joint_action=joint_action.reshape(-1, num_players).astype(np.int32),
@@ -112,16 +121,17 @@ class EpisodeReplay:
         next_return=next_return.reshape(-1, num_players),
         time_left=np.broadcast_to(np.asarray(time_left, np.float32),
                                   reward.shape[:-1]).reshape(-1),
-        weight=np.ones(reward[..., 0].size, np.float32),
-        next_state=next_state.reshape(-1, state.shape[-1]),
-        has_next_state=has_next.reshape(-1))
+        weight=np.ones(reward[..., 0].size, np.float32))
     self._episodes.append(flat)
+    self._next_offsets.append(next_offsets.reshape(-1))
     self._added += 1
     self._flat = None
 
   def _all(self) -> JointBatch:
     if self._flat is None:
-      self._flat = JointBatch(*(np.concatenate(parts) for parts in zip(*self._episodes)))
+      self._flat = JointBatch(*(None if parts[0] is None else np.concatenate(parts)
+                                for parts in zip(*self._episodes)))
+      self._flat_next_offsets = np.concatenate(self._next_offsets)
     return self._flat
 
   def sample(self, batch_size: int) -> JointBatch:
@@ -129,7 +139,13 @@ class EpisodeReplay:
       raise RuntimeError("the joint replay is empty: add an episode before fitting")
     data = self._all()
     idx = self._rng.integers(0, data.weight.shape[0], size=batch_size)
-    return JointBatch(*(x[idx] for x in data))
+    batch = JointBatch(*(None if x is None else x[idx] for x in data))
+    if not self._with_next_state:
+      return batch
+    offsets = self._flat_next_offsets[idx]
+    has_next = (offsets > 0).astype(np.float32)
+    return batch._replace(next_state=data.state[idx + offsets] * has_next[:, None],
+                          has_next_state=has_next)
 
   def num_samples(self) -> int:
     return int(sum(e.weight.shape[0] for e in self._episodes))

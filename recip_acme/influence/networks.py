@@ -28,6 +28,7 @@ import numpy as np
 import sonnet as snt
 import tensorflow as tf
 
+from recip_acme.influence import config as config_lib
 from recip_acme.influence import stacked
 from recip_acme.influence import transition
 
@@ -42,9 +43,6 @@ class Predictions(NamedTuple):
   cf_reward: tf.Tensor
   next_return: tf.Tensor
   cf_next_return: tf.Tensor
-
-
-FUTURE_ESTIMATORS = ("returns", "transition")
 
 
 class InfluenceEstimators(snt.Module):
@@ -73,9 +71,9 @@ class InfluenceEstimators(snt.Module):
       num_actions = [num_actions] * num_players
     if len(num_actions) != num_players:
       raise ValueError(f"num_actions has {len(num_actions)} entries for {num_players} players")
-    if future_estimator not in FUTURE_ESTIMATORS:
+    if future_estimator not in config_lib.FUTURE_ESTIMATORS:
       raise ValueError(f"unknown future_estimator {future_estimator!r}; "
-                       f"allowed: {', '.join(FUTURE_ESTIMATORS)}")
+                       f"allowed: {', '.join(config_lib.FUTURE_ESTIMATORS)}")
     if future_estimator == "transition" and (
         not state_factors or sum(state_factors) != state_size):
       raise ValueError("future_estimator='transition' needs state_factors (the sizes of the "
@@ -85,7 +83,6 @@ class InfluenceEstimators(snt.Module):
     self.num_actions = list(num_actions)
     self.state_size = state_size
     self.use_time_left = use_time_left
-    self.future_estimator = future_estimator
     self._offsets = np.concatenate([[0], np.cumsum(self.num_actions)]).astype(np.int64)
     action_size = int(self._offsets[-1])
 
@@ -153,6 +150,9 @@ class InfluenceEstimators(snt.Module):
     error = tf.reduce_sum(tf.square(out - targets), axis=-1)               # [members, B]
     loss = tf.reduce_sum(tf.reduce_sum(error, axis=0) * weight) / (tf.reduce_sum(weight) + 1e-8)
     if self.transition is not None:
+      if batch.next_state is None:
+        raise ValueError("future_estimator='transition' trains on next states: build the "
+                         "replay with EpisodeReplay(..., with_next_state=True)")
       next_weight = weight * tf.cast(batch.has_next_state, tf.float32)
       loss += self.transition.loss(dense, actions,
                                    tf.cast(batch.next_state, tf.float32), next_return,
@@ -160,7 +160,8 @@ class InfluenceEstimators(snt.Module):
     return loss
 
   def after_fit(self) -> None:
-    """Derived state to refresh once the trainable variables changed (refit, restore)."""
+    """Refreshes what is derived from the trainable variables, after each refit (the
+    tabulated V is a variable itself, so a checkpoint restores it as it was)."""
     if self.transition is not None:
       self.transition.refresh_value_table()
 

@@ -69,7 +69,6 @@ class TransitionValueModel(snt.Module):
                hidden_sizes: Sequence[int], name: Optional[str] = None):
     super().__init__(name=name)
     self.state_factors = [int(c) for c in state_factors]
-    self.num_players = num_players
     self.classifiers = stacked.StackedMLP(num_players + 1, dense_size, action_size,
                                           action_masks, hidden_sizes, sum(self.state_factors),
                                           name="next_state_classifiers")
@@ -104,7 +103,7 @@ class TransitionValueModel(snt.Module):
     return tf.reduce_sum((nll + value_error) * weight) / total
 
   def refresh_value_table(self, chunk: int = 65536) -> None:
-    """Tabulates the critic over every state (call after each refit and restore)."""
+    """Tabulates the critic over every state (after each refit)."""
     if self._all_states is None:
       self._all_states = all_states(self.state_factors)
     parts = [self.critic(tf.constant(self._all_states[k:k + chunk]))

@@ -140,7 +140,9 @@ class BatchedReciprocators:
           n, env.num_actions, env.state_size, c.hidden_sizes, use_time_left=c.use_time_left,
           future_estimator=c.future_estimator,
           state_factors=getattr(env, "state_factors", None))
-      self.replay = data_lib.EpisodeReplay(c.replay_episodes, c.gamma, seed=config.seed)
+      self.replay = data_lib.EpisodeReplay(
+          c.replay_episodes, c.gamma, seed=config.seed,
+          with_next_state=c.future_estimator == "transition")
       self.influence = influence_learning.InfluenceLearner(self.estimators, self.replay, c)
     decay = config.balance_decay if config.balance_decay is not None else config.influence.gamma
     self._decay = decay
