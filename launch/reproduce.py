@@ -120,7 +120,7 @@ def experiment_setup(name: str, batch_size: int, seed: int):
   # Its future term is model-based (next-state classifiers and a state-value critic,
   # future_estimator="transition"), our default for 2 players. With 3 players V is
   # tabulated over 9^6 = 531,441 states and every step contracts that table for each
-  # game and each of the 4 classifiers (81x the 2-player work), so coins3_r defaults to
+  # game and each of the 4 classifiers (81x the rows of the 2-player table), so coins3_r defaults to
   # the return regression of ALGORITHM.md section 1.
   influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096,
                                  epochs=FLAGS.influence_epochs or 5,
