@@ -31,13 +31,13 @@ $(STAMP): requirements/lock.txt setup.py launch/setup_meltingpot.py
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -r requirements/lock.txt
 	$(PIP) install --quiet --no-deps dm-acme==0.4.0
-	$(PY) launch/setup_meltingpot.py --pip "$(VENV)/bin/pip" --timeout $(ASSETS_TIMEOUT) $(if $(MELTINGPOT_ASSETS),--archive "$(MELTINGPOT_ASSETS)")
+	$(PY) -m launch.setup_meltingpot --pip "$(VENV)/bin/pip" --timeout $(ASSETS_TIMEOUT) $(if $(MELTINGPOT_ASSETS),--archive "$(MELTINGPOT_ASSETS)")
 	$(PIP) install --quiet --no-deps -e .
 	$(PY) -c "import recip_acme, acme, reverb, meltingpot; print('recip_acme: stack installed')"
 	@touch $(STAMP)
 
 assets: install
-	$(PY) launch/setup_meltingpot.py --pip "$(VENV)/bin/pip" --timeout $(ASSETS_TIMEOUT) $(if $(MELTINGPOT_ASSETS),--archive "$(MELTINGPOT_ASSETS)")
+	$(PY) -m launch.setup_meltingpot --pip "$(VENV)/bin/pip" --timeout $(ASSETS_TIMEOUT) $(if $(MELTINGPOT_ASSETS),--archive "$(MELTINGPOT_ASSETS)")
 
 run: install
 	$(PY) -m launch.train $(RUN_ARGS)

@@ -19,10 +19,14 @@ from absl import flags
 from launch import cli
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("results", ["results/evaluation/summary.csv"],
-                  "summary.csv files written by launch.evaluate.")
+DEFAULT_RESULTS = "results/evaluation/summary.csv"
+flags.DEFINE_list("results", None, "summary.csv files written by launch.evaluate "
+                  f"(default: {DEFAULT_RESULTS}).")
+cli.allow("results", cli.existing_paths())
 flags.DEFINE_string("baselines", None, "Published results CSV (default: the shipped copy).")
+cli.allow("baselines", cli.existing_path())
 flags.DEFINE_string("out", "results/comparison", "Output directory.")
+cli.allow("out", cli.output_dir())
 
 
 def main(argv):
@@ -31,7 +35,8 @@ def main(argv):
   import pandas as pd  # pylint: disable=g-import-not-at-top
   from recip_acme import baselines  # pylint: disable=g-import-not-at-top
   frames = []
-  for path in FLAGS.results:
+  results = FLAGS.results or [DEFAULT_RESULTS]
+  for path in results:
     try:
       frame = pd.read_csv(path)
     except (FileNotFoundError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
@@ -73,4 +78,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

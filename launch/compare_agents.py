@@ -15,22 +15,32 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("substrate", "coins", "Melting Pot substrate.")
+cli.allow("substrate", cli.name())
 flags.DEFINE_list("agents", ["reciprocator", "independent"], "Agents to compare.")
+cli.allow("agents", cli.names(("reciprocator", "independent")))
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds (the same for every agent).")
+cli.allow("seeds", cli.integers(0))
 flags.DEFINE_integer("num_steps", 120_000, "Environment steps per run.")
+cli.allow("num_steps", cli.above(0, integer=True))
 flags.DEFINE_enum("base", "impala", ["impala", "r2d2"], "Wrapped learner.")
 flags.DEFINE_integer("episode_step_limit", 0, "If > 0, cut episodes after this many steps.")
+cli.allow("episode_step_limit", cli.at_least(0, integer=True))
 flags.DEFINE_integer("parallel", 2, "Runs at a time (one per core here).")
+cli.allow("parallel", cli.at_least(1, integer=True))
 flags.DEFINE_string("runs_dir", "runs/compare", "Where the runs' workdirs go.")
+cli.allow("runs_dir", cli.output_dir())
 flags.DEFINE_string("out", None, "Output folder under results/.")
+cli.allow("out", cli.output_dir())
 flags.DEFINE_bool("resume", False, "Reuse finished runs in --runs_dir (re-plot only).")
 flags.DEFINE_list("train_flags", [], "Extra launch.train flags for every run, e.g. "
                   "--train_flags=--normalize_reciprocal_reward")
+cli.allow("train_flags", cli.any_list())
 
 
 def _run_command(agent: str, seed: str, workdir: str):
@@ -120,4 +130,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

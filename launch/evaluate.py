@@ -27,15 +27,23 @@ from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("scenario", None, "Scenario names, or substrate names for all their scenarios.")
+cli.allow("scenario", cli.names())
 flags.DEFINE_list("agents", None, "Export directories or training workdirs (comma-separated).")
+cli.allow("agents", cli.existing_paths())
 flags.DEFINE_string("background", None, "A population to put in the background slots "
                     "instead of Melting Pot's bots (results marked 'custom background').")
+cli.allow("background", cli.existing_path())
 flags.DEFINE_integer("episodes", 5, "Episodes per scenario (per pairing with --crossplay).")
+cli.allow("episodes", cli.above(0, integer=True))
 flags.DEFINE_string("video_dir", None, "Write episode videos under this directory.")
+cli.allow("video_dir", cli.output_dir())
 flags.DEFINE_bool("crossplay", False, "Every --agents population against every other.")
 flags.DEFINE_float("focal_fraction", 0.5, "Cross-play: share of the players that are focal.")
+cli.allow("focal_fraction", cli.number(0, strict=True, maximum=1))
 flags.DEFINE_string("out", "results/evaluation", "Output directory.")
+cli.allow("out", cli.output_dir())
 flags.DEFINE_integer("seed", 0, "Seeds Python's RNG (population sampling, bot keys).")
+cli.allow("seed", cli.at_least(0, integer=True))
 
 
 def main(argv):
@@ -89,4 +97,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

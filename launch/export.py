@@ -20,8 +20,11 @@ from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Training run directory (launch.train --workdir).")
+cli.allow("workdir", cli.existing_path())
 flags.DEFINE_string("out", None, "Directory for the exported models.")
+cli.allow("out", cli.output_dir())
 flags.DEFINE_string("name", None, "Population name prefix (default: AGENT_WORKDIRNAME).")
+cli.allow("name", cli.name())
 flags.DEFINE_enum("action_mode", None, ["sample", "greedy"],
                   "How the bot picks actions (default: sample for IMPALA, greedy for R2D2).")
 
@@ -44,4 +47,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

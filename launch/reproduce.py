@@ -17,27 +17,38 @@ from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
 
 EXPERIMENTS = ("ipd_r_vs_nl", "ipd_nl_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl",
                "coins_r_vs_nl", "coins3_r")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("experiment", "ipd_r_vs_nl", EXPERIMENTS, "Which experiment.")
 flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+cli.allow("seeds", cli.integers(0))
 flags.DEFINE_integer("batch_size", None, "Parallel games (default per game; paper: 2048).")
+cli.allow("batch_size", cli.above(0, integer=True))
 flags.DEFINE_integer("episodes", None, "Episodes per seed (default per experiment).")
+cli.allow("episodes", cli.above(0, integer=True))
 flags.DEFINE_bool("paper_scale", False, "Batch 2048 as in the paper.")
 flags.DEFINE_string("out", None, "Output folder (default results/paper/EXPERIMENT).")
+cli.allow("out", cli.output_dir())
 flags.DEFINE_bool("replot", False, "Only redraw curves.png and README.md from the seed CSVs "
                   "already in --out (no training).")
 # Overrides of the per-experiment defaults in experiment_setup (None = keep the default).
 flags.DEFINE_float("learning_rate", None, "Policy learning rate (IMPALA).")
+cli.allow("learning_rate", cli.above(0))
 flags.DEFINE_float("entropy_cost", None, "Policy entropy regularisation.")
+cli.allow("entropy_cost", cli.at_least(0))
 flags.DEFINE_float("baseline_cost", None, "Weight of IMPALA's value loss.")
+cli.allow("baseline_cost", cli.at_least(0))
 flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
+cli.allow("updates_per_episode", cli.above(0, integer=True))
 flags.DEFINE_float("discount", None, "Policy discount.")
+cli.allow("discount", cli.number(0, maximum=1))
 flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
+cli.allow("lstm", cli.at_least(0, integer=True))
 flags.DEFINE_bool("future_term", None, "Coins: include the future (return) term of VoI "
                   "(default yes; IPD uses the immediate term only, as published).")
 flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
@@ -46,7 +57,9 @@ flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
                   "state-value critic) or 'returns' (default for coins3_r; regressed "
                   "Monte-Carlo returns, ALGORITHM.md section 1).")
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
+cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
+cli.allow("reciprocal_weight", cli.at_least(0))
 
 # What the paper reports (ALGORITHM.md section 5), drawn as reference lines.
 PAPER_REFERENCE = {
@@ -264,7 +277,11 @@ def main(argv):
   out_dir = FLAGS.out or os.path.join("results", "paper", name)
   os.makedirs(out_dir, exist_ok=True)
   if FLAGS.replot:
-    frames = [pd.read_csv(os.path.join(out_dir, f"seed_{s}.csv")) for s in FLAGS.seeds]
+    paths = [os.path.join(out_dir, f"seed_{s}.csv") for s in FLAGS.seeds]
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+      cli.fail(f"--replot: no seed results {', '.join(missing)}; run the experiment first")
+    frames = [pd.read_csv(p) for p in paths]
     plot(name, frames, out_dir)
     write_readme(name, frames, out_dir, None)
     return
@@ -293,4 +310,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

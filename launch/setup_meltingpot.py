@@ -13,8 +13,8 @@ archive in a private directory, point ``TMPDIR`` at it and only then run pip:
    substrates work, official scenarios need the bots (``recip_acme.assets`` says so
    in one line when they are missing).
 
-This file runs before the project's virtualenv exists, so it uses only the standard
-library and argparse (not absl). It is the only place that knows about the archive.
+This file runs before the project's dependencies are installed, so it uses only the
+standard library and argparse (not absl); run it as ``python -m launch.setup_meltingpot``. It is the only place that knows about the archive.
 """
 
 from __future__ import annotations
@@ -28,6 +28,8 @@ import sys
 import tarfile
 import tempfile
 import time
+
+from launch import paths
 import urllib.request
 
 MELTINGPOT_VERSION = "2.4.1"
@@ -134,18 +136,71 @@ def install(pip: str, staging_dir: str,
   subprocess.run(cmd, env=env, check=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--pip", required=True, help="pip of the target environment")
+class _OneLineParser(argparse.ArgumentParser):
+  """argparse that reports a bad argument in one line (no usage block), exit 2."""
+
+  def error(self, message):
+    self.exit(2, f"error: {message}\n")
+
+
+def _positive_seconds(text: str) -> float:
+  try:
+    value = float(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"--timeout={text}: not a number; allowed: a finite "
+                                     "number of seconds > 0") from None
+  if not (value > 0 and value != float("inf")):
+    raise argparse.ArgumentTypeError(f"--timeout={text}: allowed: a finite number of "
+                                     "seconds > 0")
+  return value
+
+
+def _existing_file(flag: str):
+  def check(text: str) -> str:
+    if not text or not os.path.isfile(os.path.expanduser(text)):
+      raise argparse.ArgumentTypeError(f"{flag}={text}: no such file; allowed: an "
+                                       "existing file")
+    return text
+  return check
+
+
+def _non_empty(flag: str):
+  def check(text: str) -> str:
+    if not text.strip():
+      raise argparse.ArgumentTypeError(f"{flag} is empty; allowed: a non-empty value")
+    return text
+  return check
+
+
+def _target_dir(text: str) -> str:
+  reason = paths.writable_dir_reason(text)
+  if reason:
+    raise argparse.ArgumentTypeError(f"--target={text}: {reason}; allowed: a directory that "
+                                     "exists or can be created, and is writable")
+  return text
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+  """The arguments, each checked: a bad one is one line on stderr and exit status 2."""
+  parser = _OneLineParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--pip", required=True, type=_existing_file("--pip"),
+                      help="pip of the target environment")
   parser.add_argument("--archive", default=os.environ.get(ENV_VAR) or None,
+                      type=_existing_file("--archive"),
                       help=f"path to {ARCHIVE_NAME} (default: ${ENV_VAR})")
-  parser.add_argument("--url", default=ASSETS_URL)
-  parser.add_argument("--timeout", type=float, default=600.0,
+  parser.add_argument("--url", default=ASSETS_URL, type=_non_empty("--url"))
+  parser.add_argument("--timeout", type=_positive_seconds, default=600.0,
                       help="seconds allowed for the asset download")
   parser.add_argument("--requirement", default=f"dm-meltingpot=={MELTINGPOT_VERSION}",
+                      type=_non_empty("--requirement"),
                       help="what pip installs (a version pin or a local sdist)")
-  parser.add_argument("--target", default=None, help="install into this folder instead")
-  args = parser.parse_args(argv)
+  parser.add_argument("--target", default=None, type=_target_dir,
+                      help="install into this folder instead")
+  return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+  args = parse_args(argv)
   with tempfile.TemporaryDirectory(prefix="recip_acme_mp_") as staging_dir:
     try:
       staged = stage_assets(staging_dir, args.archive, args.url, args.timeout)

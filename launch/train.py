@@ -13,49 +13,72 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
 from absl import flags  # noqa: E402
 
 from launch import cli  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("substrate", "coins", "Melting Pot substrate to train on.")
+cli.allow("substrate", cli.name())
 flags.DEFINE_enum("agent", "reciprocator", ["reciprocator", "independent"],
                   "reciprocator, or independent (the naive learner: adapter off).")
 flags.DEFINE_enum("base", "impala", ["impala", "r2d2"], "The wrapped Acme TF learner.")
 flags.DEFINE_integer("num_steps", 40_000, "Environment steps to train for (all envs).")
+cli.allow("num_steps", cli.above(0, integer=True))
 flags.DEFINE_integer("seed", 0, "Random seed.")
+cli.allow("seed", cli.at_least(0, integer=True))
 flags.DEFINE_string("workdir", None, "Run directory (default: runs/SUBSTRATE_AGENT_BASE_sSEED).")
+cli.allow("workdir", cli.output_dir())
 flags.DEFINE_bool("resume", False, "Continue the run in --workdir from its last checkpoint.")
 flags.DEFINE_float("reciprocal_weight", None, "w: weight of the reciprocal reward.")
+cli.allow("reciprocal_weight", cli.at_least(0))
 flags.DEFINE_float("reciprocal_weight_start", None, "If set, w ramps linearly from this.")
+cli.allow("reciprocal_weight_start", cli.at_least(0))
 flags.DEFINE_integer("reciprocal_weight_ramp_steps", 0, "Steps of that ramp.")
+cli.allow("reciprocal_weight_ramp_steps", cli.at_least(0, integer=True))
 flags.DEFINE_string("variant", "balance", "Reciprocal-reward variant (or published name).")
+cli.allow("variant", cli.name())
 flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code).")
+cli.allow("balance_decay", cli.number(0, maximum=1))
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
 flags.DEFINE_bool("future_term", True, "Include the future (return) term of VoI; "
                   "--nofuture_term keeps the immediate-reward term only.")
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
+cli.allow("rgb_downsample", cli.above(0, integer=True))
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
+cli.allow("world_downsample", cli.above(0, integer=True))
 flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
+cli.allow("episode_step_limit", cli.above(0, integer=True))
 flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
+cli.allow("conv_channels", cli.integers(0, strict=True))
 flags.DEFINE_list("mlp_sizes", None, "MLP sizes after the torso, e.g. 64.")
+cli.allow("mlp_sizes", cli.integers(0, strict=True))
 flags.DEFINE_integer("lstm_size", None, "LSTM size.")
+cli.allow("lstm_size", cli.above(0, integer=True))
 flags.DEFINE_integer("unroll_length", None, "IMPALA sequence length.")
+cli.allow("unroll_length", cli.at_least(2, integer=True))
 flags.DEFINE_float("learning_rate", None, "Policy learning rate of the wrapped learner.")
+cli.allow("learning_rate", cli.above(0))
 flags.DEFINE_float("entropy_cost", None, "IMPALA entropy regularisation (default 0.01).")
+cli.allow("entropy_cost", cli.at_least(0))
 flags.DEFINE_float("baseline_cost", None, "IMPALA value-loss weight (default 0.5). Policy "
                    "and value share a torso: with large shaped rewards a smaller weight "
                    "keeps the value loss from drowning the policy gradient.")
+cli.allow("baseline_cost", cli.at_least(0))
 flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
+cli.allow("num_envs", cli.above(0, integer=True))
 flags.DEFINE_bool("share_policy", None, "One network for all players.")
 flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server; 1 runs "
                      "everything in one process, K > 1 adds K actor processes (each with "
                      "--num_envs substrate copies) beside the learner process.")
+cli.allow("num_actors", cli.at_least(1, integer=True))
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
+cli.allow("checkpoint_minutes", cli.above(0))
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
+cli.allow("checkpoint_every_steps", cli.above(0, integer=True))
 flags.DEFINE_float("log_every_seconds", 10.0, "Progress line period.")
+cli.allow("log_every_seconds", cli.above(0))
 
 
 def config_from_flags():
@@ -64,8 +87,6 @@ def config_from_flags():
   from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
   from recip_acme import training  # pylint: disable=g-import-not-at-top
 
-  if FLAGS.num_actors < 1:
-    raise training.RunError(f"--num_actors must be >= 1; got {FLAGS.num_actors}")
   reciprocal.get_variant(FLAGS.variant)
   config = training.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
                                    num_steps=FLAGS.num_steps, seed=FLAGS.seed,
@@ -112,8 +133,6 @@ def config_from_flags():
     if FLAGS[name].value is not None:
       if config.base != "impala":
         raise training.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
-      if FLAGS[name].value < 0:
-        raise training.RunError(f"--{name} must be >= 0; got {FLAGS[name].value}")
       setattr(config.impala, name, FLAGS[name].value)
   config.validate()
   return config
@@ -121,8 +140,6 @@ def config_from_flags():
 
 def main(argv):
   del argv
-  if FLAGS.num_steps <= 0:
-    cli.fail(f"--num_steps must be > 0; got {FLAGS.num_steps}")
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from recip_acme import training  # pylint: disable=g-import-not-at-top
 
@@ -148,4 +165,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run(main)

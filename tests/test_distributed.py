@@ -112,4 +112,4 @@ def test_cli_accepts_num_actors_and_rejects_zero():
   result = subprocess.run([sys.executable, "-m", "launch.train", "--num_actors=0"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode != 0
-  assert "--num_actors must be >= 1; got 0" in result.stderr.strip().splitlines()[-1]
+  assert "flag --num_actors=0: out of range; allowed: an integer >= 1" in result.stderr.strip().splitlines()[-1]

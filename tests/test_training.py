@@ -191,11 +191,11 @@ def test_unreadable_checkpoint_is_one_clear_error(tmp_path):
 
 @pytest.mark.parametrize("args,expected", [
     (["--substrate=coin"], "unknown substrate 'coin'; close matches: coins"),
-    (["--num_steps=-5"], "--num_steps must be > 0"),
+    (["--num_steps=-5"], "flag --num_steps=-5: out of range; allowed: an integer > 0"),
     (["--variant=grudge"], "unknown reciprocal reward variant 'grudge'; valid: balance"),
     (["--base=dqn"], "value should be one of <impala|r2d2>"),
     (["--base=r2d2", "--baseline_cost=0.1"], "--baseline_cost is an IMPALA setting"),
-    (["--entropy_cost=-1"], "--entropy_cost must be >= 0; got -1.0"),
+    (["--entropy_cost=-1"], "flag --entropy_cost=-1.0: out of range; allowed: a finite number >= 0"),
 ])
 def test_bad_flags_exit_nonzero_with_one_clear_line(args, expected):
   result = subprocess.run([sys.executable, "-m", "launch.train", *args], cwd=ROOT,
