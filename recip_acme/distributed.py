@@ -106,8 +106,24 @@ class StepBudget:
       return True
 
 
+class SharedCount:
+  """A counter shared by the actor processes (episodes written so far)."""
+
+  def __init__(self, context):
+    self._value = context.Value("q", 0)
+
+  def increment(self) -> None:
+    with self._value.get_lock():
+      self._value.value += 1
+
+  @property
+  def value(self) -> int:
+    return int(self._value.value)
+
+
 def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
-                stop, budget: StepBudget, reports, variable_update_period: int) -> None:
+                stop, budget: StepBudget, reports, variable_update_period: int,
+                episodes_written: SharedCount) -> None:
   """Entry point of one actor process (spawned: a fresh interpreter and TF runtime)."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   try:
@@ -117,7 +133,7 @@ def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
     tf.config.threading.set_inter_op_parallelism_threads(1)
     config = training.config_from_dict(config_dict)
     training.run_actor_process(config, server_address, index, stop, budget, reports,
-                               variable_update_period)
+                               variable_update_period, episodes_written)
   except Exception as e:  # pylint: disable=broad-except
     last = (str(e).strip().splitlines() or [type(e).__name__])[-1]
     reports.put(("error", index, f"{type(e).__name__}: {last[:300]}"))
@@ -133,10 +149,12 @@ class ActorPool:
     self._stop = context.Event()
     self._budget = StepBudget(context, step_budget)
     self._reports = context.Queue()
+    self._episodes_written = SharedCount(context)
     self._processes = [
         context.Process(target=_actor_main, name=f"recip_acme_actor_{k}", daemon=True,
                         args=(config_dict, server_address, k, self._stop, self._budget,
-                              self._reports, variable_update_period))
+                              self._reports, variable_update_period,
+                              self._episodes_written))
         for k in range(num_actors)]
 
   def start(self) -> None:

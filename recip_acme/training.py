@@ -37,6 +37,8 @@ from acme.utils import loggers
 from acme.utils.loggers import tf_summary
 
 from recip_acme import distributed
+from recip_acme import guards
+from recip_acme import records
 from recip_acme import networks as networks_lib
 from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.impala import config as impala_config
@@ -147,29 +149,83 @@ def load_run_config(workdir: str) -> TrainConfig:
 # -- Checkpoints ---------------------------------------------------------------
 
 class RunCheckpoint:
-  """tf.train.CheckpointManager over the run's state, with one-line errors."""
+  """tf.train.CheckpointManager over the run's state, with one-line errors.
+
+  ``restore`` falls back from a damaged newest checkpoint to the newest readable one
+  and moves the damaged files aside (``checkpoints/damaged/``), never deleting them.
+  ``save`` refuses state holding a NaN or inf, so the newest checkpoint on disk is
+  always the last good one.
+  """
 
   def __init__(self, workdir: str, objects: Dict[str, Any], max_to_keep: int = 2):
     self.directory = checkpoint_dir(workdir)
+    self._max_to_keep = max_to_keep
+    self._variables = {f"{key}/{v.name}": v for key, obj in objects.items()
+                       for v in guards.variables_of([obj])}
     objects = {k: tf2_savers.SaveableAdapter(v) if isinstance(v, counting.Counter) else v
                for k, v in objects.items()}
     self._checkpoint = tf.train.Checkpoint(**objects)
     self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, max_to_keep)
+    self.notes: List[str] = []
 
-  def restore(self) -> str:
-    path = self._manager.latest_checkpoint
-    if path is None:
-      raise RunError(f"--resume: no checkpoint in {self.directory}")
+  def _restore_one(self, path: str) -> None:
     try:
       tf.train.load_checkpoint(path)
-      self._checkpoint.restore(path).assert_existing_objects_matched()
+      # Every object of the run must be filled now: a value left for later (lazily
+      # created variables) would be read after the file may have been rotated away.
+      self._checkpoint.restore(path).assert_consumed()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError, OSError) as e:
       first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-      raise RunError(f"--resume: unreadable or mismatched checkpoint {path} ({first[:200]})") from e
-    return path
+      raise RunError(f"unreadable or mismatched checkpoint {path} ({first[:200]})") from e
+
+  def restore(self) -> str:
+    """Restores the newest readable checkpoint; returns its path (see class doc)."""
+    candidates = list(reversed(self._manager.checkpoints))
+    if not candidates:
+      raise RunError(f"--resume: no checkpoint in {self.directory}")
+    damaged = []
+    for path in candidates:
+      try:
+        self._restore_one(path)
+      except RunError as e:
+        damaged.append((path, str(e)))
+        continue
+      if damaged:
+        self._set_aside([p for p, _ in damaged], keep=[c for c in candidates
+                                                      if c not in dict(damaged)])
+        self.notes.append(f"newest checkpoint {damaged[0][0]} is damaged ({damaged[0][1]}); "
+                          f"resumed from {path}; damaged files moved to {self.damaged_dir}")
+      return path
+    raise RunError(f"--resume: no readable checkpoint in {self.directory}; newest: "
+                   f"{damaged[0][1]}")
+
+  @property
+  def damaged_dir(self) -> str:
+    return os.path.join(os.path.dirname(self.directory), "damaged")
+
+  def _set_aside(self, damaged: Sequence[str], keep: Sequence[str]) -> None:
+    """Moves damaged checkpoints' files out of the manager's way, keeping them."""
+    target = os.path.join(self.damaged_dir, time.strftime("%Y%m%d-%H%M%S"))
+    os.makedirs(target, exist_ok=True)
+    for path in damaged:
+      for f in tf.io.gfile.glob(path + ".*"):
+        os.replace(f, os.path.join(target, os.path.basename(f)))
+    keep = list(reversed(keep))  # Oldest first, as the manager lists them.
+    tf.compat.v1.train.update_checkpoint_state(
+        self.directory, keep[-1], all_model_checkpoint_paths=keep)
+    self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory,
+                                               self._max_to_keep)
 
   def save(self) -> str:
+    """Writes a checkpoint, unless the state holds a NaN or inf (then raises)."""
+    bad = guards.first_non_finite(self._variables)
+    if bad is not None:
+      raise guards.NonFiniteError(f"value in variable {bad}", "run state (not saved)")
     return self._manager.save()
+
+  @property
+  def latest(self) -> Optional[str]:
+    return self._manager.latest_checkpoint
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -297,16 +353,25 @@ class _EpisodeStats:
     self.tally = metrics_lib.make_tally(self.substrate, self.num_players)
 
 
+# What the joint actor computes online, by the name a non-finite value is reported.
+_ACTOR_QUANTITIES = (("voi", "value of influence"), ("reciprocal_reward", "reciprocal reward"),
+                     ("lagged_balance", "influence balance"))
+
+
 class ActingLoop:
   """Steps E substrate copies with one joint actor and summarises finished episodes.
 
   ``policy_learning_enabled`` is asked at every episode start: before policy
   learning starts, the actor does not write episodes for the policy learners.
+  ``episode_written`` is called when an episode's joint experience has been written,
+  before that question is asked (actor processes count episodes with it).
   """
 
   def __init__(self, envs: Sequence[melting_pot.MeltingPotSubstrate], actor,
                config: TrainConfig, reciprocal_weight: tf.Variable,
-               policy_learning_enabled: Callable[[], bool]):
+               policy_learning_enabled: Callable[[], bool],
+               episode_written: Optional[Callable[[], None]] = None):
+    self._episode_written = episode_written
     self.envs = list(envs)
     self.actor = actor
     self._reciprocal = config.agent == "reciprocator"
@@ -325,6 +390,11 @@ class ActingLoop:
     actions = actor.select_actions(self._timesteps)
     next_timesteps = [env.step(a) for env, a in zip(self.envs, actions)]
     rec = actor.last_reciprocal()
+    for ts in next_timesteps:
+      guards.check_finite(ts.rewards, "extrinsic reward", "environment")
+    if rec is not None:
+      for key, quantity in _ACTOR_QUANTITIES:
+        guards.check_finite(rec[key], quantity, "joint actor")
     actor.observe(actions, next_timesteps)
     rows = []
     for e, ts in enumerate(next_timesteps):
@@ -336,6 +406,8 @@ class ActingLoop:
       if s.tally is not None:
         s.tally.add(ts.rewards, ts.signals)
       if ts.last():
+        if self._episode_written is not None:
+          self._episode_written()
         row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean())}
         row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
         if self._reciprocal:
@@ -354,13 +426,21 @@ class ActingLoop:
 
 def run_actor_process(config: TrainConfig, server_address: str, index: int, stop,
                       budget: "distributed.StepBudget", reports,
-                      variable_update_period: int = 50) -> None:
+                      variable_update_period: int = 50,
+                      episodes_written: Optional["distributed.SharedCount"] = None) -> None:
   """The body of one actor process of a multi-process run (see recip_acme.distributed).
 
   Builds the same networks as the learner process, copies their variables from the
   server with Acme's VariableClient (every `variable_update_period` steps, in the
   background), and acts until `stop` is set or the run's step budget is used up,
   reporting steps and episode rows.
+
+  Policy learning opens when the influence learner has fitted its estimators on the
+  first `initial_episodes` episodes. Actors do not race past that point: once the
+  actors together have written that many episodes, an actor starting a new episode
+  waits for the learner to open the gate, so every later episode trains the policies
+  however slow the learner is (without it, a busy learner could see the whole step
+  budget spent on episodes that no policy learner ever receives).
   """
   seed = distributed.actor_seed(config.seed, index)
   tf.random.set_seed(seed)
@@ -376,8 +456,19 @@ def run_actor_process(config: TrainConfig, server_address: str, index: int, stop
       named, update_period=variable_update_period)
   variable_client.update_and_wait()
   actor = builder.make_actor(seed, networks, builder.make_adder(client), replay_client=client)
-  loop = ActingLoop(envs, actor, config, builder.reciprocal_weight,
-                    lambda: bool(policy_learning.numpy()))
+  initial_episodes = config.reciprocator.influence.initial_episodes
+
+  def policy_learning_gate() -> bool:
+    while not bool(policy_learning.numpy()):
+      if (stop.is_set() or episodes_written is None
+          or episodes_written.value < initial_episodes):
+        return False   # The learner cannot fit yet: act, and do not record for policies.
+      time.sleep(0.02)
+      variable_client.update_and_wait()
+    return True
+
+  loop = ActingLoop(envs, actor, config, builder.reciprocal_weight, policy_learning_gate,
+                    episode_written=episodes_written.increment if episodes_written else None)
   unreported, last_report = 0, time.time()
   try:
     while not stop.is_set() and budget.claim(len(envs)):
@@ -398,22 +489,13 @@ def run_actor_process(config: TrainConfig, server_address: str, index: int, stop
 
 # -- The trainer -----------------------------------------------------------------
 
-def _write_row(path: str, row: Dict[str, Any]) -> None:
-  new = not os.path.exists(path)
-  with open(path, "a", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(row))
-    if new:
-      writer.writeheader()
-    writer.writerow(row)
-
-
 class _RunBook:
   """The learner process's records: counters, episode rows, progress, checkpoints."""
 
   def __init__(self, config: TrainConfig, workdir: str, agent: Agent, progress,
                checkpoint: RunCheckpoint):
     self.config, self.agent, self.progress, self.checkpoint = config, agent, progress, checkpoint
-    self.episodes_csv = os.path.join(workdir, "episodes.csv")
+    self.episodes_csv = os.path.join(workdir, records.EPISODES_FILE)
     self.recent = collections.deque(maxlen=20)
     self.env_steps = int(agent.counter.get_counts().get("env_steps", 0))
     self.steps_at_start = self.env_steps
@@ -430,7 +512,7 @@ class _RunBook:
   def add_episode(self, row: Dict[str, Any]) -> None:
     episode = self.agent.counter.increment(episodes=1)["episodes"]
     row = {"env_steps": self.env_steps, "episode": episode, **row}
-    _write_row(self.episodes_csv, row)
+    records.append_row(self.episodes_csv, row)
     self.recent.append(row)
 
   def periodic(self) -> None:
@@ -513,7 +595,13 @@ def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds
 
 def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool = True,
           max_seconds: Optional[float] = None) -> Dict[str, Any]:
-  """Trains until config.num_steps environment steps; returns a summary."""
+  """Trains until config.num_steps environment steps; returns a summary.
+
+  On resume, the newest readable checkpoint is restored (counters, weights,
+  optimisers) and the run's records are cut back to it before anything is written.
+  A NaN or inf stops the run with a RunError naming it; the checkpoint on disk is
+  then the last good one.
+  """
   config.validate()
   workdir = os.path.abspath(os.path.expanduser(workdir))
   config_path = os.path.join(workdir, "config.json")
@@ -523,14 +611,13 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
   elif has_checkpoint(workdir):
     raise RunError(f"{workdir} already holds a run; pass --resume to continue it, or "
                    "choose another --workdir (nothing was overwritten)")
-  os.makedirs(workdir, exist_ok=True)
-  with open(config_path, "w") as f:
-    json.dump(config_to_dict(config), f, indent=1)
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    with open(config_path, "w") as f:
+      json.dump(config_to_dict(config), f, indent=1)
+  except OSError as e:
+    raise RunError(f"cannot write the run directory {workdir} ({e.strerror or e})") from e
 
-  progress = loggers.Dispatcher([
-      loggers.CSVLogger(workdir, label="progress", add_uid=False),
-      tf_summary.TFSummaryLogger(os.path.join(workdir, "tensorboard"), label="progress"),
-  ] + ([loggers.TerminalLogger("progress", print_fn=print)] if verbose else []))
   multi = config.num_actors > 1
   agent = build_agent(config, with_actor=not multi)
   # The actors' sampling seed (single process) is checkpointed so that a resumed run
@@ -547,27 +634,53 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
     except RunError:
       agent.close()
       raise
+    agent.learner.rebase_on_new_server()
+    counts = agent.counter.get_counts()
+    dropped = records.rewind(workdir, int(counts.get("episodes", 0)),
+                             int(counts.get("env_steps", 0)))
     resumed = {"resumed_from": path,
-               "resumed_env_steps": int(agent.counter.get_counts().get("env_steps", 0)),
-               "resumed_policy_fingerprint": policy_fingerprint(agent.networks)}
+               "resumed_env_steps": int(counts.get("env_steps", 0)),
+               "resumed_policy_fingerprint": policy_fingerprint(agent.networks),
+               "rows_dropped_on_resume": dropped}
+    for note in checkpoint.notes:
+      print(f"warning: {note}", flush=True)
     if verbose:
-      print(f"resumed from {path} at {resumed['resumed_env_steps']} env steps")
+      print(f"resumed from {path} at {resumed['resumed_env_steps']} env steps "
+            f"({dropped[records.EPISODES_FILE]} episode rows after it dropped)")
 
+  progress = loggers.Dispatcher([
+      loggers.CSVLogger(workdir, label="progress", add_uid=False),
+      tf_summary.TFSummaryLogger(os.path.join(workdir, "tensorboard"), label="progress"),
+  ] + ([loggers.TerminalLogger("progress", print_fn=print)] if verbose else []))
   book = _RunBook(config, workdir, agent, progress, checkpoint)
+  save_at_end = True
   try:
     if multi:
       _train_with_actor_processes(config, book, max_seconds)
     else:
       _train_in_one_process(config, book, max_seconds)
+  except guards.NonFiniteError as e:
+    save_at_end = False
+    raise RunError(f"{e} after {book.env_steps} env steps: the run stopped without saving; "
+                   f"the last good checkpoint is {checkpoint.latest}") from e
   finally:
-    path = checkpoint.save()
-    agent.close()
+    try:
+      path = checkpoint.save() if save_at_end else checkpoint.latest
+    except guards.NonFiniteError as e:
+      path = checkpoint.latest
+      raise RunError(f"{e} after {book.env_steps} env steps: the run stopped without saving; "
+                     f"the last good checkpoint is {path}") from e
+    finally:
+      agent.close()
   summary = book.summary()
   if verbose:
     progress.write(summary)
   progress.close()
   summary["checkpoint"] = path
   summary.update(resumed)
+  if summary["policy_learner_steps"] == 0:
+    print("warning: no policy learner took a step in this run (too few env steps for a "
+          "batch after the estimators' first fit?); the policies are untrained", flush=True)
   return summary
 
 

@@ -43,6 +43,23 @@ def without_acme_snapshots(learner: core.Learner) -> core.Learner:
   return learner
 
 
+def create_optimizer_state(optimizer: Any, variables) -> None:
+  """Creates an optimizer's slot variables now rather than at its first update.
+
+  Why: ``tf.train.Checkpoint`` restores a variable that does not exist yet lazily,
+  reading the checkpoint files when the variable is created. Sonnet's and Keras's
+  optimizers create their moments on the first update, which on a resumed run can
+  come after the checkpoint manager has rotated the restored checkpoint away
+  (NotFoundError mid-run), and a checkpoint written before the first update holds
+  no moments at all. With the slots created up front, every checkpoint is complete
+  and every restore happens at once (and can be asserted complete).
+  """
+  if hasattr(optimizer, "build"):          # Keras optimizers (TF 2.11+).
+    optimizer.build(list(variables))
+  elif hasattr(optimizer, "_initialize"):  # Sonnet 2 optimizers: once-only, no update.
+    optimizer._initialize(list(variables))  # pylint: disable=protected-access
+
+
 class BaseBuilder(abc.ABC):
   """One standard Acme learner, for one policy group."""
 
@@ -87,3 +104,13 @@ class BaseBuilder(abc.ABC):
   def learner_state(self, learner: core.Learner) -> Dict[str, Any]:
     """What a checkpoint holds of the learner (Acme's learners expose `.state`)."""
     return dict(getattr(learner, "state", {}))
+
+  def create_learner_state(self, learner: core.Learner) -> None:
+    """Creates every variable of the learner's state before any save or restore.
+
+    Acme's TF learners (IMPALA, R2D2) keep their optimizer under ``state["optimizer"]``
+    and apply it to ``state["network"].trainable_variables``.
+    """
+    state = self.learner_state(learner)
+    if "optimizer" in state and "network" in state:
+      create_optimizer_state(state["optimizer"], state["network"].trainable_variables)

@@ -18,6 +18,7 @@ from acme.utils import loggers
 import numpy as np
 import tensorflow as tf
 
+from recip_acme import guards
 from recip_acme.influence import config as config_lib
 from recip_acme.influence import data as data_lib
 from recip_acme.influence import networks
@@ -39,6 +40,9 @@ class InfluenceLearner(acme.Learner):
     self._num_fits = tf.Variable(0, dtype=tf.int64, name="num_fits")
     self._episodes_at_last_fit = tf.Variable(0, dtype=tf.int64, name="episodes_at_last_fit")
     self._variables = list(estimators.trainable_variables)
+    # Adam's moments exist from the start, so that every checkpoint holds them and a
+    # restore fills them at once (see agents/base.create_optimizer_state).
+    self._optimizer.build(self._variables)
     self._sgd_step = tf.function(self._sgd_step_impl, autograph=False)
 
   @property
@@ -51,6 +55,10 @@ class InfluenceLearner(acme.Learner):
     if self.num_fits == 0:
       return episodes >= self._config.initial_episodes
     return episodes - int(self._episodes_at_last_fit.numpy()) >= self._config.refit_every
+
+  def rebase_episode_count(self, episodes_added: int) -> None:
+    """Counts refits from `episodes_added` (a resumed run's replay starts empty)."""
+    self._episodes_at_last_fit.assign(episodes_added)
 
   def maybe_step(self) -> bool:
     """Refits if due (see refit_due); returns whether it did."""
@@ -87,6 +95,8 @@ class InfluenceLearner(acme.Learner):
       batch = data_lib.JointBatch(*(None if x is None else tf.convert_to_tensor(x)
                                     for x in batch))
       losses.append(float(self._sgd_step(batch)))
+      guards.check_finite(losses[-1], "estimator loss", "influence learner",
+                          self.num_fits + 1)
     self._estimators.after_fit()
     self._num_fits.assign_add(1)
     self._episodes_at_last_fit.assign(self._replay.episodes_added())

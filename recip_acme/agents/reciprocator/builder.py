@@ -23,6 +23,7 @@ from acme.tf import utils as tf2_utils
 from acme.utils import counting
 from acme.utils import loggers
 
+from recip_acme import guards
 from recip_acme import networks as networks_lib
 from recip_acme.agents import base
 from recip_acme.agents.reciprocator import acting
@@ -173,9 +174,12 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     learners = []
     for g, group in enumerate(networks.groups):
       spec = self.spec.player_specs[group.players[0]]
-      learners.append(self.base.make_learner(
+      learner = self.base.make_learner(
           spec, group.network, dataset[g], replay_client.server_address, policy_table(g),
-          counting.Counter(counter, f"learner_group{g}"), logger_fn(f"learner_group{g}")))
+          counting.Counter(counter, f"learner_group{g}"),
+          guards.FiniteLogger(f"policy learner of group {g}", logger_fn(f"learner_group{g}")))
+      self.base.create_learner_state(learner)   # Complete checkpoints (agents/base.py).
+      learners.append(learner)
     influence_learner = joint_replay = None
     if self.config.reciprocal:
       c = self.config.influence

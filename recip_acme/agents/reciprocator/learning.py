@@ -128,6 +128,17 @@ class JointLearner(acme.Learner):
     self.steps.assign(steps)
     return did
 
+  def rebase_on_new_server(self) -> None:
+    """After a restore: counts compared with this server's start again from 0.
+
+    Replay is not checkpointed, so a resumed run's server has seen no inserts; the
+    readiness and refit rules must count from there, not from the checkpointed totals
+    (which would idle the learners until the new server had seen a whole run's data).
+    """
+    self._steps_on_this_server[:] = 0
+    if self._influence is not None:
+      self._influence.rebase_episode_count(self._joint_replay.episodes_added())
+
   def get_variables(self, names: Sequence[str]) -> List[List[np.ndarray]]:
     raise NotImplementedError("single-process: actors share the learners' variables")
 

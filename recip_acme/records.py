@@ -1,0 +1,75 @@
+"""A run's CSV records, kept in agreement with its checkpoint.
+
+Rows are appended as episodes end, checkpoints are written every few minutes, so a
+killed run leaves rows for episodes its last checkpoint does not know about (and
+possibly a half-written last line). A resumed run starts again from the checkpoint's
+counters and would number those episodes a second time. ``rewind`` therefore cuts
+every record back to what the checkpoint holds before the resumed run writes a row:
+one row per episode, episodes 1..n in order.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from typing import Any, Callable, Dict
+
+EPISODES_FILE = "episodes.csv"
+PROGRESS_FILE = os.path.join("logs", "progress", "logs.csv")
+
+
+def append_row(path: str, row: Dict[str, Any]) -> None:
+  """Appends one row (with a header if the file is new) in one write."""
+  new = not os.path.exists(path) or os.path.getsize(path) == 0
+  with open(path, "a", newline="") as f:
+    writer = csv.DictWriter(f, fieldnames=list(row))
+    if new:
+      writer.writeheader()
+    writer.writerow(row)
+
+
+def keep_rows(path: str, keep: Callable[[Dict[str, str]], bool]) -> int:
+  """Rewrites `path` with the complete rows that `keep` accepts; returns rows dropped.
+
+  A row is complete when its line ended (a kill can cut the last one) and it has a
+  value for every column. The file is replaced atomically.
+  """
+  if not os.path.exists(path):
+    return 0
+  with open(path, newline="") as f:
+    text = f.read()
+  lines = text.splitlines(keepends=True)
+  if not lines:
+    return 0
+  if not lines[-1].endswith("\n"):
+    lines = lines[:-1]   # Cut off mid-write.
+  if not lines:
+    os.remove(path)
+    return 0
+  header = next(csv.reader([lines[0]]))
+  kept, dropped = [lines[0]], 0
+  for line in lines[1:]:
+    values = next(csv.reader([line]), [])
+    try:
+      accepted = len(values) == len(header) and keep(dict(zip(header, values)))
+    except ValueError:   # A damaged field.
+      accepted = False
+    if accepted:
+      kept.append(line)
+    else:
+      dropped += 1
+  tmp = path + ".tmp"
+  with open(tmp, "w", newline="") as f:
+    f.writelines(kept)
+  os.replace(tmp, path)
+  return dropped
+
+
+def rewind(workdir: str, episodes: int, env_steps: int) -> Dict[str, int]:
+  """Cuts the run's records back to a checkpoint holding `episodes` and `env_steps`."""
+  return {
+      EPISODES_FILE: keep_rows(os.path.join(workdir, EPISODES_FILE),
+                               lambda r: int(r["episode"]) <= episodes),
+      PROGRESS_FILE: keep_rows(os.path.join(workdir, PROGRESS_FILE),
+                               lambda r: float(r["env_steps"]) <= env_steps),
+  }
