@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue as queue_lib
+import threading
 import time
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
@@ -121,10 +122,31 @@ class SharedCount:
     return int(self._value.value)
 
 
+def exit_with_parent(parent_pid: int, period: float = 0.5) -> threading.Thread:
+  """Ends this process soon after `parent_pid` is gone.
+
+  Why: `daemon=True` only stops actor processes when the learner process exits
+  normally. After `kill -9` of the learner they would live on, blocked on a server
+  that no longer exists, holding CPU, memory and the parent's output pipes (a caller
+  waiting for that output would wait forever). Polling the parent id works on every
+  POSIX system, unlike Linux's PR_SET_PDEATHSIG.
+  """
+
+  def watch():
+    while os.getppid() == parent_pid:
+      time.sleep(period)
+    os._exit(3)  # pylint: disable=protected-access
+
+  thread = threading.Thread(target=watch, name="exit_with_parent", daemon=True)
+  thread.start()
+  return thread
+
+
 def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
                 stop, budget: StepBudget, reports, variable_update_period: int,
-                episodes_written: SharedCount) -> None:
+                episodes_written: SharedCount, parent_pid: int) -> None:
   """Entry point of one actor process (spawned: a fresh interpreter and TF runtime)."""
+  exit_with_parent(parent_pid)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   try:
     import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
@@ -154,7 +176,7 @@ class ActorPool:
         context.Process(target=_actor_main, name=f"recip_acme_actor_{k}", daemon=True,
                         args=(config_dict, server_address, k, self._stop, self._budget,
                               self._reports, variable_update_period,
-                              self._episodes_written))
+                              self._episodes_written, os.getpid()))
         for k in range(num_actors)]
 
   def start(self) -> None:

@@ -59,7 +59,7 @@ def _kill_after_new_checkpoint(proc, workdir, newer_than, timeout=400):
       pytest.fail("no new checkpoint in time")
   finally:
     proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    proc.communicate(timeout=60)   # Also waits for actor processes (they share its pipes).
   return _checkpoint_numbers(workdir)[-1]
 
 
