@@ -42,6 +42,16 @@ flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code
 cli.allow("balance_decay", cli.number(0, maximum=1))
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
+flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
+                  "How VoI's counterfactual is formed: 'marginal' (preset default: the "
+                  "joint estimator averaged over j's behaviour policy) or 'regression' "
+                  "(ALGORITHM.md: a separate estimator blind to j's action).")
+flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic"],
+                  "'extrinsic' (preset default) rescales r_rec by a running "
+                  "std(r_ext)/rms(r_rec); 'none' keeps ALGORITHM.md's r_rec.")
+flags.DEFINE_integer("reciprocal_scale_steps", None, "Horizon of that running scale, in "
+                     "joint steps (default 10000).")
+cli.allow("reciprocal_scale_steps", cli.above(0, integer=True))
 flags.DEFINE_bool("future_term", True, "Include the future (return) term of VoI; "
                   "--nofuture_term keeps the immediate-reward term only.")
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
@@ -100,6 +110,12 @@ def config_from_flags():
   recip.reset_balance_each_episode = FLAGS.reset_balance_each_episode
   recip.normalize_reciprocal_reward = FLAGS.normalize_reciprocal_reward
   recip.influence = dataclasses.replace(recip.influence, future_term=FLAGS.future_term)
+  if FLAGS.counterfactual is not None:
+    recip.influence = dataclasses.replace(recip.influence, counterfactual=FLAGS.counterfactual)
+  if FLAGS.reciprocal_scale is not None:
+    recip.reciprocal_scale = FLAGS.reciprocal_scale
+  if FLAGS.reciprocal_scale_steps is not None:
+    recip.reciprocal_scale_steps = FLAGS.reciprocal_scale_steps
   if FLAGS.reciprocal_weight is not None:
     recip.reciprocal_weight = FLAGS.reciprocal_weight
   recip.reciprocal_weight_start = FLAGS.reciprocal_weight_start

@@ -101,10 +101,12 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
   influence = influence_config.InfluenceConfig(
       hidden_sizes=preset.influence_hidden_sizes, gamma=preset.gamma,
       use_time_left=False, batch_size=1024, epochs=5, samples_per_epoch=8 * 1024,
-      replay_episodes=4, refit_every=1, initial_episodes=1)
+      replay_episodes=4, refit_every=1, initial_episodes=1,
+      counterfactual=preset.counterfactual)
   recip = reciprocator_config.ReciprocatorConfig(
       reciprocal=(agent == "reciprocator"), reciprocal_weight=preset.reciprocal_weight,
-      share_policy=preset.share_policy, num_envs=preset.num_envs, influence=influence)
+      share_policy=preset.share_policy, num_envs=preset.num_envs, influence=influence,
+      reciprocal_scale=preset.reciprocal_scale)
   config = TrainConfig(
       substrate=substrate, agent=agent, base=base, reciprocator=recip,
       network=preset.network, adapter=preset.adapter,
@@ -348,7 +350,9 @@ class _EpisodeStats:
 
   def reset(self):
     self.returns = np.zeros(self.num_players)
+    self.squared_rewards = 0.0
     self.reciprocal = np.zeros(self.num_players)
+    self.abs_weighted_reciprocal = 0.0
     self.steps = 0
     self.tally = metrics_lib.make_tally(self.substrate, self.num_players)
 
@@ -396,23 +400,32 @@ class ActingLoop:
       for key, quantity in _ACTOR_QUANTITIES:
         guards.check_finite(rec[key], quantity, "joint actor")
     actor.observe(actions, next_timesteps)
+    weight = float(self._weight.numpy()) if self._reciprocal else 0.0
     rows = []
     for e, ts in enumerate(next_timesteps):
       s = self._stats[e]
       s.returns += ts.rewards
+      s.squared_rewards += float(np.square(ts.rewards).sum())
       s.steps += 1
       if rec is not None:
         s.reciprocal += rec["reciprocal_reward"][e]
+        s.abs_weighted_reciprocal += weight * float(np.abs(rec["reciprocal_reward"][e]).sum())
       if s.tally is not None:
         s.tally.add(ts.rewards, ts.signals)
       if ts.last():
         if self._episode_written is not None:
           self._episode_written()
-        row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean())}
+        player_steps = max(s.steps, 1) * self.envs[e].num_players
+        mean_reward = float(s.returns.sum() / player_steps)
+        row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean()),
+               "extrinsic_reward_per_step": mean_reward,
+               "extrinsic_reward_std": float(np.sqrt(max(
+                   s.squared_rewards / player_steps - mean_reward ** 2, 0.0)))}
         row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
         if self._reciprocal:
           row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))
-          row["reciprocal_weight"] = float(self._weight.numpy())
+          row["abs_weighted_reciprocal_reward"] = s.abs_weighted_reciprocal / player_steps
+          row["reciprocal_weight"] = weight
         if s.tally is not None:
           row.update(s.tally.summary())
         rows.append(row)
@@ -624,9 +637,11 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
   # continues its stream; actor processes derive theirs from the run's seed.
   actor_seed = (agent.actor.random_state if agent.actor is not None
                 else tf.Variable([config.seed, 0], dtype=tf.int64, trainable=False))
-  checkpoint = RunCheckpoint(workdir, {**agent.learner.state, "counter": agent.counter,
-                                       "reciprocal_weight": agent.builder.reciprocal_weight,
-                                       "actor_seed": actor_seed})
+  state = {**agent.learner.state, "counter": agent.counter,
+           "reciprocal_weight": agent.builder.reciprocal_weight, "actor_seed": actor_seed}
+  if agent.actor is not None and agent.actor.reward_scale is not None:
+    state["reciprocal_scale"] = agent.actor.reward_scale.state
+  checkpoint = RunCheckpoint(workdir, state)
   resumed = {}
   if resume:
     try:
@@ -698,6 +713,11 @@ def _progress_row(counter, learner, recent, new_steps: int, seconds: float) -> D
          "policy_learner_steps": int(np.sum(learner.steps.numpy()))}
   if learner.influence_learner is not None:
     row["influence_fits"] = learner.influence_learner.num_fits
+  # Per player and step, so the reciprocal reward the learner adds (w * r_rec) reads
+  # on the same scale as the game's reward.
+  for key in ("extrinsic_reward_per_step", "abs_weighted_reciprocal_reward"):
+    values = [r[key] for r in recent if key in r and np.isfinite(r[key])]
+    row[key] = float(np.mean(values)) if values else float("nan")
   for key in ("mean_return", "mean_reciprocal_reward", "p_own_coin"):
     values = [r[key] for r in recent if key in r and np.isfinite(r[key])]
     row[key] = float(np.mean(values)) if values else float("nan")  # Same columns always.

@@ -25,6 +25,11 @@ class Preset:
   share_policy: bool = False
   num_envs: int = 2
   influence_hidden_sizes: tuple = (64, 64)
+  # Melting Pot defaults for the reciprocal reward's scale (README, "Reciprocators on
+  # Melting Pot"): counterfactuals that share the joint estimator's errors, and r_rec
+  # rescaled to the game's reward scale.
+  counterfactual: str = "marginal"
+  reciprocal_scale: str = "extrinsic"
 
 
 _MATRIX = Preset(adapter=melting_pot.AdapterConfig(rgb_downsample=4, world_downsample=8),

@@ -98,6 +98,11 @@ class BaseBuilder(abc.ABC):
     """Batched network outputs -> (actions [B], extras other than core_state)."""
 
   @abc.abstractmethod
+  def action_probabilities(self, outputs: Any) -> tf.Tensor:
+    """Batched network outputs -> the behaviour policy's probabilities [B, A]
+    (what `behaviour` samples from; read by the marginal counterfactual of VoI)."""
+
+  @abc.abstractmethod
   def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:
     """Whether a learner step now would find a batch without starving the actor."""
 

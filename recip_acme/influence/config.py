@@ -7,6 +7,8 @@ from typing import Sequence
 
 # How the future term's E[G_{t+1} | s, a] and counterfactuals are estimated.
 FUTURE_ESTIMATORS = ("returns", "transition")
+# How the counterfactual (j left out) estimates are formed.
+COUNTERFACTUALS = ("regression", "marginal")
 
 
 @dataclasses.dataclass
@@ -33,6 +35,13 @@ class InfluenceConfig:
       Monte-Carlo returns (ALGORITHM.md section 1); "transition" is the published
       Coins code's model, sum_s' p(s'|s,a) V(s') with next-state classifiers and a
       state-value critic, for states made of one-hot factors (paper games' Coins).
+    counterfactual: how Q^{-j}(s, a^-j) is formed. "regression" (ALGORITHM.md section
+      1) fits one more estimator per left-out player, blind to j's action;
+      "marginal" (project extension, README) averages the joint estimator over j's
+      behaviour probabilities, sum_{a_j} pi_j(a_j|s) Q(s, a_j, a^-j). One network
+      serves both sides, so their errors cancel: VoI is exactly 0 where the joint
+      estimator ignores j's action, and has mean exactly 0 under j's policy, so
+      estimator error cannot drift an influence balance over a long episode.
     gamma: discount of the return targets and of the future term.
   """
   hidden_sizes: Sequence[int] = (64, 64)
@@ -47,6 +56,7 @@ class InfluenceConfig:
   use_time_left: bool = True
   future_term: bool = True
   future_estimator: str = "returns"
+  counterfactual: str = "regression"
   gamma: float = 0.99
 
   def __post_init__(self):
@@ -60,5 +70,11 @@ class InfluenceConfig:
     if self.future_estimator not in FUTURE_ESTIMATORS:
       raise ValueError(f"InfluenceConfig.future_estimator must be one of "
                        f"{', '.join(FUTURE_ESTIMATORS)}; got {self.future_estimator!r}")
+    if self.counterfactual not in COUNTERFACTUALS:
+      raise ValueError(f"InfluenceConfig.counterfactual must be one of "
+                       f"{', '.join(COUNTERFACTUALS)}; got {self.counterfactual!r}")
+    if self.counterfactual == "marginal" and self.future_estimator != "returns":
+      raise ValueError("InfluenceConfig.counterfactual='marginal' needs "
+                       f"future_estimator='returns'; got {self.future_estimator!r}")
     if not 0.0 <= self.gamma <= 1.0:
       raise ValueError(f"InfluenceConfig.gamma must be in [0, 1]; got {self.gamma}")

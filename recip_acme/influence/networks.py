@@ -63,6 +63,7 @@ class InfluenceEstimators(snt.Module):
                hidden_sizes: Sequence[int] = (64, 64), use_time_left: bool = True,
                future_estimator: str = "returns",
                state_factors: Optional[Sequence[int]] = None,
+               counterfactual: str = "regression",
                name: str = "influence_estimators"):
     super().__init__(name=name)
     if num_players < 2:
@@ -74,6 +75,11 @@ class InfluenceEstimators(snt.Module):
     if future_estimator not in config_lib.FUTURE_ESTIMATORS:
       raise ValueError(f"unknown future_estimator {future_estimator!r}; "
                        f"allowed: {', '.join(config_lib.FUTURE_ESTIMATORS)}")
+    if counterfactual not in config_lib.COUNTERFACTUALS:
+      raise ValueError(f"unknown counterfactual {counterfactual!r}; "
+                       f"allowed: {', '.join(config_lib.COUNTERFACTUALS)}")
+    if counterfactual == "marginal" and future_estimator != "returns":
+      raise ValueError("counterfactual='marginal' needs future_estimator='returns'")
     if future_estimator == "transition" and (
         not state_factors or sum(state_factors) != state_size):
       raise ValueError("future_estimator='transition' needs state_factors (the sizes of the "
@@ -92,7 +98,12 @@ class InfluenceEstimators(snt.Module):
       keep[1 + j, self._offsets[j]:self._offsets[j + 1]] = 0.0
     dense_size = state_size + (1 if use_time_left else 0)
     self.transition = None
-    if future_estimator == "returns":
+    self.counterfactual = counterfactual
+    if counterfactual == "marginal":
+      # Two members, both joint: rewards, then returns. Counterfactuals are formed
+      # from them by marginalising over j's behaviour (see __call__).
+      self.action_masks = np.ones((2, action_size), np.float32)
+    elif future_estimator == "returns":
       self.action_masks = np.concatenate([keep, keep], axis=0)  # Rewards, then returns.
     else:
       self.action_masks = keep                                  # Rewards only.
@@ -118,10 +129,48 @@ class InfluenceEstimators(snt.Module):
       raise ValueError("these estimators were built with use_time_left=True; pass time_left")
     return tf.concat([state, tf.cast(tf.reshape(time_left, [-1, 1]), tf.float32)], -1)
 
+  @property
+  def needs_policy(self) -> bool:
+    """Whether __call__ needs the players' behaviour probabilities."""
+    return self.counterfactual == "marginal"
+
+  def _marginal(self, dense: tf.Tensor, actions: tf.Tensor, policy: tf.Tensor
+                ) -> Predictions:
+    """Joint estimates, and counterfactuals sum_{a_j} pi_j(a_j) Q(s, a_j, a^-j).
+
+    policy: [B, N, A_max] behaviour probabilities (rows padded with zeros past a
+    player's own action count).
+    """
+    joint = self.mlp(dense, actions)                                         # [2, B, N]
+    batch = tf.shape(dense)[0]
+    counterfactuals = []
+    for j, num in enumerate(self.num_actions):
+      start, stop = int(self._offsets[j]), int(self._offsets[j + 1])
+      block = np.zeros((1, actions.shape[-1]), np.float32)
+      block[0, start:stop] = 1.0
+      others = actions * (1.0 - block)                                       # j's one-hot removed
+      choices = np.zeros((num, actions.shape[-1]), np.float32)
+      choices[np.arange(num), start + np.arange(num)] = 1.0                  # Each a_j.
+      variants = tf.reshape(others[None] + choices[:, None, :], [-1, actions.shape[-1]])
+      tiled = tf.tile(dense, [num, 1])                                       # [A_j * B, Dd]
+      out = tf.reshape(self.mlp(tiled, variants), [2, num, batch, self.num_players])
+      weights = tf.transpose(tf.cast(policy[:, j, :num], tf.float32))       # [A_j, B]
+      counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))        # [2, B, N]
+    cf = tf.stack(counterfactuals, axis=1)                                   # [2, N(j), B, N]
+    return Predictions(reward=joint[0], cf_reward=cf[0], next_return=joint[1],
+                       cf_next_return=cf[1])
+
   def __call__(self, state: tf.Tensor, joint_action: tf.Tensor,
-               time_left: Optional[tf.Tensor] = None) -> Predictions:
+               time_left: Optional[tf.Tensor] = None,
+               policy: Optional[tf.Tensor] = None) -> Predictions:
+    """Every estimate for a batch; `policy` [B, N, A] is needed when `needs_policy`."""
     dense = self._inputs(state, time_left)
     actions = self.encode_actions(joint_action)
+    if self.counterfactual == "marginal":
+      if policy is None:
+        raise ValueError("counterfactual='marginal' needs the players' behaviour "
+                         "probabilities (policy=[B, N, A])")
+      return self._marginal(dense, actions, policy)
     out = self.mlp(dense, actions)                      # [2(N+1) or N+1, B, N]
     n = self.num_players
     if self.transition is None:
@@ -145,8 +194,11 @@ class InfluenceEstimators(snt.Module):
     reward = tf.cast(batch.reward, tf.float32)
     next_return = tf.cast(batch.next_return, tf.float32)
     n = self.num_players
-    targets = tf.stack([reward] * (n + 1) + ([next_return] * (n + 1)
-                                             if self.transition is None else []))
+    if self.counterfactual == "marginal":
+      targets = tf.stack([reward, next_return])
+    else:
+      targets = tf.stack([reward] * (n + 1) + ([next_return] * (n + 1)
+                                               if self.transition is None else []))
     error = tf.reduce_sum(tf.square(out - targets), axis=-1)               # [members, B]
     loss = tf.reduce_sum(tf.reduce_sum(error, axis=0) * weight) / (tf.reduce_sum(weight) + 1e-8)
     if self.transition is not None:

@@ -73,6 +73,10 @@ class ImpalaBuilder(base.BaseBuilder):
                         output_type=tf.int64)
     return actions, {"logits": logits}
 
+  def action_probabilities(self, outputs) -> tf.Tensor:
+    logits, _ = outputs
+    return tf.nn.softmax(logits)
+
   def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:
     # A queue: every item is consumed once, a batch at a time.
     return items_inserted - learner_steps * self.config.batch_size >= self.config.batch_size

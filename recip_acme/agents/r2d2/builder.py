@@ -94,6 +94,13 @@ class R2D2Builder(base.BaseBuilder):
     greedy = tf.argmax(q_values, axis=-1, output_type=tf.int64)
     return tf.where(explore, random_actions, greedy), {}
 
+  def action_probabilities(self, outputs) -> tf.Tensor:
+    q_values = outputs
+    num_actions = tf.shape(q_values)[-1]
+    greedy = tf.one_hot(tf.argmax(q_values, axis=-1), num_actions)
+    return (1.0 - self.config.epsilon) * greedy + self.config.epsilon / tf.cast(
+        num_actions, tf.float32)
+
   def ready_to_step(self, items_inserted, learner_steps) -> bool:
     c = self.config
     if items_inserted < c.min_replay_size:

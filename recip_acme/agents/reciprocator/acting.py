@@ -48,6 +48,8 @@ class InfluenceSettings:
   gamma: float
   future_term: bool
   reset_balance_each_episode: bool
+  # Multiplies r_rec by a running std(r_ext)/rms(r_rec) (reciprocal_scale="extrinsic").
+  scale: Optional[reciprocal.ExtrinsicScale] = None
 
 
 class JointExperienceWriter:
@@ -127,6 +129,7 @@ class JointActor:
     # written for the policy learners: policies are frozen, as in the paper.
     self.record_policy_data = influence is None
     self._last: Optional[Dict[str, Any]] = None
+    self._reward_factor = 1.0
     # autograph=False: the Python control flow here is over static structure only.
     # jit_compile: XLA fuses the many tiny ops of one step; per-op dispatch, not
     # arithmetic, is what an actor step costs on a CPU.
@@ -150,6 +153,7 @@ class JointActor:
     self._seed.assign(seeds[-1])
     num_envs = tf.shape(observations)[0]
     actions = [None] * self._num_players
+    probabilities = [None] * self._num_players
     group_extras = []
     for g, group in enumerate(self._groups):
       obs = tf.gather(observations, group.players, axis=1)                  # [E, G, ...]
@@ -159,14 +163,22 @@ class JointActor:
       tree.map_structure(lambda v, x: v.assign(x), self._core_vars[g], new_core)
       group_actions, extras = self._base.behaviour(outputs, seeds[g])
       group_actions = tf.reshape(group_actions, [num_envs, len(group.players)])
+      group_probs = tf.reshape(self._base.action_probabilities(outputs),
+                               [num_envs, len(group.players), -1])
       for k, player in enumerate(group.players):
         actions[player] = group_actions[:, k]
+        probabilities[player] = group_probs[:, k]
       group_extras.append(dict(extras, core_state=core))
     joint_action = tf.stack(actions, axis=1)                                 # [E, N]
     result = {"actions": joint_action, "extras": group_extras}
     if self._influence is not None:
       s = self._influence
-      predictions = s.estimators(state, joint_action, time_left)
+      policy = None
+      if s.estimators.needs_policy:
+        width = max(p.shape[-1] for p in probabilities)
+        policy = tf.stack([tf.pad(p, [[0, 0], [0, width - p.shape[-1]]])
+                           for p in probabilities], axis=1)                 # [E, N, A]
+      predictions = s.estimators(state, joint_action, time_left, policy)
       voi = influence_networks.value_of_influence(predictions, s.gamma, s.future_term)
       rec_state = reciprocal.ReciprocalState(*(v.read_value() for v in self._rec_vars))
       terms = reciprocal.reciprocal_step(voi, s.variant, s.balance_decay, rec_state)
@@ -210,7 +222,14 @@ class JointActor:
       self._forward_concrete = self._forward.get_concrete_function(observations, state, time_left)
     self._last = self._forward_concrete(observations, state, time_left)
     self._last_inputs = (state, time_left)
+    scale = self._influence.scale if self._influence is not None else None
+    self._reward_factor = 1.0 if scale is None else scale.factor()
     return self._last["actions"].numpy()
+
+  @property
+  def reward_scale(self) -> Optional[reciprocal.ExtrinsicScale]:
+    """The running scale of r_rec, if any (its statistics are checkpointed)."""
+    return self._influence.scale if self._influence is not None else None
 
   @property
   def random_state(self) -> tf.Variable:
@@ -233,12 +252,19 @@ class JointActor:
     """VoI [E, N, N], reciprocal reward [E, N] and balances of the last step (logs)."""
     if self._influence is None or self._last is None:
       return None
-    return {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance")}
+    out = {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance")}
+    out["reciprocal_reward"] = out["reciprocal_reward"] * np.float32(self._reward_factor)
+    return out
 
   def observe(self, actions: np.ndarray, next_timesteps: Sequence[Any]) -> List[bool]:
     """Records the step's outcome; returns which environments ended their episode."""
-    reciprocal_reward = (self._last["reciprocal_reward"].numpy() if self._influence is not None
-                         else np.zeros(actions.shape, np.float32))
+    if self._influence is not None:
+      raw = self._last["reciprocal_reward"].numpy()
+      reciprocal_reward = raw * np.float32(self._reward_factor)   # What the learner sees.
+      if self._influence.scale is not None:
+        self._influence.scale.update(np.stack([ts.rewards for ts in next_timesteps]), raw)
+    else:
+      reciprocal_reward = np.zeros(actions.shape, np.float32)
     extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])  # Incl. core_state.
     state, time_left = self._last_inputs
     ended = []

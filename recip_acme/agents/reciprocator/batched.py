@@ -139,7 +139,7 @@ class BatchedReciprocators:
       self.estimators = influence_networks.InfluenceEstimators(
           n, env.num_actions, env.state_size, c.hidden_sizes, use_time_left=c.use_time_left,
           future_estimator=c.future_estimator,
-          state_factors=getattr(env, "state_factors", None))
+          state_factors=getattr(env, "state_factors", None), counterfactual=c.counterfactual)
       self.replay = data_lib.EpisodeReplay(
           c.replay_episodes, c.gamma, seed=config.seed,
           with_next_state=c.future_estimator == "transition")
@@ -168,8 +168,9 @@ class BatchedReciprocators:
     out = {"actions": joint, "logits": logits, "cores": new_cores}
     if self.estimators is not None:
       c = self.config.influence
+      policy = tf.nn.softmax(tf.stack(logits, axis=1)) if self.estimators.needs_policy else None
       voi = influence_networks.value_of_influence(
-          self.estimators(state, joint, time_left), c.gamma, c.future_term)
+          self.estimators(state, joint, time_left, policy), c.gamma, c.future_term)
       terms = reciprocal.reciprocal_step(voi, self.config.variant, self._decay,
                                          reciprocal.ReciprocalState(balance, debit))
       out.update(voi=voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,

@@ -25,6 +25,7 @@ from acme.utils import loggers
 
 from recip_acme import guards
 from recip_acme import networks as networks_lib
+from recip_acme import reciprocal
 from recip_acme.agents import base
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import config as config_lib
@@ -99,7 +100,7 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       estimators = influence_networks.InfluenceEstimators(
           self.spec.num_players, self.spec.num_actions, self.spec.state_size,
           c.hidden_sizes, use_time_left=c.use_time_left and self.spec.horizon is not None,
-          future_estimator=c.future_estimator)
+          future_estimator=c.future_estimator, counterfactual=c.counterfactual)
     return ReciprocatorNetworks(groups, estimators)
 
   def _group_extras_spec(self, networks: ReciprocatorNetworks, g: int) -> dict:
@@ -157,7 +158,9 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
           estimators=policy_network.estimators, variant=self.config.variant,
           balance_decay=self.config.effective_balance_decay, gamma=c.gamma,
           future_term=c.future_term,
-          reset_balance_each_episode=self.config.reset_balance_each_episode)
+          reset_balance_each_episode=self.config.reset_balance_each_episode,
+          scale=(reciprocal.ExtrinsicScale(self.config.reciprocal_scale_steps)
+                 if self.config.reciprocal_scale == "extrinsic" else None))
       if replay_client is not None:
         joint_writer = acting.JointExperienceWriter(replay_client, JOINT_TABLE, c.gamma)
     return acting.JointActor(

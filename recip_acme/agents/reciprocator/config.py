@@ -9,6 +9,9 @@ from recip_acme import reciprocal as reciprocal_lib
 from recip_acme.influence import config as influence_config
 
 
+RECIPROCAL_SCALES = ("none", "extrinsic")
+
+
 @dataclasses.dataclass
 class ReciprocatorConfig:
   """What the adapter adds to the wrapped learner.
@@ -26,6 +29,13 @@ class ReciprocatorConfig:
     reset_balance_each_episode: True as in the published code; False carries the
       balances across episodes (the paper's Eq. 5 with one initialisation).
     normalize_reciprocal_reward: standardise r_rec over each learner batch.
+    reciprocal_scale: "none" keeps r_rec as ALGORITHM.md section 3 defines it;
+      "extrinsic" (project extension, README) multiplies it by
+      std(r_ext) / rms(r_rec), both running over the last `reciprocal_scale_steps`
+      joint steps, so that w * r_rec stays on the game's reward scale whatever the
+      episode length, reward density and estimator magnitude (sign and relative size
+      within that window are unchanged; the balances are not scaled).
+    reciprocal_scale_steps: the horizon of those running statistics, in joint steps.
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
     influence: the value-of-influence estimators and their refits.
@@ -38,6 +48,8 @@ class ReciprocatorConfig:
   balance_decay: Optional[float] = None
   reset_balance_each_episode: bool = True
   normalize_reciprocal_reward: bool = False
+  reciprocal_scale: str = "none"
+  reciprocal_scale_steps: int = 10_000
   share_policy: bool = False
   num_envs: int = 1
   influence: influence_config.InfluenceConfig = dataclasses.field(
@@ -47,6 +59,11 @@ class ReciprocatorConfig:
     reciprocal_lib.get_variant(self.variant)  # Unknown names fail here, listing valid ones.
     if self.num_envs < 1:
       raise ValueError(f"num_envs must be >= 1; got {self.num_envs}")
+    if self.reciprocal_scale not in RECIPROCAL_SCALES:
+      raise ValueError(f"reciprocal_scale must be one of {', '.join(RECIPROCAL_SCALES)}; "
+                       f"got {self.reciprocal_scale!r}")
+    if self.reciprocal_scale_steps < 1:
+      raise ValueError(f"reciprocal_scale_steps must be >= 1; got {self.reciprocal_scale_steps}")
     if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
       raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
 
