@@ -1,0 +1,163 @@
+r"""Is the reciprocal reward on the game's scale? Trains Reciprocators at the defaults and
+prints, per fifth of each run, mean |w * r_rec| and std(r_ext) per player-step and their
+ratio (target: between 0.1 and 10 in every fifth).
+
+  python -m launch.reward_scale                          # coins, PD in the matrix, clean_up
+  python -m launch.reward_scale --resume                 # continue killed runs, re-tabulate
+
+Runs go to --runs_dir/SUBSTRATE (launch.train at its defaults, --num_steps each,
+--parallel at a time); a killed run is continued with launch.train --resume, a finished
+one is reused. Output in --out: scale.csv, scale.png, README.md (with this command).
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import flags  # noqa: E402
+
+from launch import cli  # noqa: E402
+
+FLAGS = flags.FLAGS
+DEFAULT_SUBSTRATES = ["coins", "prisoners_dilemma_in_the_matrix__repeated", "clean_up"]
+flags.DEFINE_list("substrates", DEFAULT_SUBSTRATES, "Substrates to train on.")
+cli.allow("substrates", cli.names())
+flags.DEFINE_integer("num_steps", 200_000, "Environment steps per run.")
+cli.allow("num_steps", cli.above(0, integer=True))
+flags.DEFINE_integer("seed", 0, "Seed of every run.")
+cli.allow("seed", cli.at_least(0, integer=True))
+flags.DEFINE_integer("parallel", 2, "Runs at a time.")
+cli.allow("parallel", cli.at_least(1, integer=True))
+flags.DEFINE_string("runs_dir", "runs/reward_scale", "Where the runs' workdirs go.")
+cli.allow("runs_dir", cli.output_dir())
+flags.DEFINE_string("out", "results/reward_scale", "Output folder.")
+cli.allow("out", cli.output_dir())
+flags.DEFINE_bool("resume", False, "Continue unfinished runs in --runs_dir; reuse finished ones.")
+flags.DEFINE_list("train_flags", [], "Extra launch.train flags for every run.")
+cli.allow("train_flags", cli.any_list())
+
+LOW, HIGH = 0.1, 10.0
+
+
+def _finished_steps(workdir: str) -> int:
+  """env_steps of the run's last progress row (0 if none)."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  path = os.path.join(workdir, "logs", "progress", "logs.csv")
+  if not os.path.exists(path):
+    return 0
+  frame = pd.read_csv(path)
+  return int(frame["env_steps"].max()) if len(frame) else 0
+
+
+def _command(substrate: str, workdir: str):
+  has_run = os.path.isdir(os.path.join(workdir, "checkpoints", "run"))
+  if has_run and not FLAGS.resume:
+    cli.fail(f"{workdir} already holds a run; pass --resume to continue or reuse it")
+  if has_run and _finished_steps(workdir) >= FLAGS.num_steps:
+    return None
+  cmd = [sys.executable, "-m", "launch.train", f"--workdir={workdir}",
+         f"--num_steps={FLAGS.num_steps}", "--log_every_seconds=60"]
+  if has_run:
+    return cmd + ["--resume"]
+  return cmd + [f"--substrate={substrate}", "--agent=reciprocator", f"--seed={FLAGS.seed}",
+                *FLAGS.train_flags]
+
+
+def fifths(episodes, num_steps: int):
+  """Per fifth of the run (episodes by their end step): the scale statistics."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  rows = []
+  fifth = np.minimum((episodes["env_steps"] - 1) * 5 // num_steps, 4)
+  for k in range(5):
+    part = episodes[fifth == k]
+    n = part["length"].sum()
+    if n == 0:
+      rows.append({"fifth": k + 1, "episodes": 0})
+      continue
+    mean = (part["extrinsic_reward_per_step"] * part["length"]).sum() / n
+    second = ((part["extrinsic_reward_std"] ** 2 + part["extrinsic_reward_per_step"] ** 2)
+              * part["length"]).sum() / n
+    std = float(np.sqrt(max(second - mean ** 2, 0.0)))
+    rec = float((part["abs_weighted_reciprocal_reward"] * part["length"]).sum() / n)
+    rows.append({"fifth": k + 1, "episodes": len(part), "steps": int(n),
+                 "mean_abs_weighted_reciprocal_reward": rec, "extrinsic_reward_std": std,
+                 "ratio": rec / std if std > 0 else float("inf")})
+  return pd.DataFrame(rows)
+
+
+def main(argv):
+  del argv
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  jobs = [(s, os.path.join(FLAGS.runs_dir, s)) for s in FLAGS.substrates]
+  pending = [(s, w, _command(s, w)) for s, w in jobs]
+  pending = [job for job in pending if job[2] is not None]
+  running, start = [], time.time()
+  os.makedirs(FLAGS.runs_dir, exist_ok=True)
+  while pending or running:
+    while pending and len(running) < FLAGS.parallel:
+      substrate, workdir, cmd = pending.pop(0)
+      log = open(workdir + ".log", "a")
+      print("running:", " ".join(cmd), flush=True)
+      running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, workdir))
+    time.sleep(5)
+    for job in list(running):
+      proc, log, workdir = job
+      if proc.poll() is not None:
+        log.close()
+        running.remove(job)
+        if proc.returncode != 0:
+          cli.fail(f"run {workdir} failed (exit {proc.returncode}); see {workdir}.log, "
+                   "then rerun with --resume")
+
+  tables = []
+  for substrate, workdir in jobs:
+    episodes = pd.read_csv(os.path.join(workdir, "episodes.csv"))
+    table = fifths(episodes, FLAGS.num_steps)
+    table.insert(0, "substrate", substrate)
+    tables.append(table)
+  table = pd.concat(tables, ignore_index=True)
+  table["in_target"] = table["ratio"].between(LOW, HIGH)
+  os.makedirs(FLAGS.out, exist_ok=True)
+  table.to_csv(os.path.join(FLAGS.out, "scale.csv"), index=False)
+  print(table.round(4).to_string(index=False))
+
+  fig, ax = plt.subplots(figsize=(7, 4))
+  for substrate, part in table.groupby("substrate", sort=False):
+    ax.plot(part["fifth"], part["ratio"], marker="o", label=substrate)
+  ax.axhspan(LOW, HIGH, color="green", alpha=0.08, label="target 0.1-10")
+  ax.set_yscale("log")
+  ax.set_xlabel("fifth of the run")
+  ax.set_ylabel("mean |w r_rec| / std(r_ext), per player-step")
+  ax.set_title(f"Reciprocal reward scale at the defaults ({FLAGS.num_steps} steps per run)")
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  fig.savefig(os.path.join(FLAGS.out, "scale.png"), dpi=110)
+
+  ok = bool(table["in_target"].all())
+  command = "python -m launch.reward_scale " + " ".join(
+      f"--{name}={','.join(v) if isinstance(v, list) else v}"
+      for name, v in (("substrates", FLAGS.substrates), ("num_steps", FLAGS.num_steps),
+                      ("seed", FLAGS.seed), ("runs_dir", FLAGS.runs_dir), ("out", FLAGS.out))
+  ) + (" --train_flags=" + ",".join(FLAGS.train_flags) if FLAGS.train_flags else "")
+  with open(os.path.join(FLAGS.out, "README.md"), "w") as f:
+    f.write("# Reciprocal reward scale at the defaults\n\n")
+    f.write(f"Command (from the project root):\n\n    {command}\n\n")
+    f.write("Per fifth of each run (episodes assigned by the step they end at): mean |w r_rec| "
+            "and the standard deviation of the extrinsic reward, both per player and step, "
+            f"and their ratio. Target: {LOW} <= ratio <= {HIGH} in every fifth. "
+            f"**{'Met' if ok else 'Not met'}** on {', '.join(FLAGS.substrates)}.\n\n")
+    f.write(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+  print(f"target {'met' if ok else 'NOT met'}; wrote {FLAGS.out}/scale.csv, scale.png, README.md "
+        f"({time.time() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+  cli.run(main)
