@@ -170,25 +170,32 @@ class RunCheckpoint:
     self._manager = tf.train.CheckpointManager(self._checkpoint, self.directory, max_to_keep)
     self.notes: List[str] = []
 
-  def _restore_one(self, path: str) -> None:
+  def _restore_one(self, path: str, partial: bool) -> None:
     try:
       tf.train.load_checkpoint(path)
-      # Every object of the run must be filled now: a value left for later (lazily
-      # created variables) would be read after the file may have been rotated away.
-      self._checkpoint.restore(path).assert_consumed()
+      status = self._checkpoint.restore(path)
+      if partial:   # A subset of the run's objects (tools reading a run's weights).
+        status.expect_partial().assert_existing_objects_matched()
+      else:
+        # Every object of the run must be filled now: a value left for later (lazily
+        # created variables) would be read after the file may have been rotated away.
+        status.assert_consumed()
     except (tf.errors.OpError, AssertionError, ValueError, IndexError, OSError) as e:
       first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
       raise RunError(f"unreadable or mismatched checkpoint {path} ({first[:200]})") from e
 
-  def restore(self) -> str:
-    """Restores the newest readable checkpoint; returns its path (see class doc)."""
+  def restore(self, partial: bool = False) -> str:
+    """Restores the newest readable checkpoint; returns its path (see class doc).
+
+    `partial=True` accepts a checkpoint holding more than this object set.
+    """
     candidates = list(reversed(self._manager.checkpoints))
     if not candidates:
       raise RunError(f"--resume: no checkpoint in {self.directory}")
     damaged = []
     for path in candidates:
       try:
-        self._restore_one(path)
+        self._restore_one(path, partial)
       except RunError as e:
         damaged.append((path, str(e)))
         continue
@@ -351,6 +358,7 @@ class _EpisodeStats:
   def reset(self):
     self.returns = np.zeros(self.num_players)
     self.squared_rewards = 0.0
+    self.abs_rewards = 0.0
     self.reciprocal = np.zeros(self.num_players)
     self.abs_weighted_reciprocal = 0.0
     self.steps = 0
@@ -406,6 +414,7 @@ class ActingLoop:
       s = self._stats[e]
       s.returns += ts.rewards
       s.squared_rewards += float(np.square(ts.rewards).sum())
+      s.abs_rewards += float(np.abs(ts.rewards).sum())
       s.steps += 1
       if rec is not None:
         s.reciprocal += rec["reciprocal_reward"][e]
@@ -419,6 +428,7 @@ class ActingLoop:
         mean_reward = float(s.returns.sum() / player_steps)
         row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean()),
                "extrinsic_reward_per_step": mean_reward,
+               "abs_extrinsic_reward": s.abs_rewards / player_steps,
                "extrinsic_reward_std": float(np.sqrt(max(
                    s.squared_rewards / player_steps - mean_reward ** 2, 0.0)))}
         row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
@@ -715,7 +725,8 @@ def _progress_row(counter, learner, recent, new_steps: int, seconds: float) -> D
     row["influence_fits"] = learner.influence_learner.num_fits
   # Per player and step, so the reciprocal reward the learner adds (w * r_rec) reads
   # on the same scale as the game's reward.
-  for key in ("extrinsic_reward_per_step", "abs_weighted_reciprocal_reward"):
+  for key in ("extrinsic_reward_per_step", "abs_extrinsic_reward",
+              "abs_weighted_reciprocal_reward"):
     values = [r[key] for r in recent if key in r and np.isfinite(r[key])]
     row[key] = float(np.mean(values)) if values else float("nan")
   for key in ("mean_return", "mean_reciprocal_reward", "p_own_coin"):
