@@ -66,33 +66,11 @@ def _command(substrate: str, workdir: str):
                 *FLAGS.train_flags]
 
 
-def fifths(episodes, num_steps: int):
-  """Per fifth of the run (episodes by their end step): the scale statistics."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  rows = []
-  fifth = np.minimum((episodes["env_steps"] - 1) * 5 // num_steps, 4)
-  for k in range(5):
-    part = episodes[fifth == k]
-    n = part["length"].sum()
-    if n == 0:
-      rows.append({"fifth": k + 1, "episodes": 0})
-      continue
-    mean = (part["extrinsic_reward_per_step"] * part["length"]).sum() / n
-    second = ((part["extrinsic_reward_std"] ** 2 + part["extrinsic_reward_per_step"] ** 2)
-              * part["length"]).sum() / n
-    std = float(np.sqrt(max(second - mean ** 2, 0.0)))
-    rec = float((part["abs_weighted_reciprocal_reward"] * part["length"]).sum() / n)
-    rows.append({"fifth": k + 1, "episodes": len(part), "steps": int(n),
-                 "mean_abs_weighted_reciprocal_reward": rec, "extrinsic_reward_std": std,
-                 "ratio": rec / std if std > 0 else float("inf")})
-  return pd.DataFrame(rows)
-
-
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
   import matplotlib  # pylint: disable=g-import-not-at-top
+  from recip_acme import records  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
@@ -120,7 +98,7 @@ def main(argv):
   tables = []
   for substrate, workdir in jobs:
     episodes = pd.read_csv(os.path.join(workdir, "episodes.csv"))
-    table = fifths(episodes, FLAGS.num_steps)
+    table = records.reward_scale_by_fifth(episodes, FLAGS.num_steps)
     table.insert(0, "substrate", substrate)
     tables.append(table)
   table = pd.concat(tables, ignore_index=True)

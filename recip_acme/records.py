@@ -73,3 +73,31 @@ def rewind(workdir: str, episodes: int, env_steps: int) -> Dict[str, int]:
       PROGRESS_FILE: keep_rows(os.path.join(workdir, PROGRESS_FILE),
                                lambda r: float(r["env_steps"]) <= env_steps),
   }
+
+
+def reward_scale_by_fifth(episodes, num_steps: int):
+  """Per fifth of a run (episodes by the step they end at): mean |w r_rec| and the
+  pooled std of r_ext, both per player-step, and their ratio (launch.reward_scale).
+
+  `episodes` is the run's episodes.csv as a DataFrame; episode statistics are pooled
+  weighted by episode length.
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  rows = []
+  fifth = np.minimum((episodes["env_steps"] - 1) * 5 // num_steps, 4)
+  for k in range(5):
+    part = episodes[fifth == k]
+    n = part["length"].sum()
+    if n == 0:
+      rows.append({"fifth": k + 1, "episodes": 0})
+      continue
+    mean = (part["extrinsic_reward_per_step"] * part["length"]).sum() / n
+    second = ((part["extrinsic_reward_std"] ** 2 + part["extrinsic_reward_per_step"] ** 2)
+              * part["length"]).sum() / n
+    std = float(np.sqrt(max(second - mean ** 2, 0.0)))
+    rec = float((part["abs_weighted_reciprocal_reward"] * part["length"]).sum() / n)
+    rows.append({"fifth": k + 1, "episodes": len(part), "steps": int(n),
+                 "mean_abs_weighted_reciprocal_reward": rec, "extrinsic_reward_std": std,
+                 "ratio": rec / std if std > 0 else float("inf")})
+  return pd.DataFrame(rows)

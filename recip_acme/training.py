@@ -616,6 +616,15 @@ def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds
     pool.stop()
 
 
+def checkpointed_state(agent: Agent, actor_seed: tf.Variable) -> Dict[str, Any]:
+  """Everything a run's checkpoint holds, by name (see README, "Checkpoints")."""
+  state = {**agent.learner.state, "counter": agent.counter,
+           "reciprocal_weight": agent.builder.reciprocal_weight, "actor_seed": actor_seed}
+  if agent.actor is not None and agent.actor.reward_scale is not None:
+    state["reciprocal_scale"] = agent.actor.reward_scale.state
+  return state
+
+
 def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool = True,
           max_seconds: Optional[float] = None) -> Dict[str, Any]:
   """Trains until config.num_steps environment steps; returns a summary.
@@ -647,11 +656,7 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
   # continues its stream; actor processes derive theirs from the run's seed.
   actor_seed = (agent.actor.random_state if agent.actor is not None
                 else tf.Variable([config.seed, 0], dtype=tf.int64, trainable=False))
-  state = {**agent.learner.state, "counter": agent.counter,
-           "reciprocal_weight": agent.builder.reciprocal_weight, "actor_seed": actor_seed}
-  if agent.actor is not None and agent.actor.reward_scale is not None:
-    state["reciprocal_scale"] = agent.actor.reward_scale.state
-  checkpoint = RunCheckpoint(workdir, state)
+  checkpoint = RunCheckpoint(workdir, checkpointed_state(agent, actor_seed))
   resumed = {}
   if resume:
     try:

@@ -116,10 +116,8 @@ def test_checkpoint_holds_every_optimiser_slot_and_restore_fills_them_at_once(tm
 
   agent = training.build_agent(_small(300))
   try:
-    checkpoint = training.RunCheckpoint(workdir, {**agent.learner.state,
-                                                  "counter": agent.counter,
-                                                  "reciprocal_weight": agent.builder.reciprocal_weight,
-                                                  "actor_seed": agent.actor.random_state})
+    checkpoint = training.RunCheckpoint(
+        workdir, training.checkpointed_state(agent, agent.actor.random_state))
     checkpoint.restore()   # assert_consumed inside: nothing is left for later.
     m = agent.learner.state["group0_optimizer"].m[0].numpy()
     reader = tf.train.load_checkpoint(summary["checkpoint"])

@@ -1,9 +1,9 @@
-"""launch.reward_scale's per-fifth statistics: pooled over episodes, weighted by length."""
+"""The reward-scale diagnostic's per-fifth statistics (launch.reward_scale): pooled over episodes, weighted by length."""
 
 import numpy as np
 import pandas as pd
 
-from launch import reward_scale
+from recip_acme import records
 
 
 def test_fifths_pool_episode_statistics_by_length():
@@ -12,7 +12,7 @@ def test_fifths_pool_episode_statistics_by_length():
       "env_steps": [100, 400, 1000], "length": [100, 300, 600],
       "extrinsic_reward_per_step": [0.0, 0.5, 0.0], "extrinsic_reward_std": [1.0, 0.0, 2.0],
       "abs_weighted_reciprocal_reward": [0.2, 0.6, 1.0]})
-  table = reward_scale.fifths(episodes, num_steps=2000)
+  table = records.reward_scale_by_fifth(episodes, num_steps=2000)
   first = table.iloc[0]
   mean = (0 * 100 + 0.5 * 300) / 400
   std = np.sqrt((1.0 * 100 + 0.25 * 300) / 400 - mean ** 2)
