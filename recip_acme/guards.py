@@ -14,7 +14,7 @@ The run then stops with one line naming the quantity, the learner and the step.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -60,19 +60,16 @@ class FiniteLogger(loggers.Logger):
     self._inner.close()
 
 
-def variables_of(objects: Iterable[Any]) -> list:
-  """Every tf.Variable held by these checkpointed objects (modules, optimizers, ...)."""
-  out = []
-  for obj in objects:
-    if isinstance(obj, tf.Variable):
-      out.append(obj)
-      continue
-    variables = getattr(obj, "variables", None)
-    if callable(variables):
-      variables = variables()
-    if variables is not None:
-      out.extend(v for v in tf.nest.flatten(variables) if isinstance(v, tf.Variable))
-  return out
+def variables_of(obj: Any) -> list:
+  """Every tf.Variable held by one checkpointed object (a module, optimizer, ...)."""
+  if isinstance(obj, tf.Variable):
+    return [obj]
+  variables = getattr(obj, "variables", None)
+  if callable(variables):
+    variables = variables()
+  if variables is None:
+    return []
+  return [v for v in tf.nest.flatten(variables) if isinstance(v, tf.Variable)]
 
 
 def first_non_finite(variables: Mapping[str, tf.Variable]) -> Optional[str]:

@@ -20,7 +20,6 @@ not checkpointed: after a resume the tables refill before learners step again.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 import json
 import os
@@ -163,7 +162,7 @@ class RunCheckpoint:
     self.directory = checkpoint_dir(workdir)
     self._max_to_keep = max_to_keep
     self._variables = {f"{key}/{v.name}": v for key, obj in objects.items()
-                       for v in guards.variables_of([obj])}
+                       for v in guards.variables_of(obj)}
     objects = {k: tf2_savers.SaveableAdapter(v) if isinstance(v, counting.Counter) else v
                for k, v in objects.items()}
     self._checkpoint = tf.train.Checkpoint(**objects)
