@@ -1,16 +1,18 @@
 r"""Experiment: Reciprocators vs independent learners on one substrate, several seeds.
 
-Trains every (agent, seed) pair with the same steps and settings (launch.train's
-library function, one process each, `--parallel` at a time), then writes under
---out: curves.csv (per-episode rows of every run), summary.csv (per run: first and
-last fifth of training), curves.png, and README.md with the exact command.
+Trains every (agent, seed) pair with the same steps and settings (launch.train, one
+process each, `--parallel` at a time). With --resume the same command continues killed
+runs (launch.train --resume) and reuses finished ones, so a comparison longer than a
+session is run by repeating it. Writes under --out: fifths.csv (per run and fifth:
+coins per step, P(own coin), collective return per 1,000 steps, reciprocal-reward
+scale), margins.csv (per seed, first agent minus second, last fifth), curves.csv and
+curves.png (trailing-window curves), README.md with the exact command.
 
-  python -m launch.compare_agents --substrate=coins --seeds=0,1 --num_steps=120000 \
-      --out=results/coins_reciprocator_vs_independent
+  python -m launch.compare_agents --substrate=coins --seeds=1,2,3 --num_steps=1000000 \
+      --out=results/coins_reciprocator_vs_independent --resume
 """
 
 import os
-import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -37,96 +39,70 @@ flags.DEFINE_string("runs_dir", "runs/compare", "Where the runs' workdirs go.")
 cli.allow("runs_dir", cli.output_dir())
 flags.DEFINE_string("out", None, "Output folder under results/.")
 cli.allow("out", cli.output_dir())
-flags.DEFINE_bool("resume", False, "Reuse finished runs in --runs_dir (re-plot only).")
+flags.DEFINE_bool("resume", False, "Continue unfinished runs in --runs_dir; reuse finished ones.")
 flags.DEFINE_list("train_flags", [], "Extra launch.train flags for every run, e.g. "
                   "--train_flags=--normalize_reciprocal_reward")
 cli.allow("train_flags", cli.any_list())
 
 
-def _run_command(agent: str, seed: str, workdir: str):
-  cmd = [sys.executable, "-m", "launch.train", f"--substrate={FLAGS.substrate}",
-         f"--agent={agent}", f"--base={FLAGS.base}", f"--seed={seed}",
-         f"--num_steps={FLAGS.num_steps}", f"--workdir={workdir}", "--log_every_seconds=60"]
-  return cmd + list(FLAGS.train_flags)
+flags.DEFINE_integer("random_reference_steps", 20_000, "Steps of a uniformly random policy "
+                     "measured as the reference on coins (0: none).")
+cli.allow("random_reference_steps", cli.at_least(0, integer=True))
+flags.DEFINE_integer("window_steps", 50_000, "Trailing window of the plotted curves.")
+cli.allow("window_steps", cli.above(0, integer=True))
 
 
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  from recip_acme import comparison  # pylint: disable=g-import-not-at-top
+  from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
 
   out = FLAGS.out or os.path.join("results", f"{FLAGS.substrate}_agents")
+  extra = [f"--episode_step_limit={FLAGS.episode_step_limit}"] if FLAGS.episode_step_limit else []
+  pairs = [(agent, int(seed)) for agent in FLAGS.agents for seed in FLAGS.seeds]
+  runs = [run_queue.Run(
+      name=f"{agent} seed {seed}", num_steps=FLAGS.num_steps,
+      workdir=os.path.join(FLAGS.runs_dir, f"{FLAGS.substrate}_{agent}_s{seed}"),
+      train_flags=[f"--substrate={FLAGS.substrate}", f"--agent={agent}", f"--base={FLAGS.base}",
+                   f"--seed={seed}", *extra, *FLAGS.train_flags]) for agent, seed in pairs]
+  try:
+    run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
+  except run_queue.RunQueueError as e:
+    cli.fail(str(e))
+
+  episodes = [(agent, seed, pd.read_csv(os.path.join(run.workdir, "episodes.csv")))
+              for (agent, seed), run in zip(pairs, runs)]
   os.makedirs(out, exist_ok=True)
-  jobs = []
-  for agent in FLAGS.agents:
-    for seed in FLAGS.seeds:
-      workdir = os.path.join(FLAGS.runs_dir, f"{FLAGS.substrate}_{agent}_s{seed}")
-      done = os.path.exists(os.path.join(workdir, "episodes.csv")) and FLAGS.resume
-      cmd = _run_command(agent, seed, workdir)
-      if FLAGS.episode_step_limit > 0:
-        cmd.append(f"--episode_step_limit={FLAGS.episode_step_limit}")
-      jobs.append((agent, seed, workdir, None if done else cmd))
+  fifths = comparison.by_fifth(episodes, FLAGS.num_steps)
+  fifths.to_csv(os.path.join(out, "fifths.csv"), index=False)
+  curve_table = comparison.curves(episodes, FLAGS.window_steps)
+  curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
+  reference = None
+  if FLAGS.substrate == "coins" and FLAGS.random_reference_steps:
+    reference = comparison.random_policy_coins(FLAGS.random_reference_steps)
+  title = (f"{FLAGS.substrate}: {' vs '.join(FLAGS.agents)} ({FLAGS.base}), {FLAGS.num_steps} "
+           f"steps per run, {FLAGS.window_steps}-step trailing window")
+  comparison.plot(curve_table, os.path.join(out, "curves.png"), title, reference)
 
-  pending = [j for j in jobs if j[3] is not None]
-  running = []
-  while pending or running:
-    while pending and len(running) < FLAGS.parallel:
-      agent, seed, workdir, cmd = pending.pop(0)
-      os.makedirs(os.path.dirname(workdir) or ".", exist_ok=True)
-      log = open(workdir + ".log", "w")
-      print("running:", " ".join(cmd), flush=True)
-      running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, workdir))
-    proc, log, workdir = running.pop(0)
-    if proc.wait() != 0:
-      sys.exit(f"error: run failed, see {workdir}.log")
-    log.close()
-
-  frames = []
-  for agent, seed, workdir, _ in jobs:
-    df = pd.read_csv(os.path.join(workdir, "episodes.csv"))
-    df["agent"], df["seed"] = agent, int(seed)
-    df["total_return"] = df[[c for c in df.columns if c.startswith("return_p")]].sum(axis=1)
-    frames.append(df)
-  curves = pd.concat(frames, ignore_index=True)
-  curves.to_csv(os.path.join(out, "curves.csv"), index=False)
-
-  rows = []
-  for (agent, seed), df in curves.groupby(["agent", "seed"]):
-    fifth = max(1, len(df) // 5)
-    row = {"agent": agent, "seed": seed, "episodes": len(df)}
-    for key in ("total_return", "p_own_coin", "mean_reciprocal_reward"):
-      if key in df:
-        row[f"{key}_first_fifth"] = df[key].iloc[:fifth].mean()
-        row[f"{key}_last_fifth"] = df[key].iloc[-fifth:].mean()
-    rows.append(row)
-  summary = pd.DataFrame(rows)
-  summary.to_csv(os.path.join(out, "summary.csv"), index=False)
-
-  metrics = [m for m in ("total_return", "p_own_coin", "mean_reciprocal_reward") if m in curves]
-  fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4))
-  for ax, metric in zip(list(axes) if len(metrics) > 1 else [axes], metrics):
-    for (agent, seed), df in curves.groupby(["agent", "seed"]):
-      smooth = df[metric].rolling(5, min_periods=1).mean()
-      ax.plot(df["env_steps"], smooth, label=f"{agent} s{seed}",
-              color="C0" if agent == "reciprocator" else "C1", alpha=0.5 + 0.5 / (1 + seed))
-    ax.set_xlabel("environment steps")
-    ax.set_title(metric)
-    if metric == "p_own_coin":
-      ax.axhline(0.5, color="grey", ls=":", lw=1)
-    ax.legend(fontsize=7)
-  fig.suptitle(f"{FLAGS.substrate}: {' vs '.join(FLAGS.agents)} ({FLAGS.base}), "
-               f"{FLAGS.num_steps} steps per run")
-  fig.tight_layout()
-  fig.savefig(os.path.join(out, "curves.png"), dpi=100)
-
-  command = "python -m launch.compare_agents " + " ".join(a for a in sys.argv[1:])
+  command = "python -m launch.compare_agents " + " ".join(sys.argv[1:])
   with open(os.path.join(out, "README.md"), "w") as f:
-    f.write(f"# {FLAGS.substrate}: {' vs '.join(FLAGS.agents)}\n\nMade by:\n\n    {command}\n\n")
-    f.write(summary.to_markdown(index=False) if hasattr(summary, "to_markdown") else summary.to_string())
-    f.write("\n")
-  print(summary.to_string())
+    f.write(f"# {FLAGS.substrate}: {' vs '.join(FLAGS.agents)}\n\nMade by (from the project "
+            f"root):\n\n    {command}\n\nPer run and fifth of the run (pooled over its steps; "
+            "`fifths.csv`):\n\n")
+    f.write(fifths.to_markdown(index=False, floatfmt=".4f") + "\n")
+    if reference is not None:
+      f.write(f"\nUniformly random players ({reference['steps']} steps): coins per step "
+              f"{reference['coins_per_step']:.4f}, P(own coin) {reference['p_own_coin']:.3f}, "
+              f"collective return per 1,000 steps "
+              f"{reference['collective_return_per_1000_steps']:.2f}.\n")
+    if len(FLAGS.agents) == 2:
+      table = comparison.margins(fifths, *FLAGS.agents)
+      table.to_csv(os.path.join(out, "margins.csv"), index=False)
+      f.write(f"\nLast fifth, {FLAGS.agents[0]} minus {FLAGS.agents[1]}, seed by seed "
+              "(`margins.csv`):\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+  print(fifths.round(4).to_string(index=False))
+  print(f"wrote {out}/fifths.csv, curves.csv, curves.png, README.md")
 
 
 if __name__ == "__main__":

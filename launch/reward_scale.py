@@ -11,8 +11,6 @@ one is reused. Output in --out: scale.csv, scale.png, README.md (with this comma
 """
 
 import os
-import subprocess
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -42,58 +40,25 @@ cli.allow("train_flags", cli.any_list())
 LOW, HIGH = 0.1, 10.0
 
 
-def _finished_steps(workdir: str) -> int:
-  """env_steps of the run's last progress row (0 if none)."""
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  path = os.path.join(workdir, "logs", "progress", "logs.csv")
-  if not os.path.exists(path):
-    return 0
-  frame = pd.read_csv(path)
-  return int(frame["env_steps"].max()) if len(frame) else 0
-
-
-def _command(substrate: str, workdir: str):
-  has_run = os.path.isdir(os.path.join(workdir, "checkpoints", "run"))
-  if has_run and not FLAGS.resume:
-    cli.fail(f"{workdir} already holds a run; pass --resume to continue or reuse it")
-  if has_run and _finished_steps(workdir) >= FLAGS.num_steps:
-    return None
-  cmd = [sys.executable, "-m", "launch.train", f"--workdir={workdir}",
-         f"--num_steps={FLAGS.num_steps}", "--log_every_seconds=60"]
-  if has_run:
-    return cmd + ["--resume"]
-  return cmd + [f"--substrate={substrate}", "--agent=reciprocator", f"--seed={FLAGS.seed}",
-                *FLAGS.train_flags]
-
-
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
   import matplotlib  # pylint: disable=g-import-not-at-top
   from recip_acme import records  # pylint: disable=g-import-not-at-top
+  from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 
+  start = time.time()
   jobs = [(s, os.path.join(FLAGS.runs_dir, s)) for s in FLAGS.substrates]
-  pending = [(s, w, _command(s, w)) for s, w in jobs]
-  pending = [job for job in pending if job[2] is not None]
-  running, start = [], time.time()
-  os.makedirs(FLAGS.runs_dir, exist_ok=True)
-  while pending or running:
-    while pending and len(running) < FLAGS.parallel:
-      substrate, workdir, cmd = pending.pop(0)
-      log = open(workdir + ".log", "a")
-      print("running:", " ".join(cmd), flush=True)
-      running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT), log, workdir))
-    time.sleep(5)
-    for job in list(running):
-      proc, log, workdir = job
-      if proc.poll() is not None:
-        log.close()
-        running.remove(job)
-        if proc.returncode != 0:
-          cli.fail(f"run {workdir} failed (exit {proc.returncode}); see {workdir}.log, "
-                   "then rerun with --resume")
+  runs = [run_queue.Run(name=s, workdir=w, num_steps=FLAGS.num_steps,
+                        train_flags=[f"--substrate={s}", "--agent=reciprocator",
+                                     f"--seed={FLAGS.seed}", *FLAGS.train_flags])
+          for s, w in jobs]
+  try:
+    run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
+  except run_queue.RunQueueError as e:
+    cli.fail(str(e))
 
   tables = []
   for substrate, workdir in jobs:

@@ -76,6 +76,13 @@ flags.DEFINE_float("baseline_cost", None, "IMPALA value-loss weight (default 0.5
                    "and value share a torso: with large shaped rewards a smaller weight "
                    "keeps the value loss from drowning the policy gradient.")
 cli.allow("baseline_cost", cli.at_least(0))
+flags.DEFINE_float("samples_per_insert", None, "IMPALA sample reuse: sequences learned "
+                   "from per inserted sequence (1 = Acme's queue, each used once; more "
+                   "replays the newest --replay_size sequences).")
+cli.allow("samples_per_insert", cli.at_least(1))
+flags.DEFINE_integer("replay_size", None, "Sequences kept per policy when "
+                     "--samples_per_insert > 1 (default 1000).")
+cli.allow("replay_size", cli.above(0, integer=True))
 flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
 cli.allow("num_envs", cli.above(0, integer=True))
 flags.DEFINE_bool("share_policy", None, "One network for all players.")
@@ -145,11 +152,12 @@ def config_from_flags():
     config.impala.sequence_length = FLAGS.unroll_length
   if FLAGS.learning_rate is not None:
     config.impala.learning_rate = config.r2d2.learning_rate = FLAGS.learning_rate
-  for name in ("entropy_cost", "baseline_cost"):
+  for name in ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size"):
     if FLAGS[name].value is not None:
       if config.base != "impala":
         raise training.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
       setattr(config.impala, name, FLAGS[name].value)
+  config.impala.__post_init__()  # Re-validate after the overrides.
   config.validate()
   return config
 

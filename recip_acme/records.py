@@ -85,7 +85,7 @@ def reward_scale_by_fifth(episodes, num_steps: int):
   import numpy as np  # pylint: disable=g-import-not-at-top
   import pandas as pd  # pylint: disable=g-import-not-at-top
   rows = []
-  fifth = np.minimum((episodes["env_steps"] - 1) * 5 // num_steps, 4)
+  fifth = _fifths(episodes, num_steps)
   for k in range(5):
     part = episodes[fifth == k]
     n = part["length"].sum()
@@ -100,4 +100,38 @@ def reward_scale_by_fifth(episodes, num_steps: int):
     rows.append({"fifth": k + 1, "episodes": len(part), "steps": int(n),
                  "mean_abs_weighted_reciprocal_reward": rec, "extrinsic_reward_std": std,
                  "ratio": rec / std if std > 0 else float("inf")})
+  return pd.DataFrame(rows)
+
+
+def _fifths(episodes, num_steps: int):
+  """Fifth of the run (0..4) of each episode, by the env step it ended at."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  return np.minimum((episodes["env_steps"] - 1) * 5 // num_steps, 4)
+
+
+def collective_return(episodes):
+  """Sum of all players' returns per episode (the return_p* columns)."""
+  return episodes[[c for c in episodes.columns if c.startswith("return_p")]].sum(axis=1)
+
+
+def learning_by_fifth(episodes, num_steps: int):
+  """What a coins run learned, per fifth of it: coins collected per step, P(own coin),
+  and collective return per 1,000 steps, each pooled over the fifth's steps (episodes
+  run 600-5,000 steps, so per-episode means would weigh a short episode like a long one).
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  fifth = _fifths(episodes, num_steps)
+  total = collective_return(episodes)
+  rows = []
+  for k in range(5):
+    part = episodes[fifth == k]
+    steps = float(part["length"].sum())
+    row = {"fifth": k + 1, "episodes": len(part), "steps": int(steps)}
+    if steps:
+      row["collective_return_per_1000_steps"] = 1000.0 * float(total[fifth == k].sum()) / steps
+      if "own_coins" in part:
+        coins = float(part["own_coins"].sum() + part["other_coins"].sum())
+        row["coins_per_step"] = coins / steps
+        row["p_own_coin"] = float(part["own_coins"].sum()) / coins if coins else float("nan")
+    rows.append(row)
   return pd.DataFrame(rows)

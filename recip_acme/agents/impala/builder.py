@@ -39,11 +39,24 @@ class ImpalaBuilder(base.BaseBuilder):
         "core_state": network.initial_state(1),
         "logits": tf.ones((1, num_actions), tf.float32)})
 
+  @property
+  def replays(self) -> bool:
+    """Whether sequences are reused (samples_per_insert > 1) instead of queued."""
+    return self.config.samples_per_insert > 1.0
+
   def make_table(self, name, spec: specs.EnvironmentSpec, extras_spec) -> reverb.Table:
-    return reverb.Table.queue(
-        name=name, max_size=self.config.max_queue_size,
-        signature=adders.SequenceAdder.signature(
-            spec, extras_spec=extras_spec, sequence_length=self.config.sequence_length))
+    signature = adders.SequenceAdder.signature(
+        spec, extras_spec=extras_spec, sequence_length=self.config.sequence_length)
+    if not self.replays:
+      return reverb.Table.queue(name=name, max_size=self.config.max_queue_size,
+                                signature=signature)
+    # The learner's pace is set by ready_to_step, so the limiter only has to keep a
+    # sample from blocking before a batch exists.
+    return reverb.Table(
+        name=name, sampler=reverb.selectors.Uniform(), remover=reverb.selectors.Fifo(),
+        max_size=self.config.replay_size,
+        rate_limiter=reverb.rate_limiters.MinSize(self.config.batch_size),
+        signature=signature)
 
   def make_adder(self, client: reverb.Client, table: str) -> adders.ReverbAdder:
     return adders.SequenceAdder(
@@ -78,5 +91,10 @@ class ImpalaBuilder(base.BaseBuilder):
     return tf.nn.softmax(logits)
 
   def ready_to_step(self, items_inserted: int, learner_steps: int) -> bool:
-    # A queue: every item is consumed once, a batch at a time.
-    return items_inserted - learner_steps * self.config.batch_size >= self.config.batch_size
+    c = self.config
+    if not self.replays:
+      # A queue: every item is consumed once, a batch at a time.
+      return items_inserted - learner_steps * c.batch_size >= c.batch_size
+    if items_inserted < c.batch_size:
+      return False
+    return learner_steps * c.batch_size < items_inserted * c.samples_per_insert

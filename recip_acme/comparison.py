@@ -1,0 +1,130 @@
+"""Tables and plots of a multi-seed comparison of agents on a Melting Pot substrate.
+
+Input: each run's episodes.csv (one row per episode). Everything is pooled over the
+steps of a fifth of the run (records.learning_by_fifth), so the tables read the same
+at any budget. The reference a learning curve must beat on coins is a uniformly random
+policy, measured on the same substrate by `random_policy_coins`.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from recip_acme import records
+
+METRICS = ("coins_per_step", "p_own_coin", "collective_return_per_1000_steps")
+
+
+def random_policy_coins(steps: int, seed: int = 0) -> Dict[str, float]:
+  """Coins per step and P(own coin) of uniformly random players on Melting Pot coins:
+  the level below which a coins learner has learned nothing."""
+  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
+  from substrates import metrics  # pylint: disable=g-import-not-at-top
+  env = melting_pot.MeltingPotSubstrate("coins")
+  rng = np.random.default_rng(seed)
+  tally, total_return, done = metrics.CoinsTally(), 0.0, 0
+  try:
+    ts = env.reset()
+    while done < steps:
+      ts = env.step(rng.integers(0, env.num_actions[0], env.num_players))
+      tally.add(ts.rewards, ts.signals)
+      total_return += float(ts.rewards.sum())
+      done += 1
+      if ts.last():
+        ts = env.reset()
+  finally:
+    env.close()
+  summary = tally.summary()
+  coins = summary["own_coins"] + summary["other_coins"]
+  return {"agent": "random policy", "steps": steps, "coins_per_step": coins / steps,
+          "p_own_coin": summary["p_own_coin"],
+          "collective_return_per_1000_steps": 1000.0 * total_return / steps}
+
+
+def by_fifth(runs: Sequence[Tuple[str, int, pd.DataFrame]], num_steps: int) -> pd.DataFrame:
+  """One row per (agent, seed, fifth): the learning metrics and the reward scale."""
+  frames = []
+  for agent, seed, episodes in runs:
+    table = records.learning_by_fifth(episodes, num_steps)
+    if "abs_weighted_reciprocal_reward" in episodes and agent == "reciprocator":
+      scale = records.reward_scale_by_fifth(episodes, num_steps)
+      table["abs_weighted_reciprocal_reward"] = scale["mean_abs_weighted_reciprocal_reward"]
+      table["reward_scale_ratio"] = scale["ratio"]
+    table.insert(0, "seed", seed)
+    table.insert(0, "agent", agent)
+    frames.append(table)
+  return pd.concat(frames, ignore_index=True)
+
+
+def margins(fifths: pd.DataFrame, agent: str, baseline: str) -> pd.DataFrame:
+  """Per seed, last fifth: `agent` minus `baseline` on every metric (seed k vs seed k)."""
+  last = fifths[fifths["fifth"] == 5].set_index(["agent", "seed"])
+  rows = []
+  for seed in sorted(set(last.loc[agent].index) & set(last.loc[baseline].index)):
+    row = {"seed": seed}
+    for metric in METRICS:
+      if metric in last:
+        a, b = last.loc[(agent, seed), metric], last.loc[(baseline, seed), metric]
+        row[f"{metric}_{agent}"], row[f"{metric}_{baseline}"] = a, b
+        row[f"{metric}_margin"] = a - b
+    rows.append(row)
+  return pd.DataFrame(rows)
+
+
+def curves(runs: Sequence[Tuple[str, int, pd.DataFrame]], window_steps: int) -> pd.DataFrame:
+  """Per run, the metrics pooled over a trailing window of `window_steps` env steps,
+  evaluated at each episode's end (what the plot draws)."""
+  frames: List[pd.DataFrame] = []
+  for agent, seed, episodes in runs:
+    e = episodes.sort_values("env_steps").reset_index(drop=True)
+    length = e["length"].astype(float)
+    cum = {"length": length.cumsum(), "total": records.collective_return(e).cumsum()}
+    if "own_coins" in e:
+      cum["own"] = e["own_coins"].cumsum()
+      cum["coins"] = (e["own_coins"] + e["other_coins"]).cumsum()
+    if "abs_weighted_reciprocal_reward" in e:
+      cum["rec"] = (e["abs_weighted_reciprocal_reward"] * length).cumsum()
+    start = np.searchsorted(e["env_steps"].to_numpy(), e["env_steps"].to_numpy() - window_steps)
+    window = {k: v.to_numpy() - np.where(start > 0, v.to_numpy()[np.maximum(start - 1, 0)], 0.0)
+              for k, v in cum.items()}
+    out = pd.DataFrame({"agent": agent, "seed": seed, "env_steps": e["env_steps"],
+                        "collective_return_per_1000_steps":
+                            1000.0 * window["total"] / window["length"]})
+    if "coins" in window:
+      out["coins_per_step"] = window["coins"] / window["length"]
+      out["p_own_coin"] = window["own"] / np.maximum(window["coins"], 1.0)
+    if "rec" in window and agent == "reciprocator":
+      out["abs_weighted_reciprocal_reward"] = window["rec"] / window["length"]
+    frames.append(out)
+  return pd.concat(frames, ignore_index=True)
+
+
+def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, float] = None):
+  """One panel per metric, one line per run (agents by colour)."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  panels = [m for m in (*METRICS, "abs_weighted_reciprocal_reward") if m in curve_table]
+  fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+  colours = {}
+  for ax, metric in zip(axes[0], panels):
+    for (agent, seed), run in curve_table.groupby(["agent", "seed"]):
+      if run[metric].isna().all():
+        continue
+      colour = colours.setdefault(agent, f"C{len(colours)}")
+      ax.plot(run["env_steps"], run[metric], color=colour, alpha=0.8, lw=1,
+              label=f"{agent} seed {seed}")
+    if reference is not None and metric in reference:
+      ax.axhline(reference[metric], color="grey", ls="--", lw=1, label="random policy")
+    if metric == "p_own_coin":
+      ax.axhline(0.5, color="grey", ls=":", lw=1)
+    ax.set_title(metric.replace("_", " "), fontsize=9)
+    ax.set_xlabel("environment steps")
+  axes[0][0].legend(fontsize=6)
+  fig.suptitle(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

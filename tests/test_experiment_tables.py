@@ -1,0 +1,108 @@
+"""Multi-run experiments: resumable run queue, per-fifth learning tables, margins."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from recip_acme import comparison
+from recip_acme import records
+from recip_acme import run_queue
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _fake_run(workdir, progress_steps=None, checkpoint=True):
+  if checkpoint:
+    os.makedirs(os.path.join(workdir, "checkpoints", "run"))
+    open(os.path.join(workdir, "checkpoints", "run", "ckpt-1.index"), "w").close()
+  if progress_steps is not None:
+    os.makedirs(os.path.dirname(os.path.join(workdir, records.PROGRESS_FILE)), exist_ok=True)
+    with open(os.path.join(workdir, records.PROGRESS_FILE), "w") as f:
+      f.write("env_steps,episodes\n" + "".join(f"{s},1\n" for s in progress_steps))
+
+
+def test_run_command_starts_continues_reuses_or_refuses(tmp_path):
+  def run(name):
+    return run_queue.Run(name, str(tmp_path / name), 1000, ["--seed=3"])
+
+  fresh = run("fresh").command(resume=True)
+  assert fresh[-1] == "--seed=3" and "--resume" not in fresh and "--num_steps=1000" in fresh
+  _fake_run(str(tmp_path / "killed"), progress_steps=[200, 600])
+  assert run("killed").command(resume=True)[-1] == "--resume"
+  _fake_run(str(tmp_path / "finished"), progress_steps=[600, 1000])
+  assert run("finished").command(resume=True) is None
+  with pytest.raises(run_queue.RunQueueError, match="already holds a run; pass --resume"):
+    run("killed").command(resume=False)
+  # A run that wrote progress but never checkpointed starts afresh.
+  _fake_run(str(tmp_path / "early"), progress_steps=[100], checkpoint=False)
+  assert "--resume" not in run("early").command(resume=True)
+
+
+def test_run_all_names_the_failed_run(tmp_path):
+  bad = run_queue.Run("bad run", str(tmp_path / "bad"), 10, ["--substrate=nope"])
+  with pytest.raises(run_queue.RunQueueError, match=r"run bad run failed \(exit 2\)"):
+    run_queue.run_all([bad], parallel=1, resume=False, poll_seconds=0.2)
+  assert "substrate" in open(str(tmp_path / "bad") + ".log").read()
+
+
+def _episodes(rows):
+  """rows: (env_steps, length, own, other, return_p0, return_p1)."""
+  return pd.DataFrame(rows, columns=["env_steps", "length", "own_coins", "other_coins",
+                                     "return_p0", "return_p1"])
+
+
+def test_learning_by_fifth_pools_over_steps():
+  # Budget 1000: fifths end at 200, 400, ... Two episodes in the first fifth, of very
+  # different lengths: pooled coins per step is (10 + 2) / (150 + 50), not a mean of rates.
+  e = _episodes([(150, 150, 6, 4, 3.0, 1.0), (200, 50, 1, 1, -1.0, 1.0),
+                 (400, 200, 20, 0, 10.0, 10.0), (1000, 600, 30, 30, 0.0, 0.0)])
+  t = records.learning_by_fifth(e, 1000).set_index("fifth")
+  assert t.loc[1, "coins_per_step"] == pytest.approx(12 / 200)
+  assert t.loc[1, "p_own_coin"] == pytest.approx(7 / 12)
+  assert t.loc[1, "collective_return_per_1000_steps"] == pytest.approx(1000 * 4 / 200)
+  assert t.loc[2, "p_own_coin"] == 1.0 and t.loc[3, "episodes"] == 0
+  assert t.loc[5, "coins_per_step"] == pytest.approx(0.1)
+
+
+def test_margins_pair_seeds_and_subtract_the_baseline():
+  good = _episodes([(500, 500, 40, 10, 30.0, 30.0), (1000, 500, 40, 10, 30.0, 30.0)])
+  poor = _episodes([(500, 500, 25, 25, 0.0, 0.0), (1000, 500, 20, 30, -10.0, 0.0)])
+  fifths = comparison.by_fifth([("reciprocator", 1, good), ("independent", 1, poor),
+                                ("independent", 2, poor)], 1000)
+  m = comparison.margins(fifths, "reciprocator", "independent")
+  assert list(m["seed"]) == [1]                                # Seed 2 has no pair.
+  assert m.loc[0, "p_own_coin_margin"] == pytest.approx(0.8 - 0.4)
+  assert m.loc[0, "collective_return_per_1000_steps_margin"] == pytest.approx(120 + 20)
+
+
+def test_curves_use_a_trailing_window_of_steps():
+  e = _episodes([(100, 100, 10, 0, 1.0, 0.0), (200, 100, 0, 10, 0.0, 0.0),
+                 (300, 100, 0, 10, 0.0, 0.0)])
+  c = comparison.curves([("independent", 0, e)], window_steps=150)
+  # At step 300 the window (150, 300] holds the last two episodes only.
+  assert c["p_own_coin"].tolist() == pytest.approx([1.0, 0.5, 0.0])
+  assert c["coins_per_step"].iloc[-1] == pytest.approx(0.1)
+
+
+def test_compare_agents_trains_then_reuses_on_resume(tmp_path):
+  cmd = [sys.executable, "-m", "launch.compare_agents", "--agents=independent", "--seeds=0",
+         "--num_steps=300", "--episode_step_limit=100", f"--runs_dir={tmp_path}/runs",
+         f"--out={tmp_path}/out", "--random_reference_steps=200", "--window_steps=100",
+         "--resume", "--train_flags=--num_envs=1"]   # One copy: 3 episodes of 100 steps.
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+  first = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert "running:" in first.stdout
+  fifths = pd.read_csv(tmp_path / "out" / "fifths.csv")
+  assert list(fifths["fifth"]) == [1, 2, 3, 4, 5] and fifths["episodes"].sum() == 3
+  readme = open(tmp_path / "out" / "README.md").read()
+  assert "python -m launch.compare_agents --agents=independent" in readme
+  assert "Uniformly random players (200 steps)" in readme
+  assert os.path.getsize(tmp_path / "out" / "curves.png") > 0
+  again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0 and "running:" not in again.stdout   # Finished: reused.
+  assert np.isfinite(fifths.loc[fifths["episodes"] > 0, "coins_per_step"]).all()
