@@ -48,7 +48,7 @@ flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
                   "(ALGORITHM.md: a separate estimator blind to j's action).")
 flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic"],
                   "'extrinsic' (preset default) rescales r_rec by a running "
-                  "std(r_ext)/rms(r_rec); 'none' keeps ALGORITHM.md's r_rec.")
+                  "std(r_ext)/mean|r_rec|; 'none' keeps ALGORITHM.md's r_rec.")
 flags.DEFINE_integer("reciprocal_scale_steps", None, "Horizon of that running scale, in "
                      "joint steps (default 10000).")
 cli.allow("reciprocal_scale_steps", cli.above(0, integer=True))

@@ -309,36 +309,41 @@ def linear_weight(step, start: float, end: float, ramp_steps: int):
 
 
 class ExtrinsicScale:
-  """Running factor std(r_ext) / rms(r_rec) that puts r_rec on the game's scale.
+  """Running factor std(r_ext) / mean|r_rec| that puts r_rec on the game's scale.
 
   Why: on long pixel episodes the raw reciprocal reward (a balance times a VoI) can be
   orders of magnitude larger than the game's reward, so the learner follows the
-  estimators, not the game. Both statistics are exponential averages over about
-  `horizon` joint steps (with a 1/count start so the first steps are not biased
-  towards 0), over every player and environment. They live in one variable so that a
-  checkpoint holds them. Before any reciprocal reward was seen the factor is 0.
+  estimators, not the game. With the factor, the mean size of w * r_rec per step is w
+  times the game's reward standard deviation per step, over the last `horizon` joint
+  steps. The first absolute moment of r_rec is used, not its rms: r_rec is spiky on
+  sparse substrates (it is large only near interactions), and there an rms match left
+  its typical size 10-300x below the game's (PD in the matrix, clean_up; README).
+  Both statistics are exponential averages over about `horizon` joint steps (with a
+  1/count start so the first steps are not biased towards 0), over every player and
+  environment. They live in one variable so that a checkpoint holds them. Before any
+  reciprocal reward was seen, and while the game has paid nothing, the factor is 0.
   """
 
-  def __init__(self, horizon: int, epsilon: float = 1e-8):
+  def __init__(self, horizon: int, epsilon: float = 1e-12):
     self._horizon = float(horizon)
     self._epsilon = epsilon
-    # count, mean(r_ext), mean(r_ext^2), mean(r_rec^2)
+    # count, mean(r_ext), mean(r_ext^2), mean(|r_rec|)
     self.state = tf.Variable(np.zeros(4, np.float64), trainable=False,
                              name="reciprocal_scale_statistics")
 
   def factor(self) -> float:
-    count, mean, square, rec_square = self.state.numpy()
-    if count == 0 or rec_square <= 0:
+    count, mean, square, rec_abs = self.state.numpy()
+    if count == 0 or rec_abs <= 0:
       return 0.0
-    return float(np.sqrt(max(square - mean ** 2, 0.0)) / (np.sqrt(rec_square) + self._epsilon))
+    return float(np.sqrt(max(square - mean ** 2, 0.0)) / (rec_abs + self._epsilon))
 
   def update(self, extrinsic: np.ndarray, reciprocal_reward: np.ndarray) -> None:
-    count, mean, square, rec_square = self.state.numpy()
+    count, mean, square, rec_abs = self.state.numpy()
     count += 1
     alpha = max(1.0 / self._horizon, 1.0 / count)
     extrinsic = np.asarray(extrinsic, np.float64)
     reciprocal_reward = np.asarray(reciprocal_reward, np.float64)
     mean += alpha * (extrinsic.mean() - mean)
     square += alpha * (np.square(extrinsic).mean() - square)
-    rec_square += alpha * (np.square(reciprocal_reward).mean() - rec_square)
-    self.state.assign([count, mean, square, rec_square])
+    rec_abs += alpha * (np.abs(reciprocal_reward).mean() - rec_abs)
+    self.state.assign([count, mean, square, rec_abs])

@@ -110,7 +110,8 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
       substrate=substrate, agent=agent, base=base, reciprocator=recip,
       network=preset.network, adapter=preset.adapter,
       impala=impala_config.ImpalaConfig(sequence_length=preset.unroll_length,
-                                        discount=preset.gamma),
+                                        discount=preset.gamma,
+                                        baseline_cost=preset.baseline_cost),
       r2d2=r2d2_config.R2D2Config(discount=preset.gamma))
   for key, value in overrides.items():
     setattr(config, key, value)

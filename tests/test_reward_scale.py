@@ -22,3 +22,29 @@ def test_fifths_pool_episode_statistics_by_length():
   np.testing.assert_allclose(first["ratio"], 0.5 / std)
   assert table.iloc[2]["ratio"] == 0.5            # The 600-step episode ends in fifth 3.
   assert table.iloc[1]["episodes"] == 0
+
+
+def test_extrinsic_scale_matches_mean_abs_reciprocal_to_extrinsic_std():
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  scale = reciprocal.ExtrinsicScale(horizon=2000)
+  assert scale.factor() == 0.0                         # Nothing seen yet.
+  for _ in range(4000):
+    # Sparse game reward (+1 w.p. 0.05, std ~0.218) and a spiky r_rec: 0 on 98% of
+    # steps, +-50 otherwise (mean |r_rec| = 1, rms ~7.1).
+    ext = (rng.random(2) < 0.05).astype(np.float64)
+    rec = np.where(rng.random(2) < 0.02, rng.choice([-50.0, 50.0], 2), 0.0)
+    scale.update(ext, rec)
+  # Mean |factor * r_rec| equals std(r_ext): the factor is std / mean|r_rec| (~0.22),
+  # not std / rms (~0.03, which leaves the typical r_rec 7x smaller than the game's).
+  np.testing.assert_allclose(scale.factor(), np.sqrt(0.05 * 0.95) / 1.0, rtol=0.25)
+
+
+def test_extrinsic_scale_is_zero_while_the_game_pays_nothing():
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  scale = reciprocal.ExtrinsicScale(horizon=100)
+  for _ in range(50):
+    scale.update(np.zeros(3), np.full(3, 0.7))
+  assert scale.factor() == 0.0
+  scale.update(np.array([1.0, 0.0, 0.0]), np.full(3, 0.7))
+  assert scale.factor() > 0.0

@@ -48,7 +48,7 @@ class InfluenceSettings:
   gamma: float
   future_term: bool
   reset_balance_each_episode: bool
-  # Multiplies r_rec by a running std(r_ext)/rms(r_rec) (reciprocal_scale="extrinsic").
+  # Multiplies r_rec by a running std(r_ext)/mean|r_rec| (reciprocal_scale="extrinsic").
   scale: Optional[reciprocal.ExtrinsicScale] = None
 
 

@@ -31,7 +31,7 @@ class ReciprocatorConfig:
     normalize_reciprocal_reward: standardise r_rec over each learner batch.
     reciprocal_scale: "none" keeps r_rec as ALGORITHM.md section 3 defines it;
       "extrinsic" (project extension, README) multiplies it by
-      std(r_ext) / rms(r_rec), both running over the last `reciprocal_scale_steps`
+      std(r_ext) / mean|r_rec|, both running over the last `reciprocal_scale_steps`
       joint steps, so that w * r_rec stays on the game's reward scale whatever the
       episode length, reward density and estimator magnitude (sign and relative size
       within that window are unchanged; the balances are not scaled).
