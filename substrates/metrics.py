@@ -4,6 +4,13 @@ Coins (ALGORITHM.md section 4): for player i, +1 for any coin it takes, -2 each 
 its partner takes i's coin, and the observation MISMATCHED_COIN_COLLECTED_BY_PARTNER
 is 1 on the steps where the partner took i's coin. Hence, per step,
 coins taken by i = r_i + 2 * m_i, of which m_partner were the partner's coin.
+
+Given the value of influence the joint actor computed for the step (VoI[j, i]: the
+influence of j's action on i's return), the tally also checks the influence estimators
+against the one event whose influence is known: when the partner takes i's coin, i loses
+2 because of the partner's action, so VoI[partner, i] should be clearly negative on those
+steps and near 0 on the others. Estimators that cannot see what an action does (e.g.
+egocentric moves on a map too coarse to show the avatars' orientation) show ~0 on both.
 """
 
 from __future__ import annotations
@@ -24,13 +31,23 @@ class CoinsTally:
     self._penalty = mismatch_penalty
     self.own = np.zeros(2)
     self.other = np.zeros(2)
+    # Sum and count of VoI[partner, i] on steps where the partner took i's coin, and on
+    # all other player-steps.
+    self.voi_at_loss = np.zeros(2)
+    self.voi_elsewhere = np.zeros(2)
 
-  def add(self, rewards: np.ndarray, signals: Dict[str, np.ndarray]) -> None:
+  def add(self, rewards: np.ndarray, signals: Dict[str, np.ndarray],
+          voi: Optional[np.ndarray] = None) -> None:
     mismatch = np.asarray(signals[MISMATCH], np.float64)
     taken = np.asarray(rewards, np.float64) + self._penalty * mismatch
     other = mismatch[::-1]              # Partner's coins taken by me = partner's flag.
     self.own += taken - other
     self.other += other
+    if voi is not None:
+      partner_on_me = np.array([voi[1, 0], voi[0, 1]], np.float64)
+      lost = mismatch > 0
+      self.voi_at_loss += [partner_on_me[lost].sum(), lost.sum()]
+      self.voi_elsewhere += [partner_on_me[~lost].sum(), (~lost).sum()]
 
   def summary(self) -> Dict[str, float]:
     total = self.own.sum() + self.other.sum()
@@ -39,6 +56,10 @@ class CoinsTally:
     for i in range(2):
       out[f"own_coins_p{i}"] = float(self.own[i])
       out[f"other_coins_p{i}"] = float(self.other[i])
+    if self.voi_elsewhere[1]:
+      out["voi_partner_took_my_coin"] = (float(self.voi_at_loss[0] / self.voi_at_loss[1])
+                                         if self.voi_at_loss[1] else float("nan"))
+      out["voi_otherwise"] = float(self.voi_elsewhere[0] / self.voi_elsewhere[1])
     return out
 
 

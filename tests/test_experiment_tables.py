@@ -106,3 +106,20 @@ def test_compare_agents_trains_then_reuses_on_resume(tmp_path):
   again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0 and "running:" not in again.stdout   # Finished: reused.
   assert np.isfinite(fifths.loc[fifths["episodes"] > 0, "coins_per_step"]).all()
+
+
+def test_coins_tally_checks_voi_on_the_steps_a_partner_took_my_coin():
+  from substrates import metrics  # pylint: disable=g-import-not-at-top
+  tally = metrics.CoinsTally()
+  voi = np.array([[0.0, -1.5], [-0.5, 0.0]])   # voi[j, i]: j's influence on i.
+  # Step 1: player 1 takes player 0's coin (p0 -2 and flagged, p1 +1).
+  tally.add(np.array([-2.0, 1.0]), {metrics.MISMATCH: np.array([1.0, 0.0])}, voi)
+  # Steps 2-3: nothing happens.
+  for _ in range(2):
+    tally.add(np.zeros(2), {metrics.MISMATCH: np.zeros(2)}, voi * 0.1)
+  out = tally.summary()
+  assert out["own_coins_p1"] == 0 and out["other_coins_p1"] == 1
+  assert out["voi_partner_took_my_coin"] == pytest.approx(-0.5)     # voi[1, 0] at the loss.
+  # Elsewhere: p1's VoI on step 1 (-1.5), then 4 player-steps of 0.1 * voi.
+  assert out["voi_otherwise"] == pytest.approx((-1.5 - 0.05 * 2 - 0.15 * 2) / 5)
+  assert "voi_otherwise" not in metrics.CoinsTally().summary()     # No VoI given: no check.
