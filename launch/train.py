@@ -58,6 +58,9 @@ flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (prese
 cli.allow("rgb_downsample", cli.above(0, integer=True))
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
 cli.allow("world_downsample", cli.above(0, integer=True))
+flags.DEFINE_bool("avatar_locations", None, "Give the influence estimators every avatar's "
+                  "position and orientation (Melting Pot's debug observations; preset: on "
+                  "for coins). Players never see them.")
 flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
 cli.allow("episode_step_limit", cli.above(0, integer=True))
 flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
@@ -140,6 +143,9 @@ def config_from_flags():
   if FLAGS.episode_step_limit is not None:
     config.adapter = dataclasses.replace(config.adapter,
                                          episode_step_limit=FLAGS.episode_step_limit)
+  if FLAGS.avatar_locations is not None:
+    config.adapter = dataclasses.replace(config.adapter,
+                                         avatar_locations=FLAGS.avatar_locations)
   network = {}
   if FLAGS.conv_channels is not None:
     network["conv_channels"] = tuple(int(c) for c in FLAGS.conv_channels)

@@ -4,16 +4,30 @@ What the agents need from any Melting Pot 2.x substrate, and nothing else:
 - per player: a (downsampled) RGB observation and a discrete action spec, as Acme
   `EnvironmentSpec`s, so a standard Acme learner can train each player;
 - the *state* the influence estimators see: the global view ``WORLD.RGB``
-  (downsampled, in [0, 1]) plus the step count, which players never see;
+  (downsampled, in [0, 1]) plus the step count, which players never see, and, with
+  ``avatar_locations``, every avatar's cell and orientation (see below);
 - every player's reward, and episode boundaries.
 
 The 88x88 -> 11x11 area averaging (8x8 blocks) is the community default; the factor
 is configurable. Observations stay uint8 so replay holds 4x less.
+
+Why avatar locations: Melting Pot's moves are egocentric (FORWARD, STEP_LEFT, ...), and
+on coins the avatar sprite does not rotate (``noRotates``), so no view of WORLD.RGB
+shows where an action takes a player. Estimators of r(s, a) then cannot tell which
+action takes a coin, and VoI carries no information. Melting Pot reports each avatar's
+position and orientation through its own ``LocationObserver`` component, which the
+substrate configs add behind their module switch ``_ENABLE_DEBUG_OBSERVATIONS``
+(35 of the 2.4 substrates, coins and the *_in_the_matrix games included). The adapter
+turns that switch on for its own build only (``_build_with_avatar_locations``) and
+gives the positions and orientations to the estimators' state; players' observations
+are unchanged (RGB only), and evaluation builds Melting Pot's scenarios untouched.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import contextlib
+import importlib
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import cv2
@@ -38,11 +52,14 @@ class AdapterConfig:
     episode_step_limit: if set, episodes are cut after this many steps (a
       truncation: discount stays 1, so learners still bootstrap). For short
       experiments and tests; Melting Pot's own episodes run 1000-5000 steps.
+    avatar_locations: add every avatar's cell (scaled to [0, 1] by the world size)
+      and orientation (one-hot N, E, S, W) to the estimators' state (module doc).
   """
   rgb_downsample: int = 8
   world_downsample: int = 8
   max_episode_steps: int = MAX_EPISODE_STEPS
   episode_step_limit: Optional[int] = None
+  avatar_locations: bool = False
 
   def __post_init__(self):
     for name in ("rgb_downsample", "world_downsample", "max_episode_steps",
@@ -103,6 +120,42 @@ class JointTimeStep(NamedTuple):
     return dm_env.TimeStep(self.step_type, reward, discount, self.observations[i])
 
 
+AVATAR_OBSERVATIONS = ("POSITION", "ORIENTATION")
+NUM_ORIENTATIONS = 4   # Melting Pot's N, E, S, W.
+
+
+@contextlib.contextmanager
+def _debug_observations(name: str):
+  """Melting Pot's own switch for its substrates' debug observations, on for one build."""
+  module = importlib.import_module(f"meltingpot.configs.substrates.{name}")
+  if not hasattr(module, "_ENABLE_DEBUG_OBSERVATIONS"):
+    raise ValueError(f"substrate {name!r} has no debug observations, so no avatar "
+                     "locations; build it with avatar_locations=False")
+  saved = module._ENABLE_DEBUG_OBSERVATIONS  # pylint: disable=protected-access
+  module._ENABLE_DEBUG_OBSERVATIONS = True  # pylint: disable=protected-access
+  try:
+    yield
+  finally:
+    module._ENABLE_DEBUG_OBSERVATIONS = saved  # pylint: disable=protected-access
+
+
+def _build_with_avatar_locations(name: str, roles: Sequence[str]):
+  """The substrate with POSITION and ORIENTATION among each player's observations."""
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  config = substrate.get_config(name)
+  with config.unlocked():
+    config.individual_observation_names = (list(config.individual_observation_names)
+                                           + list(AVATAR_OBSERVATIONS))
+  with _debug_observations(name):
+    env = substrate.get_factory_from_config(config).build(roles)
+  missing = [k for k in AVATAR_OBSERVATIONS if k not in env.observation_spec()[0]]
+  if missing:
+    env.close()
+    raise ValueError(f"substrate {name!r} reports no {', '.join(missing)} for its avatars; "
+                     "build it with avatar_locations=False")
+  return env
+
+
 class MeltingPotSubstrate:
   """A Melting Pot substrate, all players controlled by one joint actor."""
 
@@ -114,7 +167,8 @@ class MeltingPotSubstrate:
     self.config = config
     factory = substrate.get_factory(name)
     self.roles = tuple(roles or factory.default_player_roles())
-    self._env = factory.build(self.roles)
+    self._env = (_build_with_avatar_locations(name, self.roles) if config.avatar_locations
+                 else factory.build(self.roles))
     self.num_players = len(self.roles)
     raw_obs = self._env.observation_spec()
     self._raw_rgb_shape = raw_obs[0]["RGB"].shape
@@ -122,10 +176,13 @@ class MeltingPotSubstrate:
     self.num_actions = [int(a.num_values) for a in self._env.action_spec()]
     self.rgb_shape = downsampled_shape(self._raw_rgb_shape, config.rgb_downsample)
     self.world_shape = downsampled_shape(self._raw_world_shape, config.world_downsample)
-    self.state_size = int(np.prod(self.world_shape)) + 1
+    # Cells of the world view (sprites are 8x8 pixels), to scale positions into [0, 1].
+    self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / 8.0
+    locations = (2 + NUM_ORIENTATIONS) * self.num_players if config.avatar_locations else 0
+    self.state_size = int(np.prod(self.world_shape)) + 1 + locations
     self.signal_names = sorted(k for k, v in raw_obs[0].items()
-                               if k not in ("RGB", "WORLD.RGB") and len(v.shape) <= 1
-                               and not k.startswith("WORLD."))
+                               if k not in ("RGB", "WORLD.RGB", *AVATAR_OBSERVATIONS)
+                               and len(v.shape) <= 1 and not k.startswith("WORLD."))
     self._step = 0
 
   @property
@@ -145,8 +202,11 @@ class MeltingPotSubstrate:
     factor = self.config.rgb_downsample
     observations = [area_downsample(obs["RGB"], factor) for obs in timestep.observation]
     world = area_downsample(timestep.observation[0]["WORLD.RGB"], self.config.world_downsample)
-    state = np.concatenate([world.reshape(-1).astype(np.float32) / 255.0,
-                            [self._step / self.config.max_episode_steps]]).astype(np.float32)
+    parts = [world.reshape(-1).astype(np.float32) / 255.0,
+             [self._step / self.config.max_episode_steps]]
+    if self.config.avatar_locations:
+      parts.append(self._avatar_features(timestep.observation))
+    state = np.concatenate(parts).astype(np.float32)
     rewards = (np.zeros(self.num_players, np.float32) if timestep.reward is None
                else np.asarray(timestep.reward, np.float32))
     discount = 1.0 if timestep.discount is None else float(timestep.discount)
@@ -154,6 +214,14 @@ class MeltingPotSubstrate:
                for k in self.signal_names}
     return JointTimeStep(timestep.step_type, observations, rewards, discount, state,
                          self._step, signals)
+
+  def _avatar_features(self, observations) -> np.ndarray:
+    """Per player: (x, y) / world cells, then one-hot orientation (N, E, S, W)."""
+    out = np.zeros((self.num_players, 2 + NUM_ORIENTATIONS), np.float32)
+    for i, obs in enumerate(observations):
+      out[i, :2] = np.asarray(obs["POSITION"], np.float32) / self._world_cells
+      out[i, 2 + int(obs["ORIENTATION"]) % NUM_ORIENTATIONS] = 1.0
+    return out.reshape(-1)
 
   def reset(self) -> JointTimeStep:
     self._step = 0

@@ -1,0 +1,58 @@
+"""The estimators' state can show where an egocentric action takes each avatar."""
+
+import numpy as np
+import pytest
+
+from substrates import melting_pot
+
+TURN_LEFT, NOOP = 5, 0   # Melting Pot coins' action set.
+
+
+def _avatar_block(env, state, player):
+  width = 2 + melting_pot.NUM_ORIENTATIONS
+  start = env.state_size - width * env.num_players + width * player
+  return state[start:start + width]
+
+
+def test_coins_state_carries_positions_and_orientations():
+  env = melting_pot.MeltingPotSubstrate(
+      "coins", melting_pot.AdapterConfig(avatar_locations=True))
+  try:
+    plain_size = int(np.prod(env.world_shape)) + 1
+    assert env.state_size == plain_size + 2 * (2 + melting_pot.NUM_ORIENTATIONS)
+    ts = env.reset()
+    assert ts.state.shape == (env.state_size,)
+    assert "POSITION" not in ts.signals and "ORIENTATION" not in ts.signals
+    assert env.player_spec(0).observations.shape == env.rgb_shape   # Players: RGB only.
+    seen = []
+    for _ in range(4):   # Player 0 turns left 4 times, player 1 waits.
+      ts = env.step([TURN_LEFT, NOOP])
+      block = _avatar_block(env, ts.state, 0)
+      assert block[2:].sum() == 1.0 and np.all((0 <= block[:2]) & (block[:2] <= 1))
+      seen.append(int(np.argmax(block[2:])))
+    # Four left turns visit all four orientations, in N <- E <- S <- W order, in place.
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert all((a - b) % 4 == 1 for a, b in zip(seen, seen[1:]))
+    assert len({tuple(_avatar_block(env, ts.state, 1))}) == 1
+  finally:
+    env.close()
+
+
+def test_the_switch_is_on_for_our_build_only():
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  from meltingpot.configs.substrates import coins  # pylint: disable=g-import-not-at-top
+  env = melting_pot.MeltingPotSubstrate(
+      "coins", melting_pot.AdapterConfig(avatar_locations=True))
+  env.close()
+  assert coins._ENABLE_DEBUG_OBSERVATIONS is False  # pylint: disable=protected-access
+  plain = substrate.get_factory("coins").build(("default",) * 2)
+  try:
+    assert "ORIENTATION" not in plain.observation_spec()[0]
+  finally:
+    plain.close()
+
+
+def test_substrates_without_locations_say_so():
+  with pytest.raises(ValueError, match="no debug observations, so no avatar locations"):
+    melting_pot.MeltingPotSubstrate(
+        "collaborative_cooking__asymmetric", melting_pot.AdapterConfig(avatar_locations=True))
