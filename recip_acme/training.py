@@ -23,6 +23,7 @@ import collections
 import dataclasses
 import json
 import os
+import random
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -280,7 +281,13 @@ class Agent:
       env.close()
 
 
-def _make_envs(config: TrainConfig, count: int) -> List[melting_pot.MeltingPotSubstrate]:
+def _make_envs(config: TrainConfig, count: int,
+               seed: int) -> List[melting_pot.MeltingPotSubstrate]:
+  """`count` copies of the substrate. Melting Pot draws each copy's map (coins: its
+  size, 10-15 cells a side, fixed for the copy's life) and colours from Python's
+  `random`: seeded here, so runs with one seed play the same maps whatever the agent
+  (paired comparisons), and a resumed run plays the maps it played before."""
+  random.seed(seed)
   try:
     return [melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
             for _ in range(count)]
@@ -321,7 +328,7 @@ def build_agent(config: TrainConfig, logger_fn=lambda label: loggers.NoOpLogger(
   config.validate()
   tf.random.set_seed(config.seed)
   np.random.seed(config.seed)
-  envs = _make_envs(config, config.reciprocator.num_envs if with_actor else 1)
+  envs = _make_envs(config, config.reciprocator.num_envs if with_actor else 1, config.seed)
   builder = _make_builder(config, envs[0])
   networks = builder.make_networks()
   policy_learning = tf.Variable(not config.reciprocator.reciprocal, trainable=False,
@@ -468,7 +475,7 @@ def run_actor_process(config: TrainConfig, server_address: str, index: int, stop
   seed = distributed.actor_seed(config.seed, index)
   tf.random.set_seed(seed)
   np.random.seed(seed)
-  envs = _make_envs(config, config.reciprocator.num_envs)
+  envs = _make_envs(config, config.reciprocator.num_envs, seed)
   builder = _make_builder(config, envs[0])
   networks = builder.make_networks()
   client = reverb.Client(server_address)

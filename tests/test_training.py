@@ -220,3 +220,28 @@ def test_learner_and_influence_flags_reach_the_run_config():
   # Round trip through the run's config.json (what --resume and export read).
   again = training.config_from_dict(training.config_to_dict(config))
   assert again.reciprocator.influence.future_term is False
+
+
+def test_substrate_maps_follow_the_run_seed():
+  """Melting Pot draws coins' map size and colours from Python's `random` at build:
+  the same seed gives the same maps (paired R vs independent runs, resumes). Spawn
+  points are drawn inside the game and may differ, so the test compares the walls."""
+  config = training.default_config("coins", "independent")
+
+  def walls(seed):
+    envs = training._make_envs(config, 3, seed)  # pylint: disable=protected-access
+    try:
+      out = []
+      for env in envs:
+        cells = int(np.prod(env.world_shape[:2]))
+        world = env.reset().state[:3 * cells].reshape(cells, 3)
+        out.append(np.all(world == world[0], axis=1))   # The corner cell is a wall.
+      return out
+    finally:
+      for env in envs:
+        env.close()
+
+  seven, again, eight = walls(7), walls(7), walls(8)
+  for a, b in zip(seven, again):
+    np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, b) for a, b in zip(seven, eight))
