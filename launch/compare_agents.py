@@ -45,6 +45,8 @@ flags.DEFINE_list("train_flags", [], "Extra launch.train flags for every run, e.
 cli.allow("train_flags", cli.any_list())
 
 
+flags.DEFINE_bool("report_only", False, "Tabulate the runs as they are now (unfinished "
+                  "ones included, with the steps they reached); train nothing.")
 flags.DEFINE_integer("random_reference_steps", 20_000, "Steps of a uniformly random policy "
                      "measured as the reference on coins (0: none).")
 cli.allow("random_reference_steps", cli.at_least(0, integer=True))
@@ -60,21 +62,29 @@ def main(argv):
 
   out = FLAGS.out or os.path.join("results", f"{FLAGS.substrate}_agents")
   extra = [f"--episode_step_limit={FLAGS.episode_step_limit}"] if FLAGS.episode_step_limit else []
-  pairs = [(agent, int(seed)) for agent in FLAGS.agents for seed in FLAGS.seeds]
+  # Seed-major order: with --parallel=2 the two agents of a seed run side by side, so a
+  # comparison cut short still has whole pairs.
+  pairs = [(agent, int(seed)) for seed in FLAGS.seeds for agent in FLAGS.agents]
   runs = [run_queue.Run(
       name=f"{agent} seed {seed}", num_steps=FLAGS.num_steps,
       workdir=os.path.join(FLAGS.runs_dir, f"{FLAGS.substrate}_{agent}_s{seed}"),
       train_flags=[f"--substrate={FLAGS.substrate}", f"--agent={agent}", f"--base={FLAGS.base}",
                    f"--seed={seed}", *extra, *FLAGS.train_flags]) for agent, seed in pairs]
-  try:
-    run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
-  except run_queue.RunQueueError as e:
-    cli.fail(str(e))
-
+  if not FLAGS.report_only:
+    try:
+      run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
+    except run_queue.RunQueueError as e:
+      cli.fail(str(e))
+  reached = {(a, s): run_queue.progress_steps(r.workdir) for (a, s), r in zip(pairs, runs)}
   episodes = [(agent, seed, pd.read_csv(os.path.join(run.workdir, "episodes.csv")))
-              for (agent, seed), run in zip(pairs, runs)]
+              for (agent, seed), run in zip(pairs, runs)
+              if os.path.exists(os.path.join(run.workdir, "episodes.csv"))]
+  if not episodes:
+    cli.fail(f"no run in {FLAGS.runs_dir} has episodes yet")
   os.makedirs(out, exist_ok=True)
   fifths = comparison.by_fifth(episodes, FLAGS.num_steps)
+  fifths.insert(2, "run_steps_reached", [reached[(a, s)] for a, s in
+                                         zip(fifths["agent"], fifths["seed"])])
   fifths.to_csv(os.path.join(out, "fifths.csv"), index=False)
   curve_table = comparison.curves(episodes, FLAGS.window_steps)
   curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
@@ -91,6 +101,11 @@ def main(argv):
             f"root):\n\n    {command}\n\nPer run and fifth of the run (pooled over its steps; "
             "`fifths.csv`):\n\n")
     f.write(fifths.to_markdown(index=False, floatfmt=".4f") + "\n")
+    short = [f"{a} seed {s} ({n} steps)" for (a, s), n in reached.items() if n < FLAGS.num_steps]
+    if short:
+      f.write(f"\n**Unfinished** at the time of this table: {', '.join(short)} of "
+              f"{FLAGS.num_steps}; their later fifths are empty or partial. The same command "
+              "with --resume continues them.\n")
     if reference is not None:
       f.write(f"\nUniformly random players ({reference['steps']} steps): coins per step "
               f"{reference['coins_per_step']:.4f}, P(own coin) {reference['p_own_coin']:.3f}, "
