@@ -59,8 +59,14 @@ cli.allow("rgb_downsample", cli.above(0, integer=True))
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
 cli.allow("world_downsample", cli.above(0, integer=True))
 flags.DEFINE_bool("avatar_locations", None, "Give the influence estimators every avatar's "
-                  "position and orientation (Melting Pot's debug observations; preset: on "
-                  "for coins). Players never see them.")
+                  "position and orientation (Melting Pot's debug observations). Players "
+                  "never see them.")
+flags.DEFINE_enum("estimator_view", None, ["world", "local"], "The influence estimators' "
+                  "state: 'world' (WORLD.RGB) or 'local' (the cells around every avatar in "
+                  "its own view; coins preset).")
+flags.DEFINE_integer("local_radius", None, "Cells on each side of the avatar in the "
+                     "'local' estimator view (default 1).")
+cli.allow("local_radius", cli.at_least(0, integer=True))
 flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
 cli.allow("episode_step_limit", cli.above(0, integer=True))
 flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")
@@ -143,9 +149,9 @@ def config_from_flags():
   if FLAGS.episode_step_limit is not None:
     config.adapter = dataclasses.replace(config.adapter,
                                          episode_step_limit=FLAGS.episode_step_limit)
-  if FLAGS.avatar_locations is not None:
-    config.adapter = dataclasses.replace(config.adapter,
-                                         avatar_locations=FLAGS.avatar_locations)
+  for name in ("avatar_locations", "estimator_view", "local_radius"):
+    if FLAGS[name].value is not None:
+      config.adapter = dataclasses.replace(config.adapter, **{name: FLAGS[name].value})
   network = {}
   if FLAGS.conv_channels is not None:
     network["conv_channels"] = tuple(int(c) for c in FLAGS.conv_channels)

@@ -11,6 +11,16 @@ What the agents need from any Melting Pot 2.x substrate, and nothing else:
 The 88x88 -> 11x11 area averaging (8x8 blocks) is the community default; the factor
 is configurable. Observations stay uint8 so replay holds 4x less.
 
+Why local views: an estimator of r_i(s, a) must see what each player's action does. In a
+player's own view (Melting Pot's standard: 9 cells ahead, 1 behind, 5 to each side,
+the avatar always at the same cell, facing up) an egocentric move always lands on the
+same cell, so "FORWARD onto a coin" is one pixel's colour. `launch/voi_check.py`
+measured it on coins with random play: fitted on WORLD.RGB (with or without avatar
+locations) or on the full views, the estimators predict ~0 on the steps the partner
+takes a player's coin (-2) and VoI is ~0 there; on the 3 x 3 cells around each avatar
+they predict -1.4 and VoI[partner, i] is -1.2 (ideal -1.7), ~0 elsewhere
+(`results/voi_check/`). The local view is the coins preset's estimator state.
+
 Why avatar locations: Melting Pot's moves are egocentric (FORWARD, STEP_LEFT, ...), and
 on coins the avatar sprite does not rotate (``noRotates``), so no view of WORLD.RGB
 shows where an action takes a player. Estimators of r(s, a) then cannot tell which
@@ -39,6 +49,9 @@ from recip_acme import assets
 
 # Melting Pot 2.x ends every substrate by this many steps at the latest.
 MAX_EPISODE_STEPS = 5000
+ESTIMATOR_VIEWS = ("world", "local")
+# Melting Pot draws every object as an 8 x 8 sprite: one grid cell.
+CELL_PIXELS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,16 +67,26 @@ class AdapterConfig:
       experiments and tests; Melting Pot's own episodes run 1000-5000 steps.
     avatar_locations: add every avatar's cell (scaled to [0, 1] by the world size)
       and orientation (one-hot N, E, S, W) to the estimators' state (module doc).
+    estimator_view: what the estimators' state is built from. "world": WORLD.RGB
+      downsampled by `world_downsample`; "local": every player's own view, only the
+      (2 * local_radius + 1)^2 cells around its avatar, one averaged colour per cell
+      (module doc, "Why local views").
+    local_radius: cells on each side of the avatar kept by the "local" view.
   """
   rgb_downsample: int = 8
   world_downsample: int = 8
   max_episode_steps: int = MAX_EPISODE_STEPS
   episode_step_limit: Optional[int] = None
   avatar_locations: bool = False
+  estimator_view: str = "world"
+  local_radius: int = 1
 
   def __post_init__(self):
+    if self.estimator_view not in ESTIMATOR_VIEWS:
+      raise ValueError(f"estimator_view must be one of {', '.join(ESTIMATOR_VIEWS)}; "
+                       f"got {self.estimator_view!r}")
     for name in ("rgb_downsample", "world_downsample", "max_episode_steps",
-                 "episode_step_limit"):
+                 "episode_step_limit", "local_radius"):
       if getattr(self, name) is not None and getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
@@ -179,7 +202,22 @@ class MeltingPotSubstrate:
     # Cells of the world view (sprites are 8x8 pixels), to scale positions into [0, 1].
     self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / 8.0
     locations = (2 + NUM_ORIENTATIONS) * self.num_players if config.avatar_locations else 0
-    self.state_size = int(np.prod(self.world_shape)) + 1 + locations
+    rows, cols = (self._raw_rgb_shape[0] // CELL_PIXELS, self._raw_rgb_shape[1] // CELL_PIXELS)
+    # The avatar's cell in its own view: 1 cell from the bottom, centred (Melting Pot's
+    # standard view; tests/test_avatar_locations.py checks it on coins).
+    self.avatar_cell = (rows - 2, cols // 2)
+    side = 2 * config.local_radius + 1
+    if config.estimator_view == "local":
+      r0, c0 = self.avatar_cell[0] - config.local_radius, self.avatar_cell[1] - config.local_radius
+      if r0 < 0 or c0 < 0 or r0 + side > rows or c0 + side > cols:
+        raise ValueError(f"local_radius {config.local_radius} does not fit the {rows}x{cols}"
+                         f"-cell view around the avatar at {self.avatar_cell}")
+      self._local_window = (slice(r0 * CELL_PIXELS, (r0 + side) * CELL_PIXELS),
+                            slice(c0 * CELL_PIXELS, (c0 + side) * CELL_PIXELS))
+      view_size = self.num_players * side * side * self._raw_rgb_shape[2]
+    else:
+      view_size = int(np.prod(self.world_shape))
+    self.state_size = view_size + 1 + locations
     self.signal_names = sorted(k for k, v in raw_obs[0].items()
                                if k not in ("RGB", "WORLD.RGB", *AVATAR_OBSERVATIONS)
                                and len(v.shape) <= 1 and not k.startswith("WORLD."))
@@ -201,9 +239,14 @@ class MeltingPotSubstrate:
   def _convert(self, timestep: dm_env.TimeStep) -> JointTimeStep:
     factor = self.config.rgb_downsample
     observations = [area_downsample(obs["RGB"], factor) for obs in timestep.observation]
-    world = area_downsample(timestep.observation[0]["WORLD.RGB"], self.config.world_downsample)
-    parts = [world.reshape(-1).astype(np.float32) / 255.0,
-             [self._step / self.config.max_episode_steps]]
+    if self.config.estimator_view == "local":
+      view = np.concatenate([
+          area_downsample(obs["RGB"][self._local_window], CELL_PIXELS).reshape(-1)
+          for obs in timestep.observation])
+    else:
+      view = area_downsample(timestep.observation[0]["WORLD.RGB"],
+                             self.config.world_downsample).reshape(-1)
+    parts = [view.astype(np.float32) / 255.0, [self._step / self.config.max_episode_steps]]
     if self.config.avatar_locations:
       parts.append(self._avatar_features(timestep.observation))
     state = np.concatenate(parts).astype(np.float32)

@@ -44,10 +44,10 @@ _LARGE_POPULATION = Preset(share_policy=True, num_envs=1,
 
 PRESETS: Dict[str, Preset] = {
     # Value-loss weight 0.01: the independent learner collected coins faster with it
-    # (README, "Base learner on Melting Pot"). Avatar locations in the estimators'
-    # state: without them no action's effect is visible to them (melting_pot.py).
+    # (README, "Base learner on Melting Pot"). The estimators see the cells around each
+    # avatar: on WORLD.RGB they cannot tell what an action does (melting_pot.py).
     "coins": Preset(baseline_cost=0.01,
-                    adapter=melting_pot.AdapterConfig(avatar_locations=True)),
+                    adapter=melting_pot.AdapterConfig(estimator_view="local")),
     "prisoners_dilemma_in_the_matrix__repeated": _MATRIX,
     "chicken_in_the_matrix__repeated": _MATRIX,
     "stag_hunt_in_the_matrix__repeated": _MATRIX,

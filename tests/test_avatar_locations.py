@@ -56,3 +56,28 @@ def test_substrates_without_locations_say_so():
   with pytest.raises(ValueError, match="no debug observations, so no avatar locations"):
     melting_pot.MeltingPotSubstrate(
         "collaborative_cooking__asymmetric", melting_pot.AdapterConfig(avatar_locations=True))
+
+
+def test_local_view_is_the_cells_around_each_avatar():
+  from recip_acme import influence_check  # pylint: disable=g-import-not-at-top
+  env = melting_pot.MeltingPotSubstrate("coins", melting_pot.AdapterConfig(estimator_view="local"))
+  try:
+    assert env.avatar_cell == influence_check.AVATAR_CELL == (9, 5)
+    assert env.state_size == 2 * 3 * 3 * 3 + 1
+    ts = env.reset()
+    for _ in range(30):
+      ts = env.step([1, 2])   # Walk about.
+    cells = ts.state[:-1].reshape(2, 3, 3, 3)
+    for i, obs in enumerate(ts.observations):   # obs: the 11 x 11 downsampled view.
+      np.testing.assert_allclose(cells[i], obs[8:11, 4:7].astype(np.float32) / 255.0)
+      assert cells[i, 1, 1].sum() > 0            # The avatar itself, never black.
+  finally:
+    env.close()
+
+
+def test_local_radius_must_fit_the_view():
+  with pytest.raises(ValueError, match="does not fit the 11x11-cell view"):
+    melting_pot.MeltingPotSubstrate(
+        "coins", melting_pot.AdapterConfig(estimator_view="local", local_radius=2))
+  with pytest.raises(ValueError, match="estimator_view must be one of world, local"):
+    melting_pot.AdapterConfig(estimator_view="pixels")
