@@ -7,13 +7,15 @@ own estimators (immediate-reward term, marginal counterfactual, as in training) 
 several views of the state, and prints, on held-out episodes, the mean VoI[partner, i]
 on the steps the partner took i's coin and on all other steps.
 
-  python -m launch.voi_check                      # ~10 min here
+  python -m launch.voi_check                      # ~15 min here
   python -m launch.voi_check --train_steps=200000 --epochs=40
 
-State views: `world` (WORLD.RGB downsampled + step, the default before avatar
-locations), `world+avatars` (+ every avatar's cell and orientation), `views` (every
-player's own RGB observation, where an egocentric move always lands on the same pixel),
-`views+avatars`. Output in --out: voi_check.csv, README.md with this command.
+State views: `world` (WORLD.RGB downsampled, the estimators' state on other
+substrates), `world+avatars` (+ every avatar's cell and orientation), `views` (every
+player's whole 11 x 11 view), `views+avatars`, `local` (the 3 x 3 cells around each
+avatar in its own view, where an egocentric move always lands on the same cell: the
+coins preset's state), `local+avatars`. Output in --out: voi_check.csv, README.md with
+this command.
 """
 
 import os
@@ -33,7 +35,8 @@ flags.DEFINE_integer("epochs", 20, "Passes over the training steps.")
 cli.allow("epochs", cli.above(0, integer=True))
 flags.DEFINE_integer("batch_size", 1024, "Samples per gradient step.")
 cli.allow("batch_size", cli.above(0, integer=True))
-flags.DEFINE_list("views", ["world", "world+avatars", "views", "views+avatars", "local"],
+flags.DEFINE_list("views", list(("world", "world+avatars", "views", "views+avatars", "local",
+                                 "local+avatars")),
                   "State views to compare.")
 cli.allow("views", cli.names(("world", "world+avatars", "views", "views+avatars", "local",
                               "local+avatars")))

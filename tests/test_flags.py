@@ -14,7 +14,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ABSL_CLIS = ["launch.train", "launch.reproduce", "launch.evaluate", "launch.export",
-             "launch.compare", "launch.compare_agents", "launch.reward_scale"]
+             "launch.compare", "launch.compare_agents", "launch.reward_scale",
+             "launch.voi_check"]
 ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 
 
