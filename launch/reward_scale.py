@@ -68,6 +68,9 @@ def main(argv):
     tables.append(table)
   table = pd.concat(tables, ignore_index=True)
   table["in_target"] = table["ratio"].between(LOW, HIGH)
+  table["note"] = ""
+  table.loc[table["extrinsic_reward_std"] == 0, "note"] = "the game paid nothing in this fifth"
+  table.loc[table["episodes"] == 0, "note"] = "no episode ended in this fifth"
   os.makedirs(FLAGS.out, exist_ok=True)
   table.to_csv(os.path.join(FLAGS.out, "scale.csv"), index=False)
   print(table.round(4).to_string(index=False))
