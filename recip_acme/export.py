@@ -31,6 +31,8 @@ import sonnet as snt
 import tensorflow as tf
 import tree
 
+from recip_acme.agents.impala import builder as impala_builder
+
 MANIFEST = "manifest.json"
 # What the policy networks read; each must be a permitted focal observation.
 POLICY_OBSERVATIONS = ("RGB",)
@@ -104,9 +106,8 @@ class MeltingPotBot(tf.Module):
     scores = scores[0]
     if self._action_mode == "greedy":
       action = tf.argmax(scores, output_type=tf.int32)
-    else:   # Gumbel-max draw from the policy's logits.
-      uniform = tf.random.stateless_uniform(tf.shape(scores), seeds[1], minval=1e-10, maxval=1.0)
-      action = tf.argmax(scores - tf.math.log(-tf.math.log(uniform)), output_type=tf.int32)
+    else:   # A draw from the policy's logits, with training's own sampler.
+      action = impala_builder.sample_categorical(scores, seeds[1], tf.int32)
     new_state = tuple(tree.flatten(tree.map_structure(lambda x: x[0], new_state)))
     return next_key, ((action, {"scores": scores}), new_state)
 

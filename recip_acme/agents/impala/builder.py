@@ -24,6 +24,18 @@ from recip_acme.agents import base
 from recip_acme.agents.impala import config as config_lib
 
 
+def sample_categorical(logits: tf.Tensor, seed: tf.Tensor,
+                       dtype: tf.DType = tf.int64) -> tf.Tensor:
+  """One draw from Categorical(logits) over the last axis, by Gumbel-max.
+
+  argmax(logits + Gumbel noise) is such a draw, and unlike StatelessMultinomial it
+  compiles with XLA (the actor's forward pass). The one sampler of IMPALA policies:
+  training's actor and the exported Melting Pot policies both call it.
+  """
+  uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
+  return tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1, output_type=dtype)
+
+
 class ImpalaBuilder(base.BaseBuilder):
   name = "impala"
 
@@ -79,12 +91,7 @@ class ImpalaBuilder(base.BaseBuilder):
 
   def behaviour(self, outputs, seed) -> Tuple[tf.Tensor, Dict[str, tf.Tensor]]:
     logits, _ = outputs
-    # Gumbel-max: argmax(logits + Gumbel noise) is a sample of Categorical(logits),
-    # and unlike StatelessMultinomial it compiles with XLA (the actor's forward pass).
-    uniform = tf.random.stateless_uniform(tf.shape(logits), seed, minval=1e-20, maxval=1.0)
-    actions = tf.argmax(logits - tf.math.log(-tf.math.log(uniform)), axis=-1,
-                        output_type=tf.int64)
-    return actions, {"logits": logits}
+    return sample_categorical(logits, seed), {"logits": logits}
 
   def action_probabilities(self, outputs) -> tf.Tensor:
     logits, _ = outputs
