@@ -75,7 +75,7 @@ def main(argv):
       run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
     except run_queue.RunQueueError as e:
       cli.fail(str(e))
-  reached = {(a, s): run_queue.progress_steps(r.workdir) for (a, s), r in zip(pairs, runs)}
+  reached = {(a, s): run_queue.steps_reached(r.workdir) for (a, s), r in zip(pairs, runs)}
   episodes = [(agent, seed, pd.read_csv(os.path.join(run.workdir, "episodes.csv")))
               for (agent, seed), run in zip(pairs, runs)
               if os.path.exists(os.path.join(run.workdir, "episodes.csv"))]

@@ -36,6 +36,22 @@ def progress_steps(workdir: str) -> int:
   return int(max(steps)) if steps else 0
 
 
+def steps_reached(workdir: str) -> int:
+  """How far a run (finished or not) has got: its last progress row or its last episode
+  row, whichever is later (Acme's CSV logger writes progress rows to disk in bunches,
+  while episode rows are written as episodes end)."""
+  last_episode = 0
+  path = os.path.join(workdir, records.EPISODES_FILE)
+  if os.path.exists(path):
+    with open(path) as f:
+      next(f, None)
+      for line in f:
+        head = line.split(",", 1)[0]
+        if head.isdigit():
+          last_episode = int(head)
+  return max(progress_steps(workdir), last_episode)
+
+
 def has_checkpoint(workdir: str) -> bool:
   path = os.path.join(workdir, "checkpoints", "run")
   return os.path.isdir(path) and any(n.startswith("ckpt-") for n in os.listdir(path))

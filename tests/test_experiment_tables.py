@@ -37,6 +37,11 @@ def test_run_command_starts_continues_reuses_or_refuses(tmp_path):
   assert run("finished").command(resume=True) is None
   with pytest.raises(run_queue.RunQueueError, match="already holds a run; pass --resume"):
     run("killed").command(resume=False)
+  # How far it got: the later of its progress rows and its episode rows.
+  with open(tmp_path / "killed" / records.EPISODES_FILE, "w") as f:
+    f.write("env_steps,episode\n300,1\n700,2\n")
+  assert run_queue.steps_reached(str(tmp_path / "killed")) == 700
+  assert run_queue.steps_reached(str(tmp_path / "finished")) == 1000
   # A run that wrote progress but never checkpointed starts afresh.
   _fake_run(str(tmp_path / "early"), progress_steps=[100], checkpoint=False)
   assert "--resume" not in run("early").command(resume=True)

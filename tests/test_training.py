@@ -226,7 +226,10 @@ def test_substrate_maps_follow_the_run_seed():
   """Melting Pot draws coins' map size and colours from Python's `random` at build:
   the same seed gives the same maps (paired R vs independent runs, resumes). Spawn
   points are drawn inside the game and may differ, so the test compares the walls."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
   config = training.default_config("coins", "independent")
+  # The world view (the coins preset's estimators see local cells only).
+  config.adapter = dataclasses.replace(config.adapter, estimator_view="world")
 
   def walls(seed):
     envs = training._make_envs(config, 3, seed)  # pylint: disable=protected-access
