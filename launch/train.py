@@ -46,7 +46,7 @@ flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
                   "How VoI's counterfactual is formed: 'marginal' (preset default: the "
                   "joint estimator averaged over j's behaviour policy) or 'regression' "
                   "(ALGORITHM.md: a separate estimator blind to j's action).")
-flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic"],
+flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic", "extrinsic_rms"],
                   "'extrinsic' (preset default) rescales r_rec by a running "
                   "std(r_ext)/mean|r_rec|; 'none' keeps ALGORITHM.md's r_rec.")
 flags.DEFINE_integer("reciprocal_scale_steps", None, "Horizon of that running scale, in "

@@ -106,6 +106,7 @@ def fit_and_check(train: List[Dict[str, np.ndarray]], test: List[Dict[str, np.nd
     voi.append(networks_lib.value_of_influence(pred, config.gamma, future_term=False).numpy())
     predicted.append(pred.reward.numpy())
   voi, predicted = np.concatenate(voi), np.concatenate(predicted)
+  lengths = [len(e["reward"]) for e in test]
   partner_on_me = np.stack([voi[:, 1, 0], voi[:, 0, 1]], axis=1)      # [T, i]
   return {"view": view, "state_size": state_size, "train_steps": samples,
           "test_steps": len(state), "test_losses": int(lost.sum()),
@@ -114,4 +115,32 @@ def fit_and_check(train: List[Dict[str, np.ndarray]], test: List[Dict[str, np.nd
           "abs_voi_otherwise": float(np.abs(partner_on_me[~lost]).mean()),
           "reward_on_losses": float(reward[lost].mean()),
           "predicted_reward_on_losses": float(predicted[lost].mean()),
-          "reward_mse": float(np.mean((reward - predicted) ** 2))}
+          "reward_mse": float(np.mean((reward - predicted) ** 2)),
+          **reciprocal_reward_sizes(voi, reward, lengths, config.gamma)}
+
+
+def reciprocal_reward_sizes(voi: np.ndarray, reward: np.ndarray, lengths: List[int],
+                            balance_decay: float) -> Dict[str, float]:
+  """How large w * r_rec gets (w = 1) under the two ways of matching its scale to the
+  game's: mean|r_rec| = std(r_ext) ("mean_abs") or rms(r_rec) = std(r_ext) ("rms").
+
+  r_rec is computed per episode from the fitted VoI with the default variant and
+  lambda = `balance_decay`. Both rules give the same shape, scaled: what differs is
+  how its rare large values compare with the game's own (+1, -2).
+  """
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  parts, start = [], 0
+  for n in lengths:
+    terms = reciprocal.reciprocal_terms(tf.constant(voi[start:start + n], tf.float32),
+                                        balance_decay=balance_decay)
+    parts.append(terms.rewards.numpy())
+    start += n
+  rec = np.concatenate(parts).reshape(-1)
+  std = float(np.std(reward))
+  sizes = {"reward_std": std, "reward_abs_max": float(np.abs(reward).max())}
+  for rule, size in (("mean_abs", np.abs(rec).mean()), ("rms", np.sqrt(np.mean(rec ** 2)))):
+    scaled = np.abs(rec) * (std / max(float(size), 1e-12))
+    sizes[f"{rule}_rule_p99_9"] = float(np.quantile(scaled, 0.999))
+    sizes[f"{rule}_rule_max"] = float(scaled.max())
+    sizes[f"{rule}_rule_mean_abs_over_std"] = float(scaled.mean() / std)
+  return sizes

@@ -322,28 +322,40 @@ class ExtrinsicScale:
   1/count start so the first steps are not biased towards 0), over every player and
   environment. They live in one variable so that a checkpoint holds them. Before any
   reciprocal reward was seen, and while the game has paid nothing, the factor is 0.
+  `statistic="rms"` matches rms(r_rec) instead (reciprocal_scale="extrinsic_rms"): it
+  keeps r_rec's rare large values near the game's, where the first-moment match makes
+  them 10-25x the game's largest reward on coins (results/voi_check).
   """
 
-  def __init__(self, horizon: int, epsilon: float = 1e-12):
+  STATISTICS = ("mean_abs", "rms")
+
+  def __init__(self, horizon: int, epsilon: float = 1e-12, statistic: str = "mean_abs"):
+    if statistic not in self.STATISTICS:
+      raise ValueError(f"statistic must be one of {', '.join(self.STATISTICS)}; "
+                       f"got {statistic!r}")
     self._horizon = float(horizon)
     self._epsilon = epsilon
-    # count, mean(r_ext), mean(r_ext^2), mean(|r_rec|)
+    self._rms = statistic == "rms"
+    # count, mean(r_ext), mean(r_ext^2), mean(|r_rec|) (or mean(r_rec^2) for "rms")
     self.state = tf.Variable(np.zeros(4, np.float64), trainable=False,
                              name="reciprocal_scale_statistics")
 
   def factor(self) -> float:
-    count, mean, square, rec_abs = self.state.numpy()
-    if count == 0 or rec_abs <= 0:
+    count, mean, square, rec_size = self.state.numpy()
+    if count == 0 or rec_size <= 0:
       return 0.0
-    return float(np.sqrt(max(square - mean ** 2, 0.0)) / (rec_abs + self._epsilon))
+    if self._rms:
+      rec_size = np.sqrt(rec_size)
+    return float(np.sqrt(max(square - mean ** 2, 0.0)) / (rec_size + self._epsilon))
 
   def update(self, extrinsic: np.ndarray, reciprocal_reward: np.ndarray) -> None:
-    count, mean, square, rec_abs = self.state.numpy()
+    count, mean, square, rec_size = self.state.numpy()
     count += 1
     alpha = max(1.0 / self._horizon, 1.0 / count)
     extrinsic = np.asarray(extrinsic, np.float64)
     reciprocal_reward = np.asarray(reciprocal_reward, np.float64)
     mean += alpha * (extrinsic.mean() - mean)
     square += alpha * (np.square(extrinsic).mean() - square)
-    rec_abs += alpha * (np.abs(reciprocal_reward).mean() - rec_abs)
-    self.state.assign([count, mean, square, rec_abs])
+    size = np.square(reciprocal_reward) if self._rms else np.abs(reciprocal_reward)
+    rec_size += alpha * (size.mean() - rec_size)
+    self.state.assign([count, mean, square, rec_size])

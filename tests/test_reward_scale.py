@@ -48,3 +48,19 @@ def test_extrinsic_scale_is_zero_while_the_game_pays_nothing():
   assert scale.factor() == 0.0
   scale.update(np.array([1.0, 0.0, 0.0]), np.full(3, 0.7))
   assert scale.factor() > 0.0
+
+
+def test_extrinsic_scale_rms_matches_the_second_moment():
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(1)
+  scale = reciprocal.ExtrinsicScale(horizon=2000, statistic="rms")
+  for _ in range(4000):
+    ext = (rng.random(2) < 0.05).astype(np.float64)
+    rec = np.where(rng.random(2) < 0.02, rng.choice([-50.0, 50.0], 2), 0.0)
+    scale.update(ext, rec)
+  # std(r_ext) ~0.218, rms(r_rec) = 50 * sqrt(0.02) ~7.07.
+  np.testing.assert_allclose(scale.factor(), np.sqrt(0.05 * 0.95) / (50 * np.sqrt(0.02)),
+                             rtol=0.25)
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="statistic must be one of mean_abs, rms"):
+    reciprocal.ExtrinsicScale(horizon=10, statistic="max")

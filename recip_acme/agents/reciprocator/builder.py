@@ -159,8 +159,10 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
           balance_decay=self.config.effective_balance_decay, gamma=c.gamma,
           future_term=c.future_term,
           reset_balance_each_episode=self.config.reset_balance_each_episode,
-          scale=(reciprocal.ExtrinsicScale(self.config.reciprocal_scale_steps)
-                 if self.config.reciprocal_scale == "extrinsic" else None))
+          scale=(reciprocal.ExtrinsicScale(
+              self.config.reciprocal_scale_steps,
+              statistic="rms" if self.config.reciprocal_scale == "extrinsic_rms" else "mean_abs")
+                 if self.config.reciprocal_scale != "none" else None))
       if replay_client is not None:
         joint_writer = acting.JointExperienceWriter(replay_client, JOINT_TABLE, c.gamma)
     return acting.JointActor(

@@ -9,7 +9,7 @@ from recip_acme import reciprocal as reciprocal_lib
 from recip_acme.influence import config as influence_config
 
 
-RECIPROCAL_SCALES = ("none", "extrinsic")
+RECIPROCAL_SCALES = ("none", "extrinsic", "extrinsic_rms")
 
 
 @dataclasses.dataclass
@@ -35,6 +35,8 @@ class ReciprocatorConfig:
       joint steps, so that w * r_rec stays on the game's reward scale whatever the
       episode length, reward density and estimator magnitude (sign and relative size
       within that window are unchanged; the balances are not scaled).
+      "extrinsic_rms" divides by rms(r_rec) instead: the same second moment as
+      std(r_ext), so r_rec's rare large values stay near the game's (README).
     reciprocal_scale_steps: the horizon of those running statistics, in joint steps.
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
