@@ -16,9 +16,9 @@ player's own view (Melting Pot's standard: 9 cells ahead, 1 behind, 5 to each si
 the avatar always at the same cell, facing up) an egocentric move always lands on the
 same cell, so "FORWARD onto a coin" is one pixel's colour. `launch/voi_check.py`
 measured it on coins with random play: fitted on WORLD.RGB (with or without avatar
-locations) or on the full views, the estimators predict -0.03 to -0.26 on the steps the
-partner takes a player's coin (actual -1.96) and VoI[partner, i] is -0.02 to -0.12
-there; on the 3 x 3 cells around each avatar they predict -1.67 and VoI is -1.42 (ideal
+locations) or on the full views, the estimators predict -0.03 to -0.33 on the steps the
+partner takes a player's coin (actual -1.96) and VoI[partner, i] is -0.02 to -0.17
+there; on the 3 x 3 cells around each avatar they predict -1.74 and VoI is -1.46 (ideal
 -1.71), ~0.02 elsewhere (`results/voi_check/`). The local view is the coins preset's estimator state.
 
 Why avatar locations: Melting Pot's moves are egocentric (FORWARD, STEP_LEFT, ...), and
