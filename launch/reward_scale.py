@@ -88,6 +88,11 @@ def main(argv):
   fig.savefig(os.path.join(FLAGS.out, "scale.png"), dpi=110)
 
   ok = bool(table["in_target"].all())
+  verdicts = []
+  for substrate, part in table.groupby("substrate", sort=False):
+    good = int(part["in_target"].sum())
+    verdicts.append(f"{substrate}: {'met' if good == len(part) else 'NOT met'} "
+                    f"({good} of {len(part)} fifths in target)")
   command = "python -m launch.reward_scale " + " ".join(
       f"--{name}={','.join(v) if isinstance(v, list) else v}"
       for name, v in (("substrates", FLAGS.substrates), ("num_steps", FLAGS.num_steps),
@@ -98,9 +103,12 @@ def main(argv):
     f.write(f"Command (from the project root):\n\n    {command}\n\n")
     f.write("Per fifth of each run (episodes assigned by the step they end at): mean |w r_rec| "
             "and the standard deviation of the extrinsic reward, both per player and step, "
-            f"and their ratio. Target: {LOW} <= ratio <= {HIGH} in every fifth. "
-            f"**{'Met' if ok else 'Not met'}** on {', '.join(FLAGS.substrates)}.\n\n")
-    f.write(table.to_markdown(index=False, floatfmt=".4f") + "\n")
+            f"and their ratio. Target: {LOW} <= ratio <= {HIGH} in every fifth.\n\n"
+            + "".join(f"- **{v}**\n" for v in verdicts) + "\n"
+            "`episodes_with_game_reward`: episodes in which any player got a non-zero "
+            "extrinsic reward.\n\n")
+    f.write(table.to_markdown(index=False, floatfmt=".4g") + "\n")
+  print("; ".join(verdicts))
   print(f"target {'met' if ok else 'NOT met'}; wrote {FLAGS.out}/scale.csv, scale.png, README.md "
         f"({time.time() - start:.0f} s)")
 

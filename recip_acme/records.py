@@ -98,6 +98,7 @@ def reward_scale_by_fifth(episodes, num_steps: int):
     std = float(np.sqrt(max(second - mean ** 2, 0.0)))
     rec = float((part["abs_weighted_reciprocal_reward"] * part["length"]).sum() / n)
     rows.append({"fifth": k + 1, "episodes": len(part), "steps": int(n),
+                 "episodes_with_game_reward": int((part["extrinsic_reward_std"] > 0).sum()),
                  "mean_abs_weighted_reciprocal_reward": rec, "extrinsic_reward_std": std,
                  "ratio": rec / std if std > 0 else float("inf")})
   return pd.DataFrame(rows)
