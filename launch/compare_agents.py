@@ -90,7 +90,10 @@ def main(argv):
   curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
   reference = None
   if FLAGS.substrate == "coins" and FLAGS.random_reference_steps:
-    reference = comparison.random_policy_coins(FLAGS.random_reference_steps)
+    from recip_acme import training  # pylint: disable=g-import-not-at-top
+    copies = training.default_config("coins").reciprocator.num_envs
+    reference = comparison.random_policy_coins(FLAGS.random_reference_steps,
+                                               [int(s) for s in FLAGS.seeds], copies)
   title = (f"{FLAGS.substrate}: {' vs '.join(FLAGS.agents)} ({FLAGS.base}), {FLAGS.num_steps} "
            f"steps per run, {FLAGS.window_steps}-step trailing window")
   comparison.plot(curve_table, os.path.join(out, "curves.png"), title, reference)
@@ -107,7 +110,8 @@ def main(argv):
               f"{FLAGS.num_steps}; their later fifths are empty or partial. The same command "
               "with --resume continues them.\n")
     if reference is not None:
-      f.write(f"\nUniformly random players ({reference['steps']} steps): coins per step "
+      f.write(f"\nUniformly random players ({reference['steps']} steps on the runs' maps): "
+              f"coins per step "
               f"{reference['coins_per_step']:.4f}, P(own coin) {reference['p_own_coin']:.3f}, "
               f"collective return per 1,000 steps "
               f"{reference['collective_return_per_1000_steps']:.2f}.\n")

@@ -18,25 +18,38 @@ from recip_acme import records
 METRICS = ("coins_per_step", "p_own_coin", "collective_return_per_1000_steps")
 
 
-def random_policy_coins(steps: int, seed: int = 0) -> Dict[str, float]:
+def random_policy_coins(steps: int, seeds: Sequence[int] = (0,),
+                        copies: int = 1) -> Dict[str, float]:
   """Coins per step and P(own coin) of uniformly random players on Melting Pot coins:
-  the level below which a coins learner has learned nothing."""
+  the level below which a coins learner has learned nothing.
+
+  Coins per step depends on the map's size, which Melting Pot draws from Python's
+  `random` when a copy is built: for each seed, the `copies` maps a training run with
+  that seed plays (training._make_envs) get steps / (seeds x copies) steps each.
+  """
+  import random  # pylint: disable=g-import-not-at-top
   from substrates import melting_pot  # pylint: disable=g-import-not-at-top
   from substrates import metrics  # pylint: disable=g-import-not-at-top
-  env = melting_pot.MeltingPotSubstrate("coins")
-  rng = np.random.default_rng(seed)
+  rng = np.random.default_rng(0)
   tally, total_return, done = metrics.CoinsTally(), 0.0, 0
-  try:
-    ts = env.reset()
-    while done < steps:
-      ts = env.step(rng.integers(0, env.num_actions[0], env.num_players))
-      tally.add(ts.rewards, ts.signals)
-      total_return += float(ts.rewards.sum())
-      done += 1
-      if ts.last():
+  share = max(1, steps // (len(seeds) * copies))
+  for seed in seeds:
+    random.seed(seed)
+    envs = [melting_pot.MeltingPotSubstrate("coins") for _ in range(copies)]
+    try:
+      for env in envs:
         ts = env.reset()
-  finally:
-    env.close()
+        for _ in range(share):
+          ts = env.step(rng.integers(0, env.num_actions[0], env.num_players))
+          tally.add(ts.rewards, ts.signals)
+          total_return += float(ts.rewards.sum())
+          done += 1
+          if ts.last():
+            ts = env.reset()
+    finally:
+      for env in envs:
+        env.close()
+  steps = done
   summary = tally.summary()
   coins = summary["own_coins"] + summary["other_coins"]
   return {"agent": "random policy", "steps": steps, "coins_per_step": coins / steps,

@@ -106,7 +106,7 @@ def test_compare_agents_trains_then_reuses_on_resume(tmp_path):
   assert list(fifths["fifth"]) == [1, 2, 3, 4, 5] and fifths["episodes"].sum() == 3
   readme = open(tmp_path / "out" / "README.md").read()
   assert "python -m launch.compare_agents --agents=independent" in readme
-  assert "Uniformly random players (200 steps)" in readme
+  assert "Uniformly random players (200 steps on the runs' maps)" in readme
   assert os.path.getsize(tmp_path / "out" / "curves.png") > 0
   again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0 and "running:" not in again.stdout   # Finished: reused.
