@@ -427,7 +427,8 @@ class ActingLoop:
         s.reciprocal += rec["reciprocal_reward"][e]
         s.abs_weighted_reciprocal += weight * float(np.abs(rec["reciprocal_reward"][e]).sum())
       if s.tally is not None:
-        s.tally.add(ts.rewards, ts.signals, None if rec is None else rec["voi"][e])
+        s.tally.add(ts.rewards, ts.signals, None if rec is None else rec["voi"][e],
+                    None if rec is None else weight * rec["reciprocal_reward"][e])
       if ts.last():
         if self._episode_written is not None:
           self._episode_written()

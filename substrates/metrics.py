@@ -11,6 +11,11 @@ against the one event whose influence is known: when the partner takes i's coin,
 2 because of the partner's action, so VoI[partner, i] should be clearly negative on those
 steps and near 0 on the others. Estimators that cannot see what an action does (e.g.
 egocentric moves on a map too coarse to show the avatars' orientation) show ~0 on both.
+
+Given the shaping the learner saw for the step (w * r_rec per player), it also splits
+that shaping by what the player did: took its partner's coin, took its own coin, or
+neither. Whether a Reciprocator is pushed away from its partner's coins at all is the
+sign and size of the first, next to the game's +1 for any coin.
 """
 
 from __future__ import annotations
@@ -35,9 +40,12 @@ class CoinsTally:
     # all other player-steps.
     self.voi_at_loss = np.zeros(2)
     self.voi_elsewhere = np.zeros(2)
+    # Sum and count of w * r_rec per event: [took partner's coin, took own, neither].
+    self.shaping_sum = np.zeros(3)
+    self.shaping_count = np.zeros(3)
 
   def add(self, rewards: np.ndarray, signals: Dict[str, np.ndarray],
-          voi: Optional[np.ndarray] = None) -> None:
+          voi: Optional[np.ndarray] = None, shaping: Optional[np.ndarray] = None) -> None:
     mismatch = np.asarray(signals[MISMATCH], np.float64)
     taken = np.asarray(rewards, np.float64) + self._penalty * mismatch
     other = mismatch[::-1]              # Partner's coins taken by me = partner's flag.
@@ -48,6 +56,13 @@ class CoinsTally:
       lost = mismatch > 0
       self.voi_at_loss += [partner_on_me[lost].sum(), lost.sum()]
       self.voi_elsewhere += [partner_on_me[~lost].sum(), (~lost).sum()]
+    if shaping is not None:
+      shaping = np.asarray(shaping, np.float64)
+      took_partner = other > 0
+      took_own = (taken - other > 0) & ~took_partner
+      for k, mask in enumerate((took_partner, took_own, ~(took_partner | took_own))):
+        self.shaping_sum[k] += shaping[mask].sum()
+        self.shaping_count[k] += mask.sum()
 
   def summary(self) -> Dict[str, float]:
     total = self.own.sum() + self.other.sum()
@@ -60,7 +75,14 @@ class CoinsTally:
       out["voi_partner_took_my_coin"] = (float(self.voi_at_loss[0] / self.voi_at_loss[1])
                                          if self.voi_at_loss[1] else float("nan"))
       out["voi_otherwise"] = float(self.voi_elsewhere[0] / self.voi_elsewhere[1])
+    if self.shaping_count.sum():
+      for k, name in enumerate(_SHAPING_EVENTS):
+        out[f"shaping_{name}"] = (float(self.shaping_sum[k] / self.shaping_count[k])
+                                  if self.shaping_count[k] else float("nan"))
     return out
+
+
+_SHAPING_EVENTS = ("took_partner_coin", "took_own_coin", "otherwise")
 
 
 def make_tally(substrate_name: str, num_players: int) -> Optional[CoinsTally]:

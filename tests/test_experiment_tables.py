@@ -128,3 +128,20 @@ def test_coins_tally_checks_voi_on_the_steps_a_partner_took_my_coin():
   # Elsewhere: p1's VoI on step 1 (-1.5), then 4 player-steps of 0.1 * voi.
   assert out["voi_otherwise"] == pytest.approx((-1.5 - 0.05 * 2 - 0.15 * 2) / 5)
   assert "voi_otherwise" not in metrics.CoinsTally().summary()     # No VoI given: no check.
+
+
+def test_coins_tally_splits_the_shaping_by_what_the_player_took():
+  from substrates import metrics  # pylint: disable=g-import-not-at-top
+  tally = metrics.CoinsTally()
+  no_flag = {metrics.MISMATCH: np.zeros(2)}
+  # p1 takes p0's coin (p0 flagged): p1's shaping -3 is "took partner's coin"; p0's 0.5
+  # (it took nothing) is "otherwise".
+  tally.add(np.array([-2.0, 1.0]), {metrics.MISMATCH: np.array([1.0, 0.0])}, None,
+            np.array([0.5, -3.0]))
+  # p0 takes its own coin (+1, no flag) with shaping 0.25; p1 takes nothing (-0.5).
+  tally.add(np.array([1.0, 0.0]), no_flag, None, np.array([0.25, -0.5]))
+  out = tally.summary()
+  assert out["shaping_took_partner_coin"] == pytest.approx(-3.0)
+  assert out["shaping_took_own_coin"] == pytest.approx(0.25)
+  assert out["shaping_otherwise"] == pytest.approx((0.5 - 0.5) / 2)
+  assert "shaping_otherwise" not in metrics.CoinsTally().summary()  # No shaping given.
