@@ -62,7 +62,7 @@ def main(argv):
   import random  # pylint: disable=g-import-not-at-top
   random.seed(FLAGS.seed)
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from recip_acme import assets  # pylint: disable=g-import-not-at-top
+  from substrates import assets  # pylint: disable=g-import-not-at-top
   from recip_acme import evaluation  # pylint: disable=g-import-not-at-top
   from recip_acme import export  # pylint: disable=g-import-not-at-top
   import pandas as pd  # pylint: disable=g-import-not-at-top

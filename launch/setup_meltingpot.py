@@ -10,7 +10,7 @@ archive in a private directory, point ``TMPDIR`` at it and only then run pip:
    and used, so users with the real assets get the official scenarios;
 2. otherwise we try the normal download ourselves, bounded in time;
 3. when that fails we stage an archive holding an empty ``assets/saved_models/``:
-   substrates work, official scenarios need the bots (``recip_acme.assets`` says so
+   substrates work, official scenarios need the bots (``substrates.assets`` says so
    in one line when they are missing).
 
 This file runs before the project's dependencies are installed, so it uses only the

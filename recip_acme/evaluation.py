@@ -19,7 +19,7 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import pandas as pd
 
-from recip_acme import assets
+from substrates import assets
 from recip_acme import export
 
 OFFICIAL = "official"

@@ -40,6 +40,7 @@ from recip_acme import distributed
 from recip_acme import guards
 from recip_acme import records
 from recip_acme import networks as networks_lib
+from recip_acme import presets
 from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.r2d2 import builder as r2d2_builder
@@ -49,7 +50,7 @@ from recip_acme.agents.reciprocator import config as reciprocator_config
 from recip_acme.influence import config as influence_config
 from substrates import melting_pot
 from substrates import metrics as metrics_lib
-from substrates import presets
+
 
 AGENTS = ("reciprocator", "independent")
 BASES = ("impala", "r2d2")

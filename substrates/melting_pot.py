@@ -45,7 +45,7 @@ import dm_env
 import numpy as np
 from acme import specs
 
-from recip_acme import assets
+from substrates import assets
 
 # Melting Pot 2.x ends every substrate by this many steps at the latest.
 MAX_EPISODE_STEPS = 5000

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from recip_acme import assets
+from substrates import assets
 from recip_acme import baselines
 from recip_acme import evaluation
 from recip_acme import export

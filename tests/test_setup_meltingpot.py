@@ -134,7 +134,7 @@ def test_offline_install_completes_and_scenarios_fail_clearly(tmp_path, meltingp
   code = (
       "import recip_acme, meltingpot, sys\n"
       f"assert meltingpot.__file__.startswith({str(target)!r}), meltingpot.__file__\n"
-      "from recip_acme import assets\n"
+      "from substrates import assets\n"
       "from meltingpot import substrate\n"
       "substrate.build('coins', roles=['default'] * 2).close()\n"
       "try:\n"

@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Dict
 
-from recip_acme import assets
 from recip_acme import networks as networks_lib
+from substrates import assets
 from substrates import melting_pot
 
 
