@@ -164,6 +164,15 @@ def episode_row(name: str, episode: int, stats) -> dict:
         seen = opponent_before == opponent_action
         row[f"p_cooperate_after_{label}_p{i}"] = (
             float((mine[seen] == 0).mean()) if seen.any() else float("nan"))
+    # Saturation (#15): per player, the policy on each memory-1 state and how much a
+    # gradient can still change it (BatchedReciprocators.policy_diagnostics).
+    for i, d in enumerate(stats.get("policy", [])):
+      gap = d["logits"][:, games.COOPERATE] - d["logits"][:, games.DEFECT]
+      for state, value in zip(games.BatchedIPD.STATE_NAMES, gap):
+        row[f"logit_gap_c_minus_d_{state}_p{i}"] = float(value)
+      row[f"policy_entropy_p{i}"] = float(d["entropy"].mean())
+      row[f"grad_norm_entropy_p{i}"] = d["grad_norm_entropy"]
+      row[f"grad_norm_least_likely_p{i}"] = d["grad_norm_least_likely"]
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
     row.update(games.coins_episode_metrics(taken, rewards))
@@ -295,7 +304,10 @@ def main(argv):
     rows, start = [], time.time()
     try:
       for episode in range(episodes):
-        rows.append(episode_row(name, episode, trainer.run_episode()))
+        stats = trainer.run_episode()
+        if name.startswith("ipd"):
+          stats["policy"] = trainer.policy_diagnostics(env.all_states())
+        rows.append(episode_row(name, episode, stats))
         if episode % 10 == 0 or episode == episodes - 1:
           shown = {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)}
           print(f"{name} seed {seed} episode {episode} ({time.time() - start:.0f}s): {shown}",

@@ -31,6 +31,7 @@ import sonnet as snt
 import tensorflow as tf
 import tree
 
+from recip_acme import checkpointing
 from recip_acme.agents.impala import builder as impala_builder
 
 MANIFEST = "manifest.json"
@@ -187,9 +188,9 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
     config = training.load_run_config(workdir)
   except training.RunError as e:
     raise ExportError(str(e).replace("--resume: ", "")) from e
-  path = tf.train.latest_checkpoint(training.checkpoint_dir(workdir))
+  path = checkpointing.latest_checkpoint(workdir)
   if path is None:
-    raise ExportError(f"no checkpoint in {training.checkpoint_dir(workdir)}; "
+    raise ExportError(f"no checkpoint in {checkpointing.checkpoint_dir(workdir)}; "
                       "has the run saved one yet?")
   if os.path.exists(os.path.join(out, MANIFEST)):
     raise ExportError(f"{out} already holds an export; choose another --out "

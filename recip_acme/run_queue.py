@@ -17,6 +17,7 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
+from recip_acme import checkpointing
 from recip_acme import records
 
 
@@ -52,11 +53,6 @@ def steps_reached(workdir: str) -> int:
   return max(progress_steps(workdir), last_episode)
 
 
-def has_checkpoint(workdir: str) -> bool:
-  path = os.path.join(workdir, "checkpoints", "run")
-  return os.path.isdir(path) and any(n.startswith("ckpt-") for n in os.listdir(path))
-
-
 @dataclasses.dataclass
 class Run:
   """One training run of an experiment: its workdir and the flags of a fresh start."""
@@ -73,7 +69,7 @@ class Run:
     """
     base = [sys.executable, "-m", "launch.train", f"--workdir={self.workdir}",
             f"--num_steps={self.num_steps}", "--log_every_seconds=60"]
-    if has_checkpoint(self.workdir):
+    if checkpointing.has_checkpoint(self.workdir):
       if not resume:
         raise RunQueueError(f"{self.workdir} already holds a run; pass --resume to "
                             "continue or reuse it")

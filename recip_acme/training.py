@@ -36,6 +36,7 @@ from acme.utils import counting
 from acme.utils import loggers
 from acme.utils.loggers import tf_summary
 
+from recip_acme import checkpointing
 from recip_acme import distributed
 from recip_acme import guards
 from recip_acme import records
@@ -162,7 +163,7 @@ class RunCheckpoint:
   """
 
   def __init__(self, workdir: str, objects: Dict[str, Any], max_to_keep: int = 2):
-    self.directory = checkpoint_dir(workdir)
+    self.directory = checkpointing.checkpoint_dir(workdir)
     self._max_to_keep = max_to_keep
     self._variables = {f"{key}/{v.name}": v for key, obj in objects.items()
                        for v in guards.variables_of(obj)}
@@ -237,14 +238,6 @@ class RunCheckpoint:
   @property
   def latest(self) -> Optional[str]:
     return self._manager.latest_checkpoint
-
-
-def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(workdir, "checkpoints", "run")
-
-
-def has_checkpoint(workdir: str) -> bool:
-  return tf.train.latest_checkpoint(checkpoint_dir(workdir)) is not None
 
 
 # -- Building the agent ----------------------------------------------------------
@@ -647,9 +640,9 @@ def train(config: TrainConfig, workdir: str, resume: bool = False, verbose: bool
   workdir = os.path.abspath(os.path.expanduser(workdir))
   config_path = os.path.join(workdir, "config.json")
   if resume:
-    if not has_checkpoint(workdir):
-      raise RunError(f"--resume: no checkpoint in {checkpoint_dir(workdir)}")
-  elif has_checkpoint(workdir):
+    if not checkpointing.has_checkpoint(workdir):
+      raise RunError(f"--resume: no checkpoint in {checkpointing.checkpoint_dir(workdir)}")
+  elif checkpointing.has_checkpoint(workdir):
     raise RunError(f"{workdir} already holds a run; pass --resume to continue it, or "
                    "choose another --workdir (nothing was overwritten)")
   try:

@@ -52,6 +52,8 @@ class BatchedIPD:
   num_actions = 2
   observation_size = 5
   state_size = 5
+  # The memory-1 states in one-hot order: start, then (my last action, theirs).
+  STATE_NAMES = ("start", "cc", "cd", "dc", "dd")
 
   def __init__(self, batch_size: int, episode_length: int = EPISODE_LENGTH):
     self.batch_size = batch_size
@@ -70,6 +72,11 @@ class BatchedIPD:
     obs[np.arange(batch_size), 0, 1 + 2 * mine + theirs] = 1.0
     obs[np.arange(batch_size), 1, 1 + 2 * theirs + mine] = 1.0
     return obs
+
+  @classmethod
+  def all_states(cls) -> np.ndarray:
+    """[5, 5]: one observation of each memory-1 state, in STATE_NAMES order."""
+    return np.eye(len(cls.STATE_NAMES), dtype=np.float32)
 
   def reset(self) -> BatchedStep:
     self._step = 0

@@ -65,3 +65,33 @@ def test_memoryless_policy_with_custom_value_loss_weight_trains():
     assert trainer.learners[0]._baseline_cost == 0.01
   finally:
     trainer.close()
+
+
+def test_policy_diagnostics_see_a_saturated_softmax():
+  """A policy pinned at one action has ~0 entropy and ~0 gradient left (the naive
+  learner's state in #15); a fresh one has log 2-ish entropy and a gradient to follow."""
+  env = games.BatchedIPD(4)
+  config = batched.BatchedConfig(reciprocal_weights=(0.0, 0.0), hidden=8, lstm=0)
+  trainer = batched.BatchedReciprocators(env, config)
+  try:
+    states = env.all_states()
+    assert states.shape == (5, 5) and (states.sum(axis=1) == 1).all()
+    fresh = trainer.policy_diagnostics(states)[0]
+    assert fresh["logits"].shape == (5, 2)
+    assert (fresh["entropy"] > 0.3).all() and (fresh["entropy"] <= np.log(2) + 1e-6).all()
+    assert fresh["grad_norm_entropy"] > 1e-3 and fresh["grad_norm_least_likely"] > 1e-3
+    # Pin player 0 at cooperation: zero policy weights, bias C - D = 40.
+    head = [v for v in trainer.networks[0].trainable_variables    # The logits layer.
+            if "policy_value" in v.name and v.shape[-1] == env.num_actions]
+    assert len(head) == 2
+    for v in head:
+      v.assign(np.zeros(v.shape, np.float32) if len(v.shape) == 2 else
+               np.array([20.0, -20.0], np.float32))
+    pinned = trainer.policy_diagnostics(states)[0]
+    np.testing.assert_allclose(pinned["logits"][:, 0] - pinned["logits"][:, 1], 40.0)
+    assert pinned["entropy"].max() < 1e-12
+    assert pinned["grad_norm_least_likely"] < 1e-12 and pinned["grad_norm_entropy"] < 1e-12
+    # Player 1 was not touched.
+    assert trainer.policy_diagnostics(states)[1]["entropy"].min() > 0.3
+  finally:
+    trainer.close()

@@ -19,6 +19,8 @@ def _fake_run(workdir, progress_steps=None, checkpoint=True):
   if checkpoint:
     os.makedirs(os.path.join(workdir, "checkpoints", "run"))
     open(os.path.join(workdir, "checkpoints", "run", "ckpt-1.index"), "w").close()
+    with open(os.path.join(workdir, "checkpoints", "run", "checkpoint"), "w") as f:
+      f.write('model_checkpoint_path: "ckpt-1"\nall_model_checkpoint_paths: "ckpt-1"\n')
   if progress_steps is not None:
     os.makedirs(os.path.dirname(os.path.join(workdir, records.PROGRESS_FILE)), exist_ok=True)
     with open(os.path.join(workdir, records.PROGRESS_FILE), "w") as f:

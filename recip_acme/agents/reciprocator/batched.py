@@ -256,6 +256,34 @@ class BatchedReciprocators:
             "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],
             "influence_fitted": fitted}
 
+  def policy_diagnostics(self, observations: np.ndarray) -> list:
+    """Per player: how saturated its policy is on `observations` [S, obs], and how much
+    a gradient can still move it.
+
+    For a memoryless policy (lstm=0, the IPD setting) these are the policy itself on
+    each of the S states; with an LSTM they are its first step. Returns per player a
+    dict with `logits` [S, A], `entropy` [S], `grad_norm_entropy` (||d sum_s H(s) /
+    d theta||: what the entropy bonus can still do) and `grad_norm_least_likely`
+    (||d sum_s pi(a_min(s)|s) / d theta||: the fastest any advantage can raise the
+    action the policy has almost given up). A softmax at its limit has both near 0.
+    """
+    obs = tf.convert_to_tensor(observations, tf.float32)
+    out = []
+    for network in self.networks:
+      with tf.GradientTape(persistent=True) as tape:
+        (logits, _), _ = network(obs, network.initial_state(obs.shape[0]))
+        probs = tf.nn.softmax(logits)
+        entropy = -tf.reduce_sum(probs * tf.nn.log_softmax(logits), axis=-1)
+        least = tf.reduce_min(probs, axis=-1)
+        total_entropy, total_least = tf.reduce_sum(entropy), tf.reduce_sum(least)
+      variables = network.trainable_variables
+      norms = [float(tf.linalg.global_norm(tape.gradient(y, variables)))
+               for y in (total_entropy, total_least)]
+      del tape
+      out.append({"logits": logits.numpy(), "entropy": entropy.numpy(),
+                  "grad_norm_entropy": norms[0], "grad_norm_least_likely": norms[1]})
+    return out
+
   def close(self) -> None:
     self._writer.close()
     self.server.stop()
