@@ -173,6 +173,7 @@ def episode_row(name: str, episode: int, stats) -> dict:
       row[f"policy_entropy_p{i}"] = float(d["entropy"].mean())
       row[f"grad_norm_entropy_p{i}"] = d["grad_norm_entropy"]
       row[f"grad_norm_least_likely_p{i}"] = d["grad_norm_least_likely"]
+      row[f"param_change_p{i}"] = d["param_change"]
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
     row.update(games.coins_episode_metrics(taken, rewards))

@@ -77,6 +77,7 @@ def test_policy_diagnostics_see_a_saturated_softmax():
     states = env.all_states()
     assert states.shape == (5, 5) and (states.sum(axis=1) == 1).all()
     fresh = trainer.policy_diagnostics(states)[0]
+    assert np.isnan(fresh["param_change"])                  # Nothing to compare with yet.
     assert fresh["logits"].shape == (5, 2)
     assert (fresh["entropy"] > 0.3).all() and (fresh["entropy"] <= np.log(2) + 1e-6).all()
     assert fresh["grad_norm_entropy"] > 1e-3 and fresh["grad_norm_least_likely"] > 1e-3
@@ -88,10 +89,13 @@ def test_policy_diagnostics_see_a_saturated_softmax():
       v.assign(np.zeros(v.shape, np.float32) if len(v.shape) == 2 else
                np.array([20.0, -20.0], np.float32))
     pinned = trainer.policy_diagnostics(states)[0]
+    assert pinned["param_change"] > 20.0                      # The bias moved by 20 each way.
     np.testing.assert_allclose(pinned["logits"][:, 0] - pinned["logits"][:, 1], 40.0)
     assert pinned["entropy"].max() < 1e-12
     assert pinned["grad_norm_least_likely"] < 1e-12 and pinned["grad_norm_entropy"] < 1e-12
     # Player 1 was not touched.
-    assert trainer.policy_diagnostics(states)[1]["entropy"].min() > 0.3
+    again = trainer.policy_diagnostics(states)
+    assert again[1]["entropy"].min() > 0.3
+    assert again[0]["param_change"] == 0.0 and again[1]["param_change"] == 0.0
   finally:
     trainer.close()

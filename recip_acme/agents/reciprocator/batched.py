@@ -266,10 +266,15 @@ class BatchedReciprocators:
     d theta||: what the entropy bonus can still do) and `grad_norm_least_likely`
     (||d sum_s pi(a_min(s)|s) / d theta||: the fastest any advantage can raise the
     action the policy has almost given up). A softmax at its limit has both near 0.
+    `param_change` is the global norm of the parameters' change since the previous
+    call (NaN on the first): what the optimiser actually did with those gradients.
     """
     obs = tf.convert_to_tensor(observations, tf.float32)
     out = []
-    for network in self.networks:
+    previous = getattr(self, "_diagnosed_parameters", None)
+    self._diagnosed_parameters = [[v.numpy().copy() for v in net.trainable_variables]
+                                  for net in self.networks]
+    for i, network in enumerate(self.networks):
       with tf.GradientTape(persistent=True) as tape:
         (logits, _), _ = network(obs, network.initial_state(obs.shape[0]))
         probs = tf.nn.softmax(logits)
@@ -280,8 +285,12 @@ class BatchedReciprocators:
       norms = [float(tf.linalg.global_norm(tape.gradient(y, variables)))
                for y in (total_entropy, total_least)]
       del tape
+      change = (float(np.sqrt(sum(np.sum(np.square(a - b)) for a, b in
+                                  zip(self._diagnosed_parameters[i], previous[i]))))
+                if previous is not None else float("nan"))
       out.append({"logits": logits.numpy(), "entropy": entropy.numpy(),
-                  "grad_norm_entropy": norms[0], "grad_norm_least_likely": norms[1]})
+                  "grad_norm_entropy": norms[0], "grad_norm_least_likely": norms[1],
+                  "param_change": change})
     return out
 
   def close(self) -> None:
