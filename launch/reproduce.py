@@ -80,6 +80,10 @@ TITLES = {
     "reward_p2": "extrinsic reward / episode, player 2", "total_reward": "total extrinsic reward / episode",
     "own_coins_p0": "own coins / episode, player 0",
     "other_coins_p0": "other's coins / episode, player 0",
+    "policy_entropy_p1": "player 1: policy entropy (mean over states)",
+    "logit_gap_c_minus_d_cc_p1": "player 1: logit C - D after CC",
+    "grad_norm_least_likely_p1": "player 1: grad norm, least likely action",
+    "param_change_p1": "player 1: parameter change per episode",
 }
 DEFAULT_EPISODES = {"ipd": 400, "coins": 600}
 DEFAULT_BATCH = {"ipd": 256, "coins": 128}
@@ -190,6 +194,13 @@ def baseline_frames(name: str, out_dir: str):
   return [pd.read_csv(p) for p in sorted(glob.glob(os.path.join(folder, "seed_*.csv")))]
 
 
+def with_seed(df, seed: int):
+  """The frame with its seed as the first column (older CSVs have none)."""
+  if "seed" not in df.columns:
+    df.insert(0, "seed", seed)
+  return df
+
+
 def plot(name: str, frames, out_dir: str) -> None:
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -198,6 +209,10 @@ def plot(name: str, frames, out_dir: str) -> None:
   if name.startswith("ipd"):
     metrics = ["p_cooperate_p0", "p_cooperate_p1", "p_cooperate_after_c_p0",
                "p_cooperate_after_d_p0", "reciprocal_reward_p0"]
+    # The saturation diagnostics, where the run recorded them (#15).
+    metrics += [m for m in ("policy_entropy_p1", "logit_gap_c_minus_d_cc_p1",
+                            "grad_norm_least_likely_p1", "param_change_p1")
+                if m in first.columns]
   else:
     n = sum(c.startswith("p_own_coin_p") for c in first.columns)
     metrics = ([f"p_own_coin_p{i}" for i in range(n)] + ["total_reward"] +
@@ -213,8 +228,11 @@ def plot(name: str, frames, out_dir: str) -> None:
     if metric.startswith("p_own_coin"):
       n = sum(c.startswith("p_own_coin_p") for c in first.columns)
       ax.axhline(1 / n, color="grey", ls=":", lw=1, label="indiscriminate (1/N)")
-    for seed, df in enumerate(frames):
-      ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(), label=f"seed {seed}")
+    for df in frames:
+      ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(),
+              label=f"seed {int(df['seed'].iloc[0])}")
+    if metric.startswith(("grad_norm", "param_change")):
+      ax.set_yscale("log")
     baseline = [b for b in baselines if metric in b.columns]
     if baseline and not metric.startswith(("own_", "other_", "reciprocal_")):
       mean = sum(b.set_index("episode")[metric] for b in baseline) / len(baseline)
@@ -241,8 +259,8 @@ def summary_table(name: str, frames) -> str:
     metrics = ["total_reward", "p_own_coin"] + [
         f"{m}{i}" for i in range(n) for m in ("p_own_coin_p", "reward_p")]
   rows = []
-  for seed, df in enumerate(frames):
-    row = {"seed": str(seed), **{f"{m} (last 20)": df[m].tail(20).mean() for m in metrics}}
+  for df in frames:
+    row = {"seed": str(int(df["seed"].iloc[0])), **{f"{m} (last 20)": df[m].tail(20).mean() for m in metrics}}
     if name.startswith("ipd"):
       cooperative = df.index[df["p_cooperate_p1"] > 0.9]
       row["player 1 first P(C) > 0.9 at episode"] = (
@@ -291,7 +309,7 @@ def main(argv):
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
       cli.fail(f"--replot: no seed results {', '.join(missing)}; run the experiment first")
-    frames = [pd.read_csv(p) for p in paths]
+    frames = [with_seed(pd.read_csv(p), int(s)) for p, s in zip(paths, FLAGS.seeds)]
     plot(name, frames, out_dir)
     write_readme(name, frames, out_dir, None)
     return
@@ -315,7 +333,7 @@ def main(argv):
                 flush=True)
     finally:
       trainer.close()
-    df = pd.DataFrame(rows)
+    df = with_seed(pd.DataFrame(rows), seed)
     df.to_csv(os.path.join(out_dir, f"seed_{seed}.csv"), index=False)
     frames.append(df)
   plot(name, frames, out_dir)

@@ -44,14 +44,18 @@ def test_coins_reciprocator_vs_naive_learner_writes_csv_plot_and_readme(tmp_path
 
 def test_ipd_reports_reciprocity_columns(tmp_path):
   out = tmp_path / "ipd"
-  result = _reproduce("--experiment=ipd_r_vs_nl", "--seeds=0", "--episodes=2",
+  result = _reproduce("--experiment=ipd_r_vs_nl", "--seeds=7", "--episodes=2",
                       "--batch_size=8", f"--out={out}")
   assert result.returncode == 0, result.stderr[-2000:]
-  df = pd.read_csv(out / "seed_0.csv")
+  df = pd.read_csv(out / "seed_7.csv")
   for column in ("p_cooperate_p0", "p_cooperate_p1", "p_cooperate_after_c_p0",
-                 "p_cooperate_after_d_p0"):
+                 "p_cooperate_after_d_p0", "logit_gap_c_minus_d_dd_p1", "policy_entropy_p1",
+                 "grad_norm_least_likely_p1", "param_change_p1"):
     assert column in df.columns
   assert df["p_cooperate_p0"].between(0, 1).all()
+  # The table and the plot name the seed that was run, not its position.
+  assert (df["seed"] == 7).all()
+  assert "|      7 |" in (out / "README.md").read_text()
 
 
 def test_unknown_experiment_is_one_clear_error():
