@@ -99,3 +99,28 @@ def test_policy_diagnostics_see_a_saturated_softmax():
     assert again[0]["param_change"] == 0.0 and again[1]["param_change"] == 0.0
   finally:
     trainer.close()
+
+
+def test_separate_torsos_keep_value_learning_off_the_policy():
+  """shared_torso=False: Acme's IMPALA learner trains it unchanged, and the value output
+  has no path to the policy's parameters (nor the logits to the value's)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  env = games.BatchedIPD(8)
+  config = batched.BatchedConfig(reciprocal_weights=(0.0, 0.0), updates_per_episode=2,
+                                 hidden=8, lstm=0, shared_torso=False)
+  trainer = batched.BatchedReciprocators(env, config)
+  try:
+    network = trainer.networks[0]
+    policy = [v for v in network.trainable_variables if "/policy/" in v.name]
+    value = [v for v in network.trainable_variables if "/value/" in v.name]
+    assert policy and value and len(policy) + len(value) == len(network.trainable_variables)
+    with tf.GradientTape(persistent=True) as tape:
+      (logits, values), _ = network(tf.constant(env.all_states()), network.initial_state(5))
+    assert all(g is None for g in tape.gradient(values, policy))
+    assert all(g is None for g in tape.gradient(logits, value))
+    before = [v.numpy().copy() for v in policy]
+    for _ in range(2):
+      trainer.run_episode()
+    assert any(not np.allclose(v.numpy(), b) for v, b in zip(policy, before))
+  finally:
+    trainer.close()

@@ -46,6 +46,9 @@ class BatchedConfig:
     variant / balance_decay / reset: the reciprocal reward (ALGORITHM.md section 3).
     updates_per_episode: IMPALA steps per player on each episode's batch.
     hidden / lstm: policy network sizes (lstm=0: no recurrence).
+    shared_torso: policy and value read one torso (Acme's PolicyValueHead on one
+      MLP/LSTM), or each has its own (as the paper's PPO actor and critic do). With
+      a shared torso the value loss keeps moving a saturated policy's logits.
   """
   reciprocal_weights: Sequence[float] = (1.0, 1.0)
   variant: str = "balance"
@@ -58,6 +61,7 @@ class BatchedConfig:
   updates_per_episode: int = 4
   hidden: int = 64
   lstm: int = 32
+  shared_torso: bool = True
   influence: influence_config.InfluenceConfig = dataclasses.field(
       default_factory=influence_config.InfluenceConfig)
   seed: int = 0
@@ -67,14 +71,50 @@ class BatchedConfig:
     return any(w != 0 for w in self.reciprocal_weights)
 
 
-def make_policy_network(num_actions: int, hidden: int, lstm: int) -> snt.RNNCore:
+def _torso(hidden: int, lstm: int) -> list:
+  return [snt.nets.MLP([hidden], activate_final=True)] + ([snt.LSTM(lstm)] if lstm else [])
+
+
+class _Tower(snt.RNNCore):
+  """MLP -> optional LSTM -> linear, its variables named under its own scope."""
+
+  def __init__(self, outputs: int, hidden: int, lstm: int, name: str):
+    super().__init__(name=name)
+    self._core = snt.DeepRNN(_torso(hidden, lstm) + [snt.Linear(outputs)])
+
+  def __call__(self, inputs, state):
+    return self._core(inputs, state)
+
+  def initial_state(self, batch_size: int):
+    return self._core.initial_state(batch_size)
+
+
+class ActorCriticCore(snt.RNNCore):
+  """(logits, value) from two separate torsos, with the output structure of Acme's
+  PolicyValueHead, so Acme's IMPALA learner unrolls it unchanged."""
+
+  def __init__(self, num_actions: int, hidden: int, lstm: int, name: str = "actor_critic"):
+    super().__init__(name=name)
+    self._policy = _Tower(num_actions, hidden, lstm, name="policy")
+    self._value = _Tower(1, hidden, lstm, name="value")
+
+  def __call__(self, inputs, state):
+    logits, policy_state = self._policy(inputs, state[0])
+    value, value_state = self._value(inputs, state[1])
+    return (logits, tf.squeeze(value, axis=-1)), (policy_state, value_state)
+
+  def initial_state(self, batch_size: int):
+    return (self._policy.initial_state(batch_size), self._value.initial_state(batch_size))
+
+
+def make_policy_network(num_actions: int, hidden: int, lstm: int,
+                        shared_torso: bool = True) -> snt.RNNCore:
   """MLP -> LSTM -> (logits, value); lstm=0 is a memoryless policy (the paper's IPD
   policy sees only the memory-1 state), still an RNNCore with an empty state, which
-  is what Acme's IMPALA learner unrolls."""
-  layers = [snt.nets.MLP([hidden], activate_final=True)]
-  if lstm:
-    layers.append(snt.LSTM(lstm))
-  return snt.DeepRNN(layers + [acme_networks.PolicyValueHead(num_actions)])
+  is what Acme's IMPALA learner unrolls. shared_torso=False: see BatchedConfig."""
+  if not shared_torso:
+    return ActorCriticCore(num_actions, hidden, lstm)
+  return snt.DeepRNN(_torso(hidden, lstm) + [acme_networks.PolicyValueHead(num_actions)])
 
 
 class BatchedReciprocators:
@@ -94,8 +134,8 @@ class BatchedReciprocators:
         actions=specs.DiscreteArray(env.num_actions, dtype=np.int64),
         rewards=specs.Array((), np.float32),
         discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
-    self.networks = [make_policy_network(env.num_actions, config.hidden, config.lstm)
-                     for _ in range(n)]
+    self.networks = [make_policy_network(env.num_actions, config.hidden, config.lstm,
+                                         config.shared_torso) for _ in range(n)]
     for network in self.networks:
       tf2_utils.create_variables(network, [self.spec.observations])
     self.weights = [tf.Variable(float(w), trainable=False) for w in config.reciprocal_weights]
