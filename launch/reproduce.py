@@ -49,6 +49,8 @@ flags.DEFINE_float("discount", None, "Policy discount.")
 cli.allow("discount", cli.number(0, maximum=1))
 flags.DEFINE_bool("shared_torso", None, "Policy and value share one torso (Acme's "
                   "PolicyValueHead) or each has its own, as the paper's PPO actor and critic.")
+flags.DEFINE_bool("normalize_returns", None, "Standardise each batch's discounted returns "
+                  "(of the shaped reward) before the learner sees them, as the paper's PPO.")
 flags.DEFINE_integer("lstm", None, "LSTM size of the policies; 0 = memoryless.")
 cli.allow("lstm", cli.at_least(0, integer=True))
 flags.DEFINE_bool("future_term", None, "Coins: include the future (return) term of VoI "
@@ -106,7 +108,7 @@ def with_flag_overrides(config):
   import dataclasses  # pylint: disable=g-import-not-at-top
   changes = {name: getattr(FLAGS, name) for name in
              ("learning_rate", "entropy_cost", "baseline_cost", "updates_per_episode",
-              "discount", "lstm", "shared_torso")
+              "discount", "lstm", "shared_torso", "normalize_returns")
              if getattr(FLAGS, name) is not None}
   if FLAGS.reciprocal_weight is not None:
     changes["reciprocal_weights"] = tuple(FLAGS.reciprocal_weight if w else 0.0

@@ -124,3 +124,38 @@ def test_separate_torsos_keep_value_learning_off_the_policy():
     assert any(not np.allclose(v.numpy(), b) for v, b in zip(policy, before))
   finally:
     trainer.close()
+
+
+def test_return_normalization_gives_the_learner_standardised_returns():
+  """Known answer: the learner's own Monte-Carlo return of the new rewards is the batch's
+  standardised return (the paper's PPO target); the bootstrap step is left alone."""
+  import reverb  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from acme.adders import reverb as adders  # pylint: disable=g-import-not-at-top
+  from recip_acme.agents.reciprocator import learning  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  b, t, gamma = 6, 5, 0.9
+  rewards = rng.normal(-2.0, 0.3, (b, t + 1)).astype(np.float32)
+  discounts = np.ones((b, t + 1), np.float32)
+  discounts[:, t - 1:] = 0.0                                  # Whole episodes.
+  data = adders.Step(observation=np.zeros((b, t + 1, 1), np.float32),
+                     action=np.zeros((b, t + 1), np.int64), reward=rewards,
+                     discount=discounts, start_of_episode=np.zeros((b, t + 1), bool),
+                     extras={})
+  sample = reverb.ReplaySample(info=None, data=tree_map_tensor(data))
+  out = learning.return_normalization_transform(gamma)(sample).data.reward.numpy()
+  # Brute force: G_t = sum_k gamma^k r_{t+k} within the episode (steps 0..t-1).
+  g = np.zeros((b, t))
+  for i in range(t - 1, -1, -1):
+    g[:, i] = rewards[:, i] + (gamma * g[:, i + 1] if i + 1 < t else 0.0)
+  expected = (g - g.mean()) / (g.std() + 1e-5)
+  mine = learning.discounted_returns(tf.constant(out[:, :-1]),
+                                     tf.constant(gamma * discounts[:, :-1])).numpy()
+  np.testing.assert_allclose(mine, expected, atol=1e-4)
+  np.testing.assert_allclose(out[:, -1], rewards[:, -1])
+
+
+def tree_map_tensor(data):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  import tree  # pylint: disable=g-import-not-at-top
+  return tree.map_structure(tf.constant, data)

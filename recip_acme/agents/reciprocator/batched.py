@@ -49,6 +49,8 @@ class BatchedConfig:
     shared_torso: policy and value read one torso (Acme's PolicyValueHead on one
       MLP/LSTM), or each has its own (as the paper's PPO actor and critic do). With
       a shared torso the value loss keeps moving a saturated policy's logits.
+    normalize_returns: standardise each batch's discounted returns of the shaped
+      reward, as the paper's PPO does (learning.return_normalization_transform).
   """
   reciprocal_weights: Sequence[float] = (1.0, 1.0)
   variant: str = "balance"
@@ -62,6 +64,7 @@ class BatchedConfig:
   hidden: int = 64
   lstm: int = 32
   shared_torso: bool = True
+  normalize_returns: bool = False
   influence: influence_config.InfluenceConfig = dataclasses.field(
       default_factory=influence_config.InfluenceConfig)
   seed: int = 0
@@ -166,6 +169,8 @@ class BatchedReciprocators:
       dataset = dataset.map(lambda sample: sample._replace(data=tree.map_structure(
           lambda x: tf.transpose(x, [1, 0] + list(range(2, x.shape.rank))), sample.data)))
       dataset = dataset.map(learning.reciprocal_reward_transform(self.weights[i]))
+      if config.normalize_returns:
+        dataset = dataset.map(learning.return_normalization_transform(config.discount))
       self.learners.append(base.without_acme_snapshots(impala_learning.IMPALALearner(
           environment_spec=self.spec, network=self.networks[i], dataset=dataset,
           discount=config.discount, learning_rate=config.learning_rate,

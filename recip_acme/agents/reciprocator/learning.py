@@ -39,6 +39,43 @@ def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
   return transform
 
 
+def discounted_returns(rewards: tf.Tensor, discounts: tf.Tensor) -> tf.Tensor:
+  """[B, T] rewards and per-step discounts (gamma * d_t) -> G_t = r_t + disc_t G_{t+1}."""
+  reversed_steps = (tf.reverse(tf.transpose(rewards), [0]), tf.reverse(tf.transpose(discounts), [0]))
+  returns = tf.scan(lambda g, x: x[0] + x[1] * g, reversed_steps,
+                    initializer=tf.zeros_like(rewards[:, 0]))
+  return tf.transpose(tf.reverse(returns, [0]))
+
+
+def return_normalization_transform(discount: float, epsilon: float = 1e-5):
+  """sample -> sample whose rewards give batch-standardised discounted returns.
+
+  The paper's PPO trains on returns standardised over each batch, so its advantages
+  stay O(1) however small the differences between its samples become: a policy that
+  has nearly stopped trying an action still feels the few samples where it did. Here
+  the same is done without touching the wrapped learner: with G the returns of the
+  batch's sequences (whole episodes in the batched games; the last step is IMPALA's
+  bootstrap step and is left as it is), the rewards are replaced by
+  r'_t = G'_t - gamma d_t G'_{t+1} with G' = (G - mean G) / (std G + epsilon), so that
+  the learner's own Monte-Carlo return of r' is G'. Apply it after the reciprocal
+  reward transform: the shaped reward is what is standardised, as in the paper.
+  """
+
+  def transform(sample: reverb.ReplaySample) -> reverb.ReplaySample:
+    data = sample.data
+    rewards = tf.cast(data.reward[:, :-1], tf.float32)
+    discounts = discount * tf.cast(data.discount[:, :-1], tf.float32)
+    returns = discounted_returns(rewards, discounts)
+    mean, variance = tf.nn.moments(tf.reshape(returns, [-1]), axes=[0])
+    standardised = (returns - mean) / (tf.sqrt(variance) + epsilon)
+    following = tf.concat([standardised[:, 1:], tf.zeros_like(standardised[:, :1])], axis=1)
+    new_rewards = standardised - discounts * following
+    reward = tf.concat([tf.cast(new_rewards, data.reward.dtype), data.reward[:, -1:]], axis=1)
+    return sample._replace(data=data._replace(reward=reward))
+
+  return transform
+
+
 class ReverbJointReplay:
   """The influence learner's replay: the last K episodes drained from a Reverb table.
 
