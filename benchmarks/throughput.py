@@ -19,6 +19,7 @@ import os
 import tempfile
 import sys
 import time
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -26,6 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
 import recip_acme  # noqa: E402,F401
+from recip_acme import records  # noqa: E402
 from recip_acme import training  # noqa: E402
 from substrates import melting_pot  # noqa: E402
 
@@ -101,22 +103,30 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
   return rate
 
 
-def training_rate(num_actors: int, num_envs: int, seconds: float) -> float:
-  """Env steps/s of the training loop from its first progress line past half of
-  `seconds` to the end. Process start-up, tracing and the first estimator fits are
-  left out; with actor processes, steps taken while the learner process was busy are
-  reported in bursts when it is free again, which a late start also leaves out."""
-  config = training.default_config("coins", "reciprocator", num_steps=10**9,
-                                   num_actors=num_actors, log_every_seconds=2.0)
-  config.reciprocator.num_envs = num_envs
-  with tempfile.TemporaryDirectory() as workdir:
-    training.train(config, workdir, verbose=False, max_seconds=seconds)
-    with open(os.path.join(workdir, "logs", "progress", "logs.csv")) as f:
-      rows = [r for r in csv.DictReader(f)]
-  rows = [(float(r["elapsed_seconds"]), int(r["env_steps"])) for r in rows]
-  first = next(r for r in rows if r[0] >= seconds / 2)
-  last = rows[-1]
-  return (last[1] - first[1]) / max(last[0] - first[0], 1e-9)
+def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int = 10,
+                  max_seconds: float = 1200.0) -> Optional[float]:
+  """Env steps/s of the training loop in its steady state (records.steady_state_rate).
+
+  Start-up is discarded by time (the first third of the run) and by rows (the first
+  3 progress rows); if fewer than `min_rows` progress rows remain, the run is repeated
+  twice as long, up to `max_seconds`. With actor processes, steps taken while the
+  learner process was busy are reported in bursts, which the long window averages.
+  Returns None if no steady state was seen even then.
+  """
+  while True:
+    config = training.default_config("coins", "reciprocator", num_steps=10**9,
+                                     num_actors=num_actors, log_every_seconds=2.0)
+    config.reciprocator.num_envs = num_envs
+    with tempfile.TemporaryDirectory() as workdir:
+      training.train(config, workdir, verbose=False, max_seconds=seconds)
+      with open(os.path.join(workdir, records.PROGRESS_FILE)) as f:
+        rows = [(float(r["elapsed_seconds"]), int(r["env_steps"])) for r in csv.DictReader(f)]
+    rate = records.steady_state_rate(rows, seconds / 3, 3, min_rows)
+    if rate is not None or seconds * 2 > max_seconds:
+      return rate
+    print(f"  (num_actors={num_actors}: fewer than {min_rows} progress rows in the steady "
+          f"state of {seconds:.0f} s; repeating for {2 * seconds:.0f} s)", flush=True)
+    seconds *= 2
 
 
 def main() -> None:
@@ -163,8 +173,10 @@ def training_section(seconds) -> None:
         f"{os.cpu_count()} cores")
   one = training_rate(1, 4, seconds)
   two = training_rate(2, 4, seconds)
-  print(f"num_actors=1 (one process):              {one:8.0f} env steps/s")
-  print(f"num_actors=2 (2 actor processes+learner): {two:8.0f} env steps/s  ratio {two / one:5.2f}")
+  shown = lambda rate: "no steady state seen" if rate is None else f"{rate:8.0f} env steps/s"
+  print(f"num_actors=1 (one process):              {shown(one)}")
+  print(f"num_actors=2 (2 actor processes+learner): {shown(two)}"
+        + (f"  ratio {two / one:5.2f}" if one and two else ""))
 
 
 if __name__ == "__main__":

@@ -136,3 +136,23 @@ def learning_by_fifth(episodes, num_steps: int):
         row["p_own_coin"] = float(part["own_coins"].sum()) / coins if coins else float("nan")
     rows.append(row)
   return pd.DataFrame(rows)
+
+
+def steady_state_rate(rows, warmup_seconds: float, skip_rows: int,
+                      min_rows: int) -> float | None:
+  """Env steps per second over a run's steady state, from its progress rows.
+
+  `rows` are (elapsed_seconds, env_steps) in order. Start-up is discarded twice: by
+  time (rows before `warmup_seconds`) and by count (the first `skip_rows` rows, which
+  hold tracing and the first estimator fits). The window runs from the first row left
+  to the last, and must hold at least `min_rows` rows and some progress; otherwise
+  the answer is None ("no steady state seen"), never a rate of 0 for a working run
+  whose steps were reported late.
+  """
+  window = [r for k, r in enumerate(rows) if k >= skip_rows and r[0] >= warmup_seconds]
+  if len(window) < max(min_rows, 2):
+    return None
+  (t0, s0), (t1, s1) = window[0], window[-1]
+  if s1 <= s0 or t1 <= t0:
+    return None
+  return (s1 - s0) / (t1 - t0)

@@ -147,3 +147,19 @@ def test_coins_tally_splits_the_shaping_by_what_the_player_took():
   assert out["shaping_took_own_coin"] == pytest.approx(0.25)
   assert out["shaping_otherwise"] == pytest.approx((0.5 - 0.5) / 2)
   assert "shaping_otherwise" not in metrics.CoinsTally().summary()  # No shaping given.
+
+
+def test_steady_state_rate_discards_start_up_and_never_reports_zero_for_late_rows():
+  # Start-up: 10 s of tracing with no steps, then 100 steps/s.
+  rows = [(float(t), 0) for t in range(0, 10, 2)] + [
+      (float(t), 100 * (t - 10)) for t in range(10, 60, 2)]
+  assert records.steady_state_rate(rows, warmup_seconds=20, skip_rows=3,
+                                   min_rows=5) == pytest.approx(100.0)
+  # Actor-process steps not yet reported when the window closes: no rate, not 0.
+  late = [(float(t), 0) for t in range(0, 40, 2)]
+  assert records.steady_state_rate(late, warmup_seconds=20, skip_rows=3, min_rows=5) is None
+  # Reported in one burst at the end: averaged over the window.
+  burst = late + [(40.0, 5000)]
+  assert records.steady_state_rate(burst, warmup_seconds=20, skip_rows=3,
+                                   min_rows=5) == pytest.approx(250.0)
+  assert records.steady_state_rate(rows[:6], warmup_seconds=0, skip_rows=3, min_rows=5) is None
