@@ -97,8 +97,13 @@ DEFAULT_BATCH = {"ipd": 256, "coins": 128}
 # and value; with rewards of this size (r_rec * w reaches +-15) a value loss weight of
 # 0.5 drowns the policy gradient in the shared layers (a contextual bandit with +-10
 # rewards stays at 60 % correct), hence baseline_cost 0.01.
-IPD_POLICY = dict(learning_rate=5e-3, entropy_cost=0.02, baseline_cost=0.01,
-                  updates_per_episode=1, discount=0.96, lstm=0)
+# The naive learner must stay a learner (#15, results/paper/diagnostics/ipd_saturation):
+# as the paper's PPO, actor and critic have their own torsos and the learner sees each
+# batch's returns standardised; entropy 0.035 (0.02 let R saturate at D once the NL
+# did at C, 0.05 kept NL vs NL at P(C) ~0.1).
+IPD_POLICY = dict(learning_rate=5e-3, entropy_cost=0.035, baseline_cost=0.01,
+                  updates_per_episode=1, discount=0.96, lstm=0, shared_torso=False,
+                  normalize_returns=True)
 COINS_POLICY = dict(learning_rate=5e-3, entropy_cost=0.01, baseline_cost=0.01,
                     updates_per_episode=8, discount=0.99)
 
