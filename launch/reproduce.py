@@ -271,6 +271,15 @@ def summary_table(name: str, frames) -> str:
   for df in frames:
     row = {"seed": str(int(df["seed"].iloc[0])), **{f"{m} (last 20)": df[m].tail(20).mean() for m in metrics}}
     if name.startswith("ipd"):
+      # #15's criteria: both players above mutual defection (-2) over episodes 200-400,
+      # and the NL first at P(C) >= 0.8 within 200 episodes.
+      late = df[(df["episode"] >= 200) & (df["episode"] < 400)]
+      for i in (0, 1):
+        row[f"reward_per_step_p{i} (episodes 200-399)"] = (
+            late[f"reward_per_step_p{i}"].mean() if len(late) else float("nan"))
+      reached = df.index[df["p_cooperate_p1"] >= 0.8]
+      row["player 1 first P(C) >= 0.8 at episode"] = (
+          int(df["episode"][reached[0]]) if len(reached) else "never")
       cooperative = df.index[df["p_cooperate_p1"] > 0.9]
       row["player 1 first P(C) > 0.9 at episode"] = (
           int(df["episode"][cooperative[0]]) if len(cooperative) else "never")
