@@ -20,7 +20,7 @@ import os
 import queue as queue_lib
 import threading
 import time
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 import numpy as np
 import reverb
@@ -142,20 +142,23 @@ def exit_with_parent(parent_pid: int, period: float = 0.5) -> threading.Thread:
   return thread
 
 
-def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
-                stop, budget: StepBudget, reports, variable_update_period: int,
-                episodes_written: SharedCount, parent_pid: int) -> None:
-  """Entry point of one actor process (spawned: a fresh interpreter and TF runtime)."""
+def _actor_main(actor_body: Callable[..., None], config_dict: Dict[str, Any],
+                server_address: str, index: int, stop, budget: StepBudget, reports,
+                variable_update_period: int, episodes_written: SharedCount,
+                parent_pid: int) -> None:
+  """Entry point of one actor process (spawned: a fresh interpreter and TF runtime).
+
+  `actor_body` is the run loop's own actor function, passed in (and pickled by its
+  name) so that this module does not import the run loop that imports it.
+  """
   exit_with_parent(parent_pid)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
   try:
     import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-    from recip_acme import training  # pylint: disable=g-import-not-at-top
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    config = training.config_from_dict(config_dict)
-    training.run_actor_process(config, server_address, index, stop, budget, reports,
-                               variable_update_period, episodes_written)
+    actor_body(config_dict, server_address, index, stop, budget, reports,
+               variable_update_period, episodes_written)
   except Exception as e:  # pylint: disable=broad-except
     last = (str(e).strip().splitlines() or [type(e).__name__])[-1]
     reports.put(("error", index, f"{type(e).__name__}: {last[:300]}"))
@@ -165,8 +168,9 @@ def _actor_main(config_dict: Dict[str, Any], server_address: str, index: int,
 class ActorPool:
   """Starts, watches and stops the actor processes of one run."""
 
-  def __init__(self, config_dict: Dict[str, Any], server_address: str, num_actors: int,
-               step_budget: int, variable_update_period: int = 50):
+  def __init__(self, actor_body: Callable[..., None], config_dict: Dict[str, Any],
+               server_address: str, num_actors: int, step_budget: int,
+               variable_update_period: int = 50):
     context = multiprocessing.get_context("spawn")
     self._stop = context.Event()
     self._budget = StepBudget(context, step_budget)
@@ -174,7 +178,8 @@ class ActorPool:
     self._episodes_written = SharedCount(context)
     self._processes = [
         context.Process(target=_actor_main, name=f"recip_acme_actor_{k}", daemon=True,
-                        args=(config_dict, server_address, k, self._stop, self._budget,
+                        args=(actor_body, config_dict, server_address, k, self._stop,
+                              self._budget,
                               self._reports, variable_update_period,
                               self._episodes_written, os.getpid()))
         for k in range(num_actors)]

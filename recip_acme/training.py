@@ -449,6 +449,11 @@ class ActingLoop:
     return rows
 
 
+def actor_process_main(config_dict: Dict[str, Any], *args) -> None:
+  """What an actor process runs (distributed.ActorPool): the run's config, then the body."""
+  run_actor_process(config_from_dict(config_dict), *args)
+
+
 def run_actor_process(config: TrainConfig, server_address: str, index: int, stop,
                       budget: "distributed.StepBudget", reports,
                       variable_update_period: int = 50,
@@ -587,8 +592,9 @@ def _train_with_actor_processes(config: TrainConfig, book: _RunBook, max_seconds
   learner, publisher = agent.learner, agent.publisher
   agent.policy_learning.assign(learner.policy_learning_enabled())
   publisher.publish()
-  pool = distributed.ActorPool(config_to_dict(config), agent.client.server_address,
-                               config.num_actors, step_budget=config.num_steps - book.env_steps)
+  pool = distributed.ActorPool(actor_process_main, config_to_dict(config),
+                               agent.client.server_address, config.num_actors,
+                               step_budget=config.num_steps - book.env_steps)
   pool.start()
   last_publish = time.time()
   try:

@@ -98,7 +98,8 @@ def test_a_failing_actor_process_is_one_clear_error():
   config = _two_actor_config(100)
   config_dict = training.config_to_dict(config)
   config_dict["substrate"] = "no_such_substrate"
-  pool = distributed.ActorPool(config_dict, "localhost:1", num_actors=1, step_budget=100)
+  pool = distributed.ActorPool(training.actor_process_main, config_dict, "localhost:1",
+                               num_actors=1, step_budget=100)
   pool.start()
   try:
     with pytest.raises(distributed.ActorError, match="actor process 0 failed: .*no_such_substrate"):
