@@ -19,11 +19,21 @@ PROGRESS_FILE = os.path.join("logs", "progress", "logs.csv")
 
 
 def append_row(path: str, row: Dict[str, Any]) -> None:
-  """Appends one row (with a header if the file is new) in one write."""
-  new = not os.path.exists(path) or os.path.getsize(path) == 0
+  """Appends one row (with a header if the file is new) in one write.
+
+  An existing file keeps its header: the row is written in that column order, with
+  empty cells for columns it lacks and without columns the header lacks. A run resumed
+  by a version that logs more (or fewer) columns then still writes rows that line up,
+  and `keep_rows` (which drops rows of the wrong length) loses none of them.
+  """
+  header = None
+  if os.path.exists(path) and os.path.getsize(path) > 0:
+    with open(path, newline="") as f:
+      header = next(csv.reader([f.readline()]))
   with open(path, "a", newline="") as f:
-    writer = csv.DictWriter(f, fieldnames=list(row))
-    if new:
+    writer = csv.DictWriter(f, fieldnames=header or list(row), restval="",
+                            extrasaction="ignore")
+    if header is None:
       writer.writeheader()
     writer.writerow(row)
 

@@ -163,3 +163,14 @@ def test_steady_state_rate_discards_start_up_and_never_reports_zero_for_late_row
   assert records.steady_state_rate(burst, warmup_seconds=20, skip_rows=3,
                                    min_rows=5) == pytest.approx(250.0)
   assert records.steady_state_rate(rows[:6], warmup_seconds=0, skip_rows=3, min_rows=5) is None
+
+
+def test_rows_with_other_columns_keep_the_files_header(tmp_path):
+  """A run resumed by a version that logs other columns: rows still line up."""
+  path = str(tmp_path / "episodes.csv")
+  records.append_row(path, {"env_steps": 10, "episode": 1, "p_own_coin": 0.5})
+  records.append_row(path, {"env_steps": 20, "episode": 2, "p_own_coin": 0.6, "new": 1.0})
+  records.append_row(path, {"env_steps": 30, "episode": 3})
+  lines = open(path).read().splitlines()
+  assert lines == ["env_steps,episode,p_own_coin", "10,1,0.5", "20,2,0.6", "30,3,"]
+  assert records.keep_rows(path, lambda row: True) == 0     # None dropped as malformed.
