@@ -25,17 +25,15 @@ def random_policy_coins(steps: int, seeds: Sequence[int] = (0,),
 
   Coins per step depends on the map's size, which Melting Pot draws from Python's
   `random` when a copy is built: for each seed, the `copies` maps a training run with
-  that seed plays (training._make_envs) get steps / (seeds x copies) steps each.
+  that seed plays (melting_pot.seeded_copies) get steps / (seeds x copies) steps each.
   """
-  import random  # pylint: disable=g-import-not-at-top
   from substrates import melting_pot  # pylint: disable=g-import-not-at-top
   from substrates import metrics  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   tally, total_return, done = metrics.CoinsTally(), 0.0, 0
   share = max(1, steps // (len(seeds) * copies))
   for seed in seeds:
-    random.seed(seed)
-    envs = [melting_pot.MeltingPotSubstrate("coins") for _ in range(copies)]
+    envs = melting_pot.seeded_copies("coins", melting_pot.AdapterConfig(), copies, seed)
     try:
       for env in envs:
         ts = env.reset()

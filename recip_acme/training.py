@@ -23,7 +23,6 @@ import collections
 import dataclasses
 import json
 import os
-import random
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -277,14 +276,10 @@ class Agent:
 
 def _make_envs(config: TrainConfig, count: int,
                seed: int) -> List[melting_pot.MeltingPotSubstrate]:
-  """`count` copies of the substrate. Melting Pot draws each copy's map (coins: its
-  size, 10-15 cells a side, fixed for the copy's life) and colours from Python's
-  `random`: seeded here, so runs with one seed play the same maps whatever the agent
-  (paired comparisons), and a resumed run plays the maps it played before."""
-  random.seed(seed)
+  """`count` copies of the run's substrate, their maps fixed by its seed
+  (melting_pot.seeded_copies); a bad substrate setting is a RunError."""
   try:
-    return [melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
-            for _ in range(count)]
+    return melting_pot.seeded_copies(config.substrate, config.adapter, count, seed)
   except ValueError as e:
     raise RunError(str(e)) from e
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import contextlib
 import importlib
+import random
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import cv2
@@ -287,3 +288,17 @@ class MeltingPotSubstrate:
 
   def close(self) -> None:
     self._env.close()
+
+
+def seeded_copies(name: str, config: AdapterConfig, count: int,
+                  seed: int) -> List["MeltingPotSubstrate"]:
+  """`count` copies of the substrate, their maps fixed by `seed`.
+
+  Melting Pot draws each copy's map (coins: its size, 10-15 cells a side, fixed for
+  the copy's life) and colours from Python's `random` when the copy is built: seeded
+  here, so runs with one seed play the same maps whatever the agent (paired
+  comparisons), a resumed run plays the maps it played before, and a reference
+  measured with the seed plays them too.
+  """
+  random.seed(seed)
+  return [MeltingPotSubstrate(name, config) for _ in range(count)]

@@ -196,6 +196,8 @@ class BatchedReciprocators:
     self._behaviour = impala_builder.ImpalaBuilder().behaviour
     self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
     self.episodes = 0
+    # The parameters at the last policy_diagnostics call (for its param_change).
+    self._diagnosed_parameters = None
 
   # One TF call per step for all B games and N players.
   def _act_impl(self, observations, state, time_left, cores, balance, debit):
@@ -316,7 +318,7 @@ class BatchedReciprocators:
     """
     obs = tf.convert_to_tensor(observations, tf.float32)
     out = []
-    previous = getattr(self, "_diagnosed_parameters", None)
+    previous = self._diagnosed_parameters
     self._diagnosed_parameters = [[v.numpy().copy() for v in net.trainable_variables]
                                   for net in self.networks]
     for i, network in enumerate(self.networks):

@@ -17,6 +17,7 @@ import acme
 import numpy as np
 import reverb
 import tensorflow as tf
+import trfl
 
 from recip_acme import reciprocal
 from recip_acme.agents import base
@@ -40,11 +41,11 @@ def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
 
 
 def discounted_returns(rewards: tf.Tensor, discounts: tf.Tensor) -> tf.Tensor:
-  """[B, T] rewards and per-step discounts (gamma * d_t) -> G_t = r_t + disc_t G_{t+1}."""
-  reversed_steps = (tf.reverse(tf.transpose(rewards), [0]), tf.reverse(tf.transpose(discounts), [0]))
-  returns = tf.scan(lambda g, x: x[0] + x[1] * g, reversed_steps,
-                    initializer=tf.zeros_like(rewards[:, 0]))
-  return tf.transpose(tf.reverse(returns, [0]))
+  """[B, T] rewards and per-step discounts (gamma * d_t) -> G_t = r_t + disc_t G_{t+1}
+  (trfl's time-major discounted sum, on the learner's batch-major sequences)."""
+  returns = trfl.scan_discounted_sum(tf.transpose(rewards), tf.transpose(discounts),
+                                     tf.zeros_like(rewards[:, 0]), reverse=True)
+  return tf.transpose(returns)
 
 
 def return_normalization_transform(discount: float, epsilon: float = 1e-5):
