@@ -42,6 +42,9 @@ flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code
 cli.allow("balance_decay", cli.number(0, maximum=1))
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
+flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also reads the "
+                  "player's influence balances; the policy does not (README, project "
+                  "extensions). Default: the preset's.")
 flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
                   "How VoI's counterfactual is formed: 'marginal' (preset default: the "
                   "joint estimator averaged over j's behaviour policy) or 'regression' "
@@ -125,6 +128,8 @@ def config_from_flags():
   recip.balance_decay = FLAGS.balance_decay
   recip.reset_balance_each_episode = FLAGS.reset_balance_each_episode
   recip.normalize_reciprocal_reward = FLAGS.normalize_reciprocal_reward
+  if FLAGS.value_sees_balance is not None:
+    recip.value_sees_balance = FLAGS.value_sees_balance
   recip.influence = dataclasses.replace(recip.influence, future_term=FLAGS.future_term)
   if FLAGS.counterfactual is not None:
     recip.influence = dataclasses.replace(recip.influence, counterfactual=FLAGS.counterfactual)

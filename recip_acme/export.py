@@ -32,6 +32,7 @@ import tensorflow as tf
 import tree
 
 from recip_acme import checkpointing
+from recip_acme import networks as networks_lib
 from recip_acme.agents.impala import builder as impala_builder
 
 MANIFEST = "manifest.json"
@@ -102,7 +103,8 @@ class MeltingPotBot(tf.Module):
     state = tree.unflatten_as(self._state_template, list(state))
     rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample)
     batched_state = tree.map_structure(lambda x: x[None], state)
-    outputs, new_state = self._network(rgb[None], batched_state)
+    outputs, new_state = self._network(networks_lib.policy_inputs(self._network, rgb[None]),
+                                       batched_state)
     scores = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
     scores = scores[0]
     if self._action_mode == "greedy":

@@ -250,6 +250,24 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
+def balance_observation(state: ReciprocalState, variant: str = DEFAULT_VARIANT) -> tf.Tensor:
+  """Each player's balance X towards each opponent, ``[B..., N, N-1]``.
+
+  X is what the next step's reward multiplies (``ReciprocalTerms.lagged_balance``:
+  the balance, minus the debit for the debit variants); row i lists i's balances
+  towards the other players in index order, its own (always unused) entry dropped.
+  The input of a balance-aware critic (``ReciprocatorConfig.value_sees_balance``).
+  """
+  spec = get_variant(variant)
+  balance = tf.convert_to_tensor(state.balance)
+  if spec.increment == "received_minus_debit":
+    balance = balance - tf.convert_to_tensor(state.debit)
+  n = balance.shape[-1]
+  rows = [tf.gather(balance[..., i, :], [j for j in range(n) if j != i], axis=-1)
+          for i in range(n)]
+  return tf.stack(rows, axis=-2)
+
+
 def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
                      initial_state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
   """Reciprocal rewards with every intermediate term (see ReciprocalTerms)."""

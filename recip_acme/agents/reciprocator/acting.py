@@ -24,6 +24,7 @@ import sonnet as snt
 import tensorflow as tf
 import tree
 
+from recip_acme import networks as networks_lib
 from recip_acme import reciprocal
 from recip_acme.agents import base
 from recip_acme.influence import data as data_lib
@@ -50,6 +51,11 @@ class InfluenceSettings:
   reset_balance_each_episode: bool
   # Multiplies r_rec by a running std(r_ext)/mean|r_rec| (reciprocal_scale="extrinsic").
   scale: Optional[reciprocal.ExtrinsicScale] = None
+
+
+def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
+  """[E, G, ...] -> [E*G, ...]: one batch row per player slot."""
+  return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
 
 
 class JointExperienceWriter:
@@ -102,7 +108,8 @@ class JointActor:
                adders: Optional[List[List[Any]]] = None,
                influence: Optional[InfluenceSettings] = None,
                joint_writer: Optional[JointExperienceWriter] = None,
-               horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True):
+               horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True,
+               balance_observation: bool = False):
     self._base = base_builder
     self._groups = list(groups)
     self._num_players = num_players
@@ -111,6 +118,10 @@ class JointActor:
     self._influence = influence
     self._joint_writer = joint_writer
     self._horizon = horizon
+    if balance_observation and influence is None:
+      raise ValueError("a balance observation needs the influence settings (Reciprocators)")
+    # Players' observations are BalanceObservations for a balance-aware critic.
+    self._balance_observation = balance_observation
     self._seed = tf.Variable([seed, 0], dtype=tf.int64, trainable=False)
     self._player_group = np.zeros(num_players, np.int64)
     for g, group in enumerate(self._groups):
@@ -155,9 +166,14 @@ class JointActor:
     actions = [None] * self._num_players
     probabilities = [None] * self._num_players
     group_extras = []
+    inputs = observations
+    if self._balance_observation:   # The balance before this step: B[t-1].
+      inputs = networks_lib.BalanceObservation(
+          observations, self._balance_rows(self._rec_vars))                # [E, N, N-1]
     for g, group in enumerate(self._groups):
-      obs = tf.gather(observations, group.players, axis=1)                  # [E, G, ...]
-      obs = tf.reshape(obs, tf.concat([[-1], tf.shape(obs)[2:]], 0))       # [E*G, ...]
+      obs = tree.map_structure(
+          lambda x, players=group.players: _merge_env_and_player_axes(
+              tf.gather(x, players, axis=1)), inputs)                        # [E*G, ...]
       core = tree.map_structure(lambda v: v.read_value(), self._core_vars[g])
       outputs, new_core = group.network(obs, core)
       tree.map_structure(lambda v, x: v.assign(x), self._core_vars[g], new_core)
@@ -186,7 +202,21 @@ class JointActor:
         v.assign(x)
       result.update(voi=voi, reciprocal_reward=terms.rewards,
                     lagged_balance=terms.lagged_balance)
+      if self._balance_observation:   # What the next observations carry: B[t].
+        result["next_balance"] = self._balance_rows(terms.final_state)
     return result
+
+  def _balance_rows(self, state) -> tf.Tensor:
+    state = reciprocal.ReciprocalState(*(tf.convert_to_tensor(x) for x in state))
+    return reciprocal.balance_observation(state, self._influence.variant)
+
+  def _player_timestep(self, ts, i: int, balance_rows: Optional[np.ndarray], e: int):
+    """Player i's dm_env TimeStep, with its balances when the critic reads them."""
+    timestep = ts.player(i)
+    if not self._balance_observation:
+      return timestep
+    return timestep._replace(observation=networks_lib.BalanceObservation(
+        timestep.observation, balance_rows[e, i]))
 
   # -- Python part: environments, adders, episode bookkeeping. ------------------
 
@@ -208,8 +238,9 @@ class JointActor:
     self._buffers[e].clear()
     self._recording[e] = self.record_policy_data and self._adders is not None
     if self._recording[e]:
+      rows = self._balance_rows(self._rec_vars).numpy() if self._balance_observation else None
       for i in range(self._num_players):
-        self._adders[e][i].add_first(timestep.player(i))
+        self._adders[e][i].add_first(self._player_timestep(timestep, i, rows, e))
 
   def select_actions(self, timesteps: Sequence[Any]) -> np.ndarray:
     """One joint action [E, N] for the E environments' current timesteps."""
@@ -267,6 +298,7 @@ class JointActor:
       reciprocal_reward = np.zeros(actions.shape, np.float32)
     extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])  # Incl. core_state.
     state, time_left = self._last_inputs
+    next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
     ended = []
     for e, ts in enumerate(next_timesteps):
       if self._recording[e]:
@@ -276,7 +308,8 @@ class JointActor:
           player_extras = tree.map_structure(lambda x, slot=slot: x[slot], extras[g])
           if self._influence is not None:
             player_extras[RECIPROCAL_REWARD] = np.float32(reciprocal_reward[e, i])
-          self._adders[e][i].add(np.int64(actions[e, i]), ts.player(i), player_extras)
+          self._adders[e][i].add(np.int64(actions[e, i]),
+                                 self._player_timestep(ts, i, next_rows, e), player_extras)
       if self._joint_writer is not None:
         buffer = self._buffers[e]
         buffer.states.append(state[e])

@@ -13,8 +13,9 @@ adapter off: independent (naive) learners on extrinsic rewards.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence, Tuple
 
+import numpy as np
 import reverb
 import tensorflow as tf
 from acme import specs
@@ -56,6 +57,22 @@ class JointSpec:
     return [int(s.actions.num_values) for s in self.player_specs]
 
 
+def with_balance_inputs(network_config: networks_lib.NetworkConfig, joint_spec: JointSpec
+                        ) -> Tuple[networks_lib.NetworkConfig, JointSpec]:
+  """The network config and specs of a balance-aware critic (value_sees_balance).
+
+  Each player's observation becomes a BalanceObservation (RGB, balances [N-1]): the tables,
+  the learner and the actor then carry the balance the value head reads.
+  """
+  num_opponents = joint_spec.num_players - 1
+  player_specs = [s._replace(observations=networks_lib.BalanceObservation(
+      rgb=s.observations,
+      influence_balance=specs.Array((num_opponents,), np.float32, name="influence_balance")))
+                  for s in joint_spec.player_specs]
+  return (dataclasses.replace(network_config, value_balance_inputs=num_opponents),
+          dataclasses.replace(joint_spec, player_specs=player_specs))
+
+
 @dataclasses.dataclass
 class ReciprocatorNetworks:
   groups: List[acting.PolicyGroup]
@@ -80,6 +97,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
                      for s in (joint_spec.player_specs[i] for i in group)}
       if len(group_specs) != 1:
         raise ValueError(f"players {group} cannot share a policy: their specs differ")
+    if config.reciprocal and config.value_sees_balance:
+      self.network_config, self.spec = with_balance_inputs(network_config, joint_spec)
     # w, read by the dataset transform at every sample; the trainer ramps it.
     self.reciprocal_weight = tf.Variable(config.weight_at(0), dtype=tf.float32,
                                          trainable=False, name="reciprocal_weight")
@@ -168,7 +187,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     return acting.JointActor(
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
         adders=adder, influence=influence, joint_writer=joint_writer,
-        horizon=self.spec.horizon, seed=int(random_key))
+        horizon=self.spec.horizon, seed=int(random_key),
+        balance_observation=self.network_config.value_balance_inputs > 0)
 
   def make_learner(self, random_key, networks: ReciprocatorNetworks,
                    dataset: Sequence[tf.data.Dataset], replay_client: reverb.Client = None,

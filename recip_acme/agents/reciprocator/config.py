@@ -38,6 +38,12 @@ class ReciprocatorConfig:
       "extrinsic_rms" divides by rms(r_rec) instead: the same second moment as
       std(r_ext), so r_rec's rare large values stay near the game's (README).
     reciprocal_scale_steps: the horizon of those running statistics, in joint steps.
+    value_sees_balance: project extension (README, "Reciprocators on Melting Pot"):
+      the base learner's value head also reads the player's lagged balance towards
+      each opponent; the policy does not (networks.BalanceAwareImpalaCore). The
+      reward depends on that balance, so without it the critic misses the later
+      cost of raising one's balance. Actor-critic base learners only; ignored by
+      the independent learner, which has no balance.
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
     influence: the value-of-influence estimators and their refits.
@@ -52,6 +58,7 @@ class ReciprocatorConfig:
   normalize_reciprocal_reward: bool = False
   reciprocal_scale: str = "none"
   reciprocal_scale_steps: int = 10_000
+  value_sees_balance: bool = False
   share_policy: bool = False
   num_envs: int = 1
   influence: influence_config.InfluenceConfig = dataclasses.field(
