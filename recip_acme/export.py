@@ -206,7 +206,8 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   finally:
     env.close()
   builder = builder_lib.ReciprocatorBuilder(training.make_base_builder(config),
-                                            config.reciprocator, config.network, joint_spec)
+                                            config.reciprocator, config.network, joint_spec,
+                                            seed=config.seed)
   networks = builder.make_networks()
   counter = counting.Counter()
   objects = {f"group{g}_network": group.network for g, group in enumerate(networks.groups)}

@@ -144,6 +144,14 @@ def learning_by_fifth(episodes, num_steps: int):
         coins = float(part["own_coins"].sum() + part["other_coins"].sum())
         row["coins_per_step"] = coins / steps
         row["p_own_coin"] = float(part["own_coins"].sum()) / coins if coins else float("nan")
+      if "shaping_took_partner_coin" in part:
+        # Mean w * r_rec on the steps a Reciprocator took its partner's coin, over all
+        # such steps of the fifth (each episode's mean weighted by its count): what the
+        # reciprocal reward does to exploitation (README, the Melting Pot comparison).
+        takes = part["other_coins"].astype(float)
+        shaping = part["shaping_took_partner_coin"].fillna(0.0)
+        row["shaping_took_partner_coin"] = (float((shaping * takes).sum() / takes.sum())
+                                            if takes.sum() else float("nan"))
     rows.append(row)
   return pd.DataFrame(rows)
 

@@ -75,6 +75,15 @@ def test_learning_by_fifth_pools_over_steps():
   assert t.loc[5, "coins_per_step"] == pytest.approx(0.1)
 
 
+def test_learning_by_fifth_weighs_the_shaping_by_partner_coins_taken():
+  e = _episodes([(100, 100, 5, 3, 0.0, 0.0), (200, 100, 5, 1, 0.0, 0.0),
+                 (1000, 800, 5, 0, 0.0, 0.0)])
+  e["shaping_took_partner_coin"] = [1.0, -1.0, float("nan")]   # No take: no mean.
+  t = records.learning_by_fifth(e, 1000).set_index("fifth")
+  assert t.loc[1, "shaping_took_partner_coin"] == pytest.approx((3 * 1.0 - 1 * 1.0) / 4)
+  assert np.isnan(t.loc[5, "shaping_took_partner_coin"])
+
+
 def test_margins_pair_seeds_and_subtract_the_baseline():
   good = _episodes([(500, 500, 40, 10, 30.0, 30.0), (1000, 500, 40, 10, 30.0, 30.0)])
   poor = _episodes([(500, 500, 25, 25, 0.0, 0.0), (1000, 500, 20, 30, -10.0, 0.0)])
