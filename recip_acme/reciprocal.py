@@ -179,6 +179,14 @@ def _increments(voi: tf.Tensor, variant: Variant):
   raise ValueError(variant.increment)  # pragma: no cover - VARIANTS is closed.
 
 
+def _effective_balance(state: ReciprocalState, variant: Variant) -> tf.Tensor:
+  """X, the quantity a step's reward multiplies: the balance, minus the debit for the
+  debit variants (the only ones that accumulate one)."""
+  if variant.increment == "received_minus_debit":
+    return state.balance - state.debit
+  return state.balance
+
+
 def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
   """(opponent-averaged rewards [..., N], pair rewards [..., N, N])."""
   if variant.reward == "product":
@@ -241,10 +249,9 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
     zeros = tf.zeros_like(voi_t)
     state = ReciprocalState(zeros, zeros)
   given, balance_increment, debit_increment = _increments(voi_t, spec)
-  lagged = state.balance
+  lagged = _effective_balance(state, spec)
   final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
   if debit_increment is not None:
-    lagged = lagged - state.debit
     final = ReciprocalState(final.balance, decay * state.debit + debit_increment)
   rewards, pair = _averaged_rewards(lagged, given, spec)
   return ReciprocalTerms(rewards, pair, lagged, final)
@@ -258,10 +265,8 @@ def balance_observation(state: ReciprocalState, variant: str = DEFAULT_VARIANT) 
   towards the other players in index order, its own (always unused) entry dropped.
   The input of a balance-aware critic (``ReciprocatorConfig.value_sees_balance``).
   """
-  spec = get_variant(variant)
-  balance = tf.convert_to_tensor(state.balance)
-  if spec.increment == "received_minus_debit":
-    balance = balance - tf.convert_to_tensor(state.debit)
+  state = ReciprocalState(*(tf.convert_to_tensor(x) for x in state))
+  balance = _effective_balance(state, get_variant(variant))
   n = balance.shape[-1]
   rows = [tf.gather(balance[..., i, :], [j for j in range(n) if j != i], axis=-1)
           for i in range(n)]

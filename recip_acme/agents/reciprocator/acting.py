@@ -207,7 +207,6 @@ class JointActor:
     return result
 
   def _balance_rows(self, state) -> tf.Tensor:
-    state = reciprocal.ReciprocalState(*(tf.convert_to_tensor(x) for x in state))
     return reciprocal.balance_observation(state, self._influence.variant)
 
   def _player_timestep(self, ts, i: int, balance_rows: Optional[np.ndarray], e: int):
