@@ -78,6 +78,9 @@ flags.DEFINE_list("mlp_sizes", None, "MLP sizes after the torso, e.g. 64.")
 cli.allow("mlp_sizes", cli.integers(0, strict=True))
 flags.DEFINE_integer("lstm_size", None, "LSTM size.")
 cli.allow("lstm_size", cli.above(0, integer=True))
+flags.DEFINE_bool("observe_last_step", None, "Players' networks also read their previous "
+                  "extrinsic reward and action, as IMPALA's agent does (README, project "
+                  "extensions). Default: the preset's.")
 flags.DEFINE_integer("unroll_length", None, "IMPALA sequence length.")
 cli.allow("unroll_length", cli.at_least(2, integer=True))
 flags.DEFINE_float("learning_rate", None, "Policy learning rate of the wrapped learner.")
@@ -164,6 +167,8 @@ def config_from_flags():
     network["mlp_sizes"] = tuple(int(c) for c in FLAGS.mlp_sizes)
   if FLAGS.lstm_size is not None:
     network["lstm_size"] = FLAGS.lstm_size
+  if FLAGS.observe_last_step is not None:
+    network["observe_last_step"] = FLAGS.observe_last_step
   config.network = dataclasses.replace(config.network, **network)
   if FLAGS.unroll_length is not None:
     config.impala.sequence_length = FLAGS.unroll_length

@@ -12,7 +12,10 @@ kinds) and `function_tables()` (hash tables to initialise; we have none), and it
 arguments by path against each method's single concrete signature. Our step signature
 names only the permitted observations the policy reads (`RGB`), so every other
 observation a scenario or substrate sends is dropped by Melting Pot itself, and a
-model can never depend on an observation focal players are not given.
+model can never depend on an observation focal players are not given. A network that
+reads its previous reward and action (``NetworkConfig.observe_last_step``) also binds
+`timestep.reward` (each focal player's own, which Melting Pot gives it, zero on FIRST)
+and keeps its previous action in its recurrent state.
 
 The preprocessing the trainer applied in `substrates.melting_pot` (block-mean
 downsampling of RGB) runs inside the model, so a raw Melting Pot observation is the
@@ -68,13 +71,14 @@ def downsample_rgb(image: tf.Tensor, factor: int) -> tf.Tensor:
 class MeltingPotBot(tf.Module):
   """A trained policy network with Melting Pot's SavedModel bot interface."""
 
-  def __init__(self, network: snt.RNNCore, rgb_shape: Sequence[int], rgb_downsample: int,
-               action_mode: str = "sample"):
+  def __init__(self, network: snt.RNNCore, network_config: networks_lib.NetworkConfig,
+               rgb_shape: Sequence[int], rgb_downsample: int, action_mode: str = "sample"):
     super().__init__(name="recip_acme_bot")
     downsample_rgb(tf.zeros(rgb_shape, tf.uint8), rgb_downsample)   # Checks the factor.
     if action_mode not in ACTION_MODES:
       raise ExportError(f"unknown action mode {action_mode!r}; valid: {', '.join(ACTION_MODES)}")
     self._network = network
+    self._config = network_config
     self._downsample = int(rgb_downsample)
     self._action_mode = action_mode
     self._state_template = tree.map_structure(lambda x: x[0], network.initial_state(1))
@@ -85,6 +89,9 @@ class MeltingPotBot(tf.Module):
         "step_type": tf.TensorSpec([], tf.int32),
         "observation": {"RGB": tf.TensorSpec(list(rgb_shape), tf.uint8)},
     }
+    if network_config.last_step_inputs:   # The player's reward, and its last action.
+      timestep_spec["reward"] = tf.TensorSpec([], tf.float32)
+      state_spec += (tf.TensorSpec([], tf.int32),)
     self.initial_state = tf.function(self._initial_state, input_signature=[key_spec])
     self.step = tf.function(self._step, input_signature=[key_spec, timestep_spec, state_spec])
     self.function_signatures = tf.function(self._function_signatures, input_signature=[])
@@ -92,7 +99,8 @@ class MeltingPotBot(tf.Module):
 
   def _initial_state(self, key):
     state = tree.map_structure(lambda x: x[0], self._network.initial_state(1))
-    return key, tuple(tree.flatten(state))
+    previous_action = (tf.zeros([], tf.int32),) if self._config.last_step_inputs else ()
+    return key, tuple(tree.flatten(state)) + previous_action
 
   def _step(self, key, timestep, prev_state):
     seeds = tf.random.experimental.stateless_split(tf.cast(key, tf.int64), num=2)
@@ -100,11 +108,18 @@ class MeltingPotBot(tf.Module):
     first = tf.equal(timestep["step_type"], 0)     # StepType.FIRST: start afresh.
     _, initial = self._initial_state(key)
     state = tuple(tf.where(first, i, s) for i, s in zip(initial, prev_state))
+    num_core = len(tree.flatten(self._state_template))
+    state, previous_action = state[:num_core], state[num_core:]
     state = tree.unflatten_as(self._state_template, list(state))
     rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample)
+    last_step = None
+    if self._config.last_step_inputs:   # As networks.last_step_features: zeros on FIRST.
+      features = tf.concat([tf.reshape(tf.cast(timestep["reward"], tf.float32), [1]),
+                            tf.one_hot(previous_action[0], self._config.last_step_inputs - 1)], 0)
+      last_step = tf.where(first, tf.zeros_like(features), features)[None]
     batched_state = tree.map_structure(lambda x: x[None], state)
-    outputs, new_state = self._network(networks_lib.policy_inputs(self._network, rgb[None]),
-                                       batched_state)
+    outputs, new_state = self._network(
+        networks_lib.policy_inputs(self._config, rgb[None], last_step), batched_state)
     scores = outputs[0] if isinstance(outputs, (tuple, list)) else outputs
     scores = scores[0]
     if self._action_mode == "greedy":
@@ -112,6 +127,8 @@ class MeltingPotBot(tf.Module):
     else:   # A draw from the policy's logits, with training's own sampler.
       action = impala_builder.sample_categorical(scores, seeds[1], tf.int32)
     new_state = tuple(tree.flatten(tree.map_structure(lambda x: x[0], new_state)))
+    if self._config.last_step_inputs:
+      new_state += (action,)
     return next_key, ((action, {"scores": scores}), new_state)
 
   def _function_signatures(self):
@@ -223,7 +240,8 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   os.makedirs(out, exist_ok=True)
   players = []
   for group in networks.groups:
-    bot = MeltingPotBot(group.network, raw_rgb_shape, config.adapter.rgb_downsample, mode)
+    bot = MeltingPotBot(group.network, builder.network_config, raw_rgb_shape,
+                        config.adapter.rgb_downsample, mode)
     for i in group.players:
       rel = f"player_{i}"
       save_bot(bot, os.path.join(out, rel))

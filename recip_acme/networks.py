@@ -4,18 +4,24 @@ Sized for 11x11 downsampled RGB on a CPU (the throughput floor in the stack note
 used conv 16 -> MLP 64 -> LSTM 64). The head is the base learner's business:
 IMPALA needs (logits, value), R2D2 needs Q-values.
 
-With ``NetworkConfig.value_balance_inputs`` > 0 (set by the Reciprocator builder when
-``ReciprocatorConfig.value_sees_balance``), the IMPALA network's observation is a
-``BalanceObservation``: ``rgb`` for everything, and ``influence_balance``, the player's
-lagged balance towards each opponent, read by the value head only. The policy never sees it, so an exported
-player needs nothing a Melting Pot focal player is not given (``policy_inputs`` feeds
-zeros there, which the policy provably ignores).
+Two options make a player's observation a ``PlayerObservation`` instead of bare RGB
+(a field that is off has width 0, so one structure serves every combination):
+- ``NetworkConfig.observe_last_step`` (any agent): the recurrent core also reads the
+  player's previous extrinsic reward and its previous action (one-hot), as IMPALA's
+  own agent and Melting Pot's baselines do. A focal player is given both (its reward
+  arrives with its observation), so an exported player still needs nothing a scenario
+  does not give it. Why: a policy can only make what it does depend on having been
+  harmed (reciprocate) if it can tell that it was.
+- ``NetworkConfig.value_balance_inputs`` > 0 (set by the Reciprocator builder when
+  ``ReciprocatorConfig.value_sees_balance``): the IMPALA value head also reads the
+  player's lagged balance towards each opponent. The policy never sees it
+  (``policy_inputs`` feeds zeros there, which the policy provably ignores).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple, Optional, Sequence
 
 import sonnet as snt
 import tensorflow as tf
@@ -30,14 +36,41 @@ class NetworkConfig:
   lstm_size: int = 64
   # > 0: the value head also reads that many balance entries (module doc). 0: RGB only.
   value_balance_inputs: int = 0
+  # The core also reads the previous extrinsic reward and action (module doc).
+  observe_last_step: bool = False
+  # Width of that input, 1 + number of actions; set by the builder from the specs.
+  last_step_inputs: int = 0
+
+  @property
+  def augmented(self) -> bool:
+    """Whether observations are PlayerObservations rather than bare RGB."""
+    return bool(self.value_balance_inputs or self.last_step_inputs)
 
 
-class BalanceObservation(NamedTuple):
-  """A player's observation when its critic reads its balances (a named tuple, not a
-  dict: Acme stores a network's input signature on the module, where TF would wrap
-  a dict in a tracking wrapper that tf.function cannot trace on Python 3.11)."""
+class PlayerObservation(NamedTuple):
+  """A player's observation when the network reads more than its RGB (module doc).
+
+  A named tuple, not a dict: Acme stores a network's input signature on the module,
+  where TF would wrap a dict in a tracking wrapper that tf.function cannot trace on
+  Python 3.11. A field that is off has width 0 (Reverb and tf.data carry such columns).
+  """
   rgb: Any                 # uint8 [..., H, W, C]
+  last_step: Any           # float32 [..., 1 + A]: previous reward, one-hot previous action
   influence_balance: Any   # float32 [..., N-1]
+
+
+def last_step_features(reward: Any, action: Any, num_actions: int, valid: Any) -> Any:
+  """[previous extrinsic reward, one-hot previous action] per player, float32 [..., 1 + A].
+
+  `valid` is False on an episode's first step, where there is no previous step:
+  the features are then all zero. Pure numpy (the actor builds them outside TF).
+  """
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  valid = np.asarray(valid, bool)
+  reward = np.where(valid, np.asarray(reward, np.float32), 0.0).astype(np.float32)
+  one_hot = np.eye(num_actions, dtype=np.float32)[np.asarray(action, np.int64)]
+  one_hot = one_hot * valid[..., None]
+  return np.concatenate([reward[..., None], one_hot], axis=-1)
 
 
 class VisualTorso(snt.Module):
@@ -55,10 +88,26 @@ class VisualTorso(snt.Module):
     return self._mlp(snt.Flatten()(x))
 
 
-class BalanceAwareImpalaCore(snt.RNNCore):
-  """Conv -> MLP -> LSTM; logits from the LSTM output, the value from it and the balance.
+class LastStepTorso(snt.Module):
+  """PlayerObservation -> [visual features, previous reward and action] [B, D + 1 + A]."""
 
-  Why: the reciprocal reward at t is the lagged balance times the VoI at t, so the
+  def __init__(self, config: NetworkConfig, name: str = "last_step_torso"):
+    super().__init__(name=name)
+    self._visual = VisualTorso(config)
+
+  def __call__(self, inputs: PlayerObservation) -> tf.Tensor:
+    return _with_last_step(self._visual(inputs.rgb), inputs)
+
+
+def _with_last_step(features: tf.Tensor, inputs: PlayerObservation) -> tf.Tensor:
+  return tf.concat([features, tf.cast(inputs.last_step, features.dtype)], axis=-1)
+
+
+class AugmentedImpalaCore(snt.RNNCore):
+  """Conv -> MLP -> [+ last step] -> LSTM; logits from the LSTM output, the value from
+  it and (when configured) the balance. Reads PlayerObservations (module doc).
+
+  Why the critic may read the balance: the reciprocal reward at t is the lagged balance times the VoI at t, so the
   return a Reciprocator learns from depends on its balances, which its pixels do not
   show. A critic that cannot see them cannot tell that taking a partner's coin raises
   the balance and so lowers every later reciprocal reward: V-trace's bootstrap (every
@@ -68,16 +117,15 @@ class BalanceAwareImpalaCore(snt.RNNCore):
   """
 
   def __init__(self, num_actions: int, config: NetworkConfig,
-               name: str = "balance_aware_impala"):
+               name: str = "balance_aware_impala"):   # Name kept: checkpoints of earlier runs.
     super().__init__(name=name)
-    self.num_balance_inputs = config.value_balance_inputs
     self._torso = VisualTorso(config)
     self._lstm = snt.LSTM(config.lstm_size)
     self._policy = snt.Linear(num_actions, name="policy")
     self._value = snt.nets.MLP([config.lstm_size, 1], name="value")
 
   def __call__(self, inputs, state):
-    hidden, state = self._lstm(self._torso(inputs.rgb), state)
+    hidden, state = self._lstm(_with_last_step(self._torso(inputs.rgb), inputs), state)
     critic_input = tf.concat([hidden, tf.cast(inputs.influence_balance, hidden.dtype)], axis=-1)
     value = tf.squeeze(self._value(critic_input), axis=-1)
     return (self._policy(hidden), value), state
@@ -88,22 +136,28 @@ class BalanceAwareImpalaCore(snt.RNNCore):
 
 def make_impala_network(num_actions: int, config: NetworkConfig) -> snt.RNNCore:
   """Outputs ((logits, value), state), what acme's TF IMPALA learner unrolls."""
-  if config.value_balance_inputs:
-    return BalanceAwareImpalaCore(num_actions, config)
+  if config.augmented:
+    return AugmentedImpalaCore(num_actions, config)
   return snt.DeepRNN([VisualTorso(config), snt.LSTM(config.lstm_size),
                       acme_networks.PolicyValueHead(num_actions)])
 
 
-def policy_inputs(network: snt.RNNCore, rgb: tf.Tensor):
-  """What `network` takes when only a player's RGB [B, H, W, C] is known.
+def policy_inputs(config: NetworkConfig, rgb: tf.Tensor, last_step: Optional[tf.Tensor] = None):
+  """What a network of `config` takes when a player's RGB [B, H, W, C] and, if it
+  reads it, its last step [B, 1 + A] are known (exported Melting Pot bots use this).
 
-  A balance-aware network gets zero balances: its policy does not read them, so the
-  action distribution is the trained one (exported Melting Pot bots use this).
+  Balances are zeros: the policy does not read them, so the action distribution is
+  the trained one.
   """
-  if isinstance(network, BalanceAwareImpalaCore):
-    zeros = tf.zeros([tf.shape(rgb)[0], network.num_balance_inputs], tf.float32)
-    return BalanceObservation(rgb, zeros)
-  return rgb
+  if not config.augmented:
+    return rgb
+  batch = tf.shape(rgb)[0]
+  if last_step is None:
+    if config.last_step_inputs:
+      raise ValueError("this network reads the previous reward and action (observe_last_step)")
+    last_step = tf.zeros([batch, 0], tf.float32)
+  return PlayerObservation(rgb, last_step,
+                           tf.zeros([batch, config.value_balance_inputs], tf.float32))
 
 
 def make_r2d2_network(num_actions: int, config: NetworkConfig) -> snt.RNNCore:
@@ -111,5 +165,6 @@ def make_r2d2_network(num_actions: int, config: NetworkConfig) -> snt.RNNCore:
   if config.value_balance_inputs:
     raise ValueError("value_sees_balance needs an actor-critic base learner (impala); "
                      "R2D2's Q-values are the policy, so they cannot see the balance alone")
-  return snt.DeepRNN([VisualTorso(config), snt.LSTM(config.lstm_size),
+  torso = LastStepTorso(config) if config.last_step_inputs else VisualTorso(config)
+  return snt.DeepRNN([torso, snt.LSTM(config.lstm_size),
                       snt.nets.MLP([config.lstm_size, num_actions])])

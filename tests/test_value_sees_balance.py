@@ -47,16 +47,17 @@ def test_policy_ignores_the_balance_and_value_reads_it():
   rgb = tf.random.uniform([3, 11, 11, 3], 0, 255, tf.int32, seed=1)
   rgb = tf.cast(rgb, tf.uint8)
   state = network.initial_state(3)
-  (logits_a, value_a), _ = network(networks_lib.BalanceObservation(rgb, tf.zeros([3, 1])), state)
-  (logits_b, value_b), _ = network(networks_lib.BalanceObservation(rgb, tf.fill([3, 1], 5.)),
-                                   state)
+  no_last_step = tf.zeros([3, 0])
+  (logits_a, value_a), _ = network(
+      networks_lib.PlayerObservation(rgb, no_last_step, tf.zeros([3, 1])), state)
+  (logits_b, value_b), _ = network(
+      networks_lib.PlayerObservation(rgb, no_last_step, tf.fill([3, 1], 5.)), state)
   np.testing.assert_array_equal(logits_a.numpy(), logits_b.numpy())
   assert np.abs(value_a.numpy() - value_b.numpy()).max() > 1e-6
   # What an exported bot feeds it: the RGB and zero balances.
-  inputs = networks_lib.policy_inputs(network, rgb)
+  inputs = networks_lib.policy_inputs(config, rgb)
   np.testing.assert_array_equal(inputs.influence_balance.numpy(), np.zeros([3, 1]))
-  assert networks_lib.policy_inputs(
-      networks_lib.make_impala_network(4, networks_lib.NetworkConfig()), rgb) is rgb
+  assert networks_lib.policy_inputs(networks_lib.NetworkConfig(), rgb) is rgb
 
 
 def test_r2d2_refuses_a_balance_aware_critic():
@@ -70,11 +71,11 @@ def test_learner_samples_the_balances_the_actor_used(tmp_path):
   summary = training.train(config, str(tmp_path), verbose=False)
   assert summary["env_steps"] == 240
   assert summary["policy_learner_steps"] > 0
-  # The run's own pieces, rebuilt: the spec the tables and the learner use is a dict.
+  # The run's own pieces, rebuilt: the spec the tables and the learner use.
   agent = training.build_agent(config)
   try:
     spec = agent.builder.spec.player_specs[0].observations
-    assert isinstance(spec, networks_lib.BalanceObservation)
+    assert isinstance(spec, networks_lib.PlayerObservation)
     assert spec.influence_balance.shape == (1,)
     env = agent.envs[0]
     actor = agent.actor
@@ -111,7 +112,7 @@ def test_independent_learner_ignores_the_setting(tmp_path):
   try:
     assert agent.builder.network_config.value_balance_inputs == 0
     assert not isinstance(agent.builder.spec.player_specs[0].observations,
-                          networks_lib.BalanceObservation)
+                          networks_lib.PlayerObservation)
   finally:
     agent.close()
 

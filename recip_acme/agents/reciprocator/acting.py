@@ -109,7 +109,7 @@ class JointActor:
                influence: Optional[InfluenceSettings] = None,
                joint_writer: Optional[JointExperienceWriter] = None,
                horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True,
-               balance_observation: bool = False):
+               observation_inputs: Optional[networks_lib.NetworkConfig] = None):
     self._base = base_builder
     self._groups = list(groups)
     self._num_players = num_players
@@ -118,10 +118,16 @@ class JointActor:
     self._influence = influence
     self._joint_writer = joint_writer
     self._horizon = horizon
-    if balance_observation and influence is None:
+    # What players observe besides RGB (networks.PlayerObservation), from the network
+    # config the builder completed: the previous reward and action, and balances.
+    inputs = observation_inputs or networks_lib.NetworkConfig()
+    self._augmented = inputs.augmented
+    self._balance_observation = inputs.value_balance_inputs > 0
+    self._last_step_width = inputs.last_step_inputs
+    if self._balance_observation and influence is None:
       raise ValueError("a balance observation needs the influence settings (Reciprocators)")
-    # Players' observations are BalanceObservations for a balance-aware critic.
-    self._balance_observation = balance_observation
+    self._previous_actions = np.zeros([num_envs, num_players], np.int64)
+    self._has_previous = np.zeros(num_envs, bool)   # False on an episode's first step.
     self._seed = tf.Variable([seed, 0], dtype=tf.int64, trainable=False)
     self._player_group = np.zeros(num_players, np.int64)
     for g, group in enumerate(self._groups):
@@ -153,7 +159,7 @@ class JointActor:
     size = num_envs * len(self._groups[g].players)
     return tree.map_structure(lambda x: x.numpy(), self._groups[g].network.initial_state(size))
 
-  def _forward_impl(self, observations, state, time_left):
+  def _forward_impl(self, observations, last_step, state, time_left):
     """observations [E, N, ...] -> actions [E, N], per-group extras, VoI, r_rec.
 
     Reads and advances the recurrent states and balances held in variables; the
@@ -167,9 +173,10 @@ class JointActor:
     probabilities = [None] * self._num_players
     group_extras = []
     inputs = observations
-    if self._balance_observation:   # The balance before this step: B[t-1].
-      inputs = networks_lib.BalanceObservation(
-          observations, self._balance_rows(self._rec_vars))                # [E, N, N-1]
+    if self._augmented:
+      balance = (self._balance_rows(self._rec_vars)    # The balance before this step: B[t-1].
+                 if self._balance_observation else tf.zeros([num_envs, self._num_players, 0]))
+      inputs = networks_lib.PlayerObservation(observations, last_step, balance)
     for g, group in enumerate(self._groups):
       obs = tree.map_structure(
           lambda x, players=group.players: _merge_env_and_player_axes(
@@ -209,13 +216,23 @@ class JointActor:
   def _balance_rows(self, state) -> tf.Tensor:
     return reciprocal.balance_observation(state, self._influence.variant)
 
-  def _player_timestep(self, ts, i: int, balance_rows: Optional[np.ndarray], e: int):
-    """Player i's dm_env TimeStep, with its balances when the critic reads them."""
+  def _last_step_rows(self, rewards: np.ndarray) -> np.ndarray:
+    """[E, N, 1 + A] from the rewards [E, N] just received and the previous actions
+    ([E, N, 0] when the network does not read them)."""
+    if not self._last_step_width:
+      return np.zeros(self._previous_actions.shape + (0,), np.float32)
+    return networks_lib.last_step_features(rewards, self._previous_actions,
+                                           self._last_step_width - 1, self._has_previous[:, None])
+
+  def _player_timestep(self, ts, i: int, e: int, balance_rows: Optional[np.ndarray],
+                       last_step_rows: np.ndarray):
+    """Player i's dm_env TimeStep, as a PlayerObservation when the network reads more."""
     timestep = ts.player(i)
-    if not self._balance_observation:
+    if not self._augmented:
       return timestep
-    return timestep._replace(observation=networks_lib.BalanceObservation(
-        timestep.observation, balance_rows[e, i]))
+    balance = balance_rows[e, i] if balance_rows is not None else np.zeros(0, np.float32)
+    return timestep._replace(observation=networks_lib.PlayerObservation(
+        timestep.observation, last_step_rows[e, i], balance))
 
   # -- Python part: environments, adders, episode bookkeeping. ------------------
 
@@ -235,11 +252,13 @@ class JointActor:
       for v in self._rec_vars:
         v[e].assign(tf.zeros_like(v[e]))
     self._buffers[e].clear()
+    self._has_previous[e] = False
     self._recording[e] = self.record_policy_data and self._adders is not None
     if self._recording[e]:
       rows = self._balance_rows(self._rec_vars).numpy() if self._balance_observation else None
+      last_step = self._last_step_rows(np.zeros(self._previous_actions.shape, np.float32))
       for i in range(self._num_players):
-        self._adders[e][i].add_first(self._player_timestep(timestep, i, rows, e))
+        self._adders[e][i].add_first(self._player_timestep(timestep, i, e, rows, last_step))
 
   def select_actions(self, timesteps: Sequence[Any]) -> np.ndarray:
     """One joint action [E, N] for the E environments' current timesteps."""
@@ -247,10 +266,12 @@ class JointActor:
     state = np.stack([ts.state for ts in timesteps])
     steps = np.array([ts.step for ts in timesteps])
     time_left = self._time_left(steps)
+    last_step = self._last_step_rows(np.stack([ts.rewards for ts in timesteps]))
     if self._forward_concrete is None:
       # Calling the traced function directly skips tf.function's per-call lookup.
-      self._forward_concrete = self._forward.get_concrete_function(observations, state, time_left)
-    self._last = self._forward_concrete(observations, state, time_left)
+      self._forward_concrete = self._forward.get_concrete_function(
+          observations, last_step, state, time_left)
+    self._last = self._forward_concrete(observations, last_step, state, time_left)
     self._last_inputs = (state, time_left)
     scale = self._influence.scale if self._influence is not None else None
     self._reward_factor = 1.0 if scale is None else scale.factor()
@@ -298,6 +319,9 @@ class JointActor:
     extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])  # Incl. core_state.
     state, time_left = self._last_inputs
     next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
+    self._previous_actions[:] = actions
+    self._has_previous[:] = True   # observe_first clears it where an episode restarts.
+    next_last_step = self._last_step_rows(np.stack([ts.rewards for ts in next_timesteps]))
     ended = []
     for e, ts in enumerate(next_timesteps):
       if self._recording[e]:
@@ -308,7 +332,8 @@ class JointActor:
           if self._influence is not None:
             player_extras[RECIPROCAL_REWARD] = np.float32(reciprocal_reward[e, i])
           self._adders[e][i].add(np.int64(actions[e, i]),
-                                 self._player_timestep(ts, i, next_rows, e), player_extras)
+                                 self._player_timestep(ts, i, e, next_rows, next_last_step),
+                                 player_extras)
       if self._joint_writer is not None:
         buffer = self._buffers[e]
         buffer.states.append(state[e])

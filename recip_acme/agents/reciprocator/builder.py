@@ -57,19 +57,32 @@ class JointSpec:
     return [int(s.actions.num_values) for s in self.player_specs]
 
 
-def with_balance_inputs(network_config: networks_lib.NetworkConfig, joint_spec: JointSpec
-                        ) -> Tuple[networks_lib.NetworkConfig, JointSpec]:
-  """The network config and specs of a balance-aware critic (value_sees_balance).
+def with_observation_inputs(network_config: networks_lib.NetworkConfig, joint_spec: JointSpec,
+                            balance: bool) -> Tuple[networks_lib.NetworkConfig, JointSpec]:
+  """The network config and specs when players observe more than RGB.
 
-  Each player's observation becomes a BalanceObservation (RGB, balances [N-1]): the tables,
-  the learner and the actor then carry the balance the value head reads.
+  With ``network_config.observe_last_step`` and/or ``balance`` (value_sees_balance),
+  each player's observation becomes a PlayerObservation (RGB, previous reward and
+  action [1 + A], balances [N-1]; a field that is off has width 0): the tables, the
+  learner and the actor then carry what the network reads. Otherwise nothing changes.
   """
-  num_opponents = joint_spec.num_players - 1
-  player_specs = [s._replace(observations=networks_lib.BalanceObservation(
+  if not (network_config.observe_last_step or balance):
+    return network_config, joint_spec
+  last_step = 0
+  if network_config.observe_last_step:
+    num_actions = set(joint_spec.num_actions)
+    if len(num_actions) != 1:
+      raise ValueError(f"observe_last_step needs every player to have the same number of "
+                       f"actions; these have {sorted(num_actions)}")
+    last_step = 1 + num_actions.pop()
+  num_balances = joint_spec.num_players - 1 if balance else 0
+  player_specs = [s._replace(observations=networks_lib.PlayerObservation(
       rgb=s.observations,
-      influence_balance=specs.Array((num_opponents,), np.float32, name="influence_balance")))
+      last_step=specs.Array((last_step,), np.float32, name="last_step"),
+      influence_balance=specs.Array((num_balances,), np.float32, name="influence_balance")))
                   for s in joint_spec.player_specs]
-  return (dataclasses.replace(network_config, value_balance_inputs=num_opponents),
+  return (dataclasses.replace(network_config, value_balance_inputs=num_balances,
+                              last_step_inputs=last_step),
           dataclasses.replace(joint_spec, player_specs=player_specs))
 
 
@@ -97,8 +110,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
                      for s in (joint_spec.player_specs[i] for i in group)}
       if len(group_specs) != 1:
         raise ValueError(f"players {group} cannot share a policy: their specs differ")
-    if config.reciprocal and config.value_sees_balance:
-      self.network_config, self.spec = with_balance_inputs(network_config, joint_spec)
+    self.network_config, self.spec = with_observation_inputs(
+        network_config, joint_spec, balance=config.reciprocal and config.value_sees_balance)
     # w, read by the dataset transform at every sample; the trainer ramps it.
     self.reciprocal_weight = tf.Variable(config.weight_at(0), dtype=tf.float32,
                                          trainable=False, name="reciprocal_weight")
@@ -188,7 +201,7 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
         adders=adder, influence=influence, joint_writer=joint_writer,
         horizon=self.spec.horizon, seed=int(random_key),
-        balance_observation=self.network_config.value_balance_inputs > 0)
+        observation_inputs=self.network_config)
 
   def make_learner(self, random_key, networks: ReciprocatorNetworks,
                    dataset: Sequence[tf.data.Dataset], replay_client: reverb.Client = None,
