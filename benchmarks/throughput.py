@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
 import recip_acme  # noqa: E402,F401
-from recip_acme import records  # noqa: E402
-from recip_acme import training  # noqa: E402
+from recip_acme.experiments import records  # noqa: E402
+from recip_acme import experiments  # noqa: E402
 from substrates import melting_pot  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def raw_rate(substrate: str, seconds: float) -> float:
 
 def _start(config):
   """An agent whose actor records policy data, and its first timesteps."""
-  agent = training.build_agent(config)
+  agent = experiments.build_agent(config)
   agent.actor.record_policy_data = True
   timesteps = [env.reset() for env in agent.envs]
   for e, ts in enumerate(timesteps):
@@ -70,7 +70,7 @@ def _step(agent, timesteps):
 
 def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> float:
   """Joint actor + substrate + Reverb writes; no learner steps."""
-  config = training.default_config(substrate, agent_kind)
+  config = experiments.default_config(substrate, agent_kind)
   config.reciprocator.num_envs = num_envs
   agent, timesteps = _start(config)
   for _ in range(20):  # Warm-up: tracing.
@@ -86,7 +86,7 @@ def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float) -
 
 def learner_rate(agent_kind: str, seconds: float) -> float:
   """IMPALA updates/s on coins; the table is filled first, so only learning is timed."""
-  config = training.default_config("coins", agent_kind)
+  config = experiments.default_config("coins", agent_kind)
   config.reciprocator.num_envs = 4
   agent, timesteps = _start(config)
   learner = agent.learner.learners[0]
@@ -114,11 +114,11 @@ def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int 
   Returns None if no steady state was seen even then.
   """
   while True:
-    config = training.default_config("coins", "reciprocator", num_steps=10**9,
+    config = experiments.default_config("coins", "reciprocator", num_steps=10**9,
                                      num_actors=num_actors, log_every_seconds=2.0)
     config.reciprocator.num_envs = num_envs
     with tempfile.TemporaryDirectory() as workdir:
-      training.train(config, workdir, verbose=False, max_seconds=seconds)
+      experiments.train(config, workdir, verbose=False, max_seconds=seconds)
       with open(os.path.join(workdir, records.PROGRESS_FILE)) as f:
         rows = [(float(r["elapsed_seconds"]), int(r["env_steps"])) for r in csv.DictReader(f)]
     rate = records.steady_state_rate(rows, seconds / 3, 3, min_rows)

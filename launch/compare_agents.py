@@ -90,8 +90,8 @@ def main(argv):
   curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
   reference = None
   if FLAGS.substrate == "coins" and FLAGS.random_reference_steps:
-    from recip_acme import training  # pylint: disable=g-import-not-at-top
-    copies = training.default_config("coins").reciprocator.num_envs
+    from recip_acme import experiments  # pylint: disable=g-import-not-at-top
+    copies = experiments.default_config("coins").reciprocator.num_envs
     reference = comparison.random_policy_coins(FLAGS.random_reference_steps,
                                                [int(s) for s in FLAGS.seeds], copies)
   title = (f"{FLAGS.substrate}: {' vs '.join(FLAGS.agents)} ({FLAGS.base}), {FLAGS.num_steps} "

@@ -44,7 +44,7 @@ def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
   import matplotlib  # pylint: disable=g-import-not-at-top
-  from recip_acme import records  # pylint: disable=g-import-not-at-top
+  from recip_acme.experiments import records  # pylint: disable=g-import-not-at-top
   from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top

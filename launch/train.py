@@ -117,10 +117,10 @@ def config_from_flags():
   """The run's TrainConfig: the preset, then every flag given on the command line."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
-  from recip_acme import training  # pylint: disable=g-import-not-at-top
+  from recip_acme import experiments  # pylint: disable=g-import-not-at-top
 
   reciprocal.get_variant(FLAGS.variant)
-  config = training.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
+  config = experiments.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
                                    num_steps=FLAGS.num_steps, seed=FLAGS.seed,
                                    num_actors=FLAGS.num_actors,
                                    checkpoint_minutes=FLAGS.checkpoint_minutes,
@@ -177,7 +177,7 @@ def config_from_flags():
   for name in ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size"):
     if FLAGS[name].value is not None:
       if config.base != "impala":
-        raise training.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
+        raise experiments.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
       setattr(config.impala, name, FLAGS[name].value)
   config.impala.__post_init__()  # Re-validate after the overrides.
   config.validate()
@@ -187,13 +187,13 @@ def config_from_flags():
 def main(argv):
   del argv
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from recip_acme import training  # pylint: disable=g-import-not-at-top
+  from recip_acme import experiments  # pylint: disable=g-import-not-at-top
 
   workdir = FLAGS.workdir or os.path.join(
       "runs", f"{FLAGS.substrate}_{FLAGS.agent}_{FLAGS.base}_s{FLAGS.seed}")
   try:
     if FLAGS.resume:
-      config = training.load_run_config(workdir)
+      config = experiments.load_run_config(workdir)
       if FLAGS["num_steps"].present:
         config.num_steps = FLAGS.num_steps
     else:
@@ -203,8 +203,8 @@ def main(argv):
   print(f"recip_acme: {config.agent} ({config.base}) on {config.substrate}, "
         f"{config.num_steps} env steps, workdir {os.path.abspath(workdir)}", flush=True)
   try:
-    summary = training.train(config, workdir, resume=FLAGS.resume)
-  except training.RunError as e:
+    summary = experiments.train(config, workdir, resume=FLAGS.resume)
+  except experiments.RunError as e:
     cli.fail(str(e))
   print(f"done: {summary['env_steps']} env steps, {summary['episodes']} episodes, "
         f"checkpoint {summary['checkpoint']}")

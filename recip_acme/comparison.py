@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from recip_acme import records
+from recip_acme.experiments import records
 
 METRICS = ("coins_per_step", "p_own_coin", "collective_return_per_1000_steps")
 

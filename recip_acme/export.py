@@ -34,7 +34,7 @@ import sonnet as snt
 import tensorflow as tf
 import tree
 
-from recip_acme import checkpointing
+from recip_acme.experiments import checkpointing
 from recip_acme import networks as networks_lib
 from recip_acme.agents.impala import builder as impala_builder
 
@@ -197,15 +197,14 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   from acme.tf import savers as tf2_savers  # pylint: disable=g-import-not-at-top
   from acme.utils import counting  # pylint: disable=g-import-not-at-top
   from meltingpot import substrate as mp_substrate  # pylint: disable=g-import-not-at-top
-  from recip_acme import training  # pylint: disable=g-import-not-at-top
-  from recip_acme.agents.reciprocator import builder as builder_lib  # pylint: disable=g-import-not-at-top
+  from recip_acme import experiments  # pylint: disable=g-import-not-at-top
   from substrates import melting_pot  # pylint: disable=g-import-not-at-top
 
   check_permitted()
   workdir = os.path.abspath(os.path.expanduser(workdir))
   try:
-    config = training.load_run_config(workdir)
-  except training.RunError as e:
+    config = experiments.load_run_config(workdir)
+  except experiments.RunError as e:
     raise ExportError(str(e).replace("--resume: ", "")) from e
   path = checkpointing.latest_checkpoint(workdir)
   if path is None:
@@ -217,14 +216,10 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   mode = action_mode or ("greedy" if config.base == "r2d2" else "sample")
   env = melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
   try:
-    specs = [env.player_spec(i) for i in range(env.num_players)]
     raw_rgb_shape = env.raw_rgb_shape
-    joint_spec = builder_lib.JointSpec(specs, env.state_size)
+    builder = experiments.make_builder(config, env)   # As the run built it.
   finally:
     env.close()
-  builder = builder_lib.ReciprocatorBuilder(training.make_base_builder(config),
-                                            config.reciprocator, config.network, joint_spec,
-                                            seed=config.seed)
   networks = builder.make_networks()
   counter = counting.Counter()
   objects = {f"group{g}_network": group.network for g, group in enumerate(networks.groups)}

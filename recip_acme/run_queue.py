@@ -17,8 +17,8 @@ import sys
 import time
 from typing import List, Optional, Sequence
 
-from recip_acme import checkpointing
-from recip_acme import records
+from recip_acme.experiments import checkpointing
+from recip_acme.experiments import records
 
 
 class RunQueueError(RuntimeError):

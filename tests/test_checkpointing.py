@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from recip_acme import checkpointing
+from recip_acme.experiments import checkpointing
 
 
 def test_latest_checkpoint_agrees_with_tensorflow(tmp_path):

@@ -1,6 +1,15 @@
-"""Actor processes feeding one Reverb server (--num_actors > 1), without Launchpad."""
+"""Distributed training on Ray (--num_actors > 1): actors feeding one Reverb server.
+
+Network rule: loopback only. Nodes get loopback aliases (127.0.0.2, 127.0.0.3); Ray
+runs from ``ray.cluster_utils.Cluster`` with its own temp dir and is shut down, so no
+process outlives a test.
+"""
 
 import csv
+import os
+import signal
+import tempfile
+import threading
 import dataclasses
 import subprocess
 import sys
@@ -12,8 +21,9 @@ import reverb
 import tensorflow as tf
 from acme.tf import variable_utils
 
-from recip_acme import distributed
-from recip_acme import training
+from recip_acme import experiments
+from recip_acme.experiments import make_distributed_experiment as distributed_lib
+from recip_acme.experiments import variables as variables_lib
 
 ROOT = __file__.rsplit("/tests/", 1)[0]
 
@@ -27,17 +37,17 @@ def _variables(seed):
 
 def test_acme_variable_client_copies_the_newest_published_variables():
   learner_side, actor_side = _variables(0), _variables(1)
-  server = reverb.Server([distributed.variables_table(learner_side)], port=None)
+  server = reverb.Server([variables_lib.variables_table(learner_side)], port=None)
   try:
     client = reverb.Client(f"localhost:{server.port}")
-    publisher = distributed.VariablePublisher(client, learner_side)
+    publisher = variables_lib.VariablePublisher(client, learner_side)
     publisher.publish()
     learner_side["policy"][0].assign_add(tf.ones((3, 4)))   # A learner step.
     learner_side["control"][1].assign(True)
     publisher.publish()                                       # Replaces the first item.
-    assert client.server_info()[distributed.VARIABLES_TABLE].current_size == 1
+    assert client.server_info()[variables_lib.VARIABLES_TABLE].current_size == 1
 
-    source = distributed.ReverbVariableSource(client, {k: len(v) for k, v in actor_side.items()})
+    source = variables_lib.ReverbVariableSource(client, {k: len(v) for k, v in actor_side.items()})
     variable_utils.VariableClient(source, actor_side).update_and_wait()
     for group in learner_side:
       for mine, theirs in zip(actor_side[group], learner_side[group]):
@@ -48,65 +58,127 @@ def test_acme_variable_client_copies_the_newest_published_variables():
     server.stop()
 
 
-def test_step_budget_is_shared_and_never_exceeded():
-  import multiprocessing
-  budget = distributed.StepBudget(multiprocessing.get_context("spawn"), 10)
-  assert budget.claim(4) and budget.claim(4)
-  assert not budget.claim(4)      # 12 > 10: refused, nothing taken.
-  assert budget.claim(2)
-  assert not budget.claim(1)
+def test_actor_seeds_are_distinct_and_a_restart_gets_a_new_stream():
+  seeds = {distributed_lib.actor_seed(7, k) for k in range(4)}
+  assert len(seeds) == 4
+  assert distributed_lib.actor_seed(7, 0, restart=1) not in seeds | {distributed_lib.actor_seed(8, 0)}
 
 
 def _two_actor_config(num_steps):
-  config = training.default_config("coins", "reciprocator", "impala", num_steps=num_steps,
-                                   num_actors=2, log_every_seconds=1e9)
+  config = experiments.default_config("coins", "reciprocator", "impala", num_steps=num_steps,
+                                      num_actors=2, log_every_seconds=1e9)
   config.adapter = dataclasses.replace(config.adapter, episode_step_limit=100)
   config.impala.sequence_length = 10
   config.impala.batch_size = 4
   config.reciprocator.influence.batch_size = 256
   config.reciprocator.influence.samples_per_epoch = 512
   config.reciprocator.influence.epochs = 1
+  config.actor_chunk_steps = 100
+  # Both actors on the worker node, which alone has this resource.
+  config.actor_resources = {"actor_node": 1.0}
+  config.actor_cpus = 0.5
   return config
 
 
-def test_two_actor_processes_train_to_the_step_budget_and_resume(tmp_path):
+@pytest.fixture
+def two_node_cluster():
+  """A head (the driver's node) and a worker node with 1 CPU each, on loopback aliases."""
+  import ray
+  from ray import cluster_utils
+  temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # Short: Ray's socket paths.
+  saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", *distributed_lib.RAY_ENVIRONMENT)}
+  os.environ.update(distributed_lib.RAY_ENVIRONMENT, RAY_TMPDIR=temp_dir)
+  os.makedirs(os.path.join(temp_dir, "ray"), exist_ok=True)   # Ray's address file lives here.
+  cluster = cluster_utils.Cluster(
+      initialize_head=True,
+      head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.2",
+                      "object_store_memory": 80 * 1024 * 1024, "include_dashboard": False})
+  worker = cluster.add_node(num_cpus=1, node_ip_address="127.0.0.3",
+                            resources={"actor_node": 2.0},
+                            object_store_memory=80 * 1024 * 1024)
+  try:
+    ray.init(address=cluster.address, _node_ip_address="127.0.0.2")
+    yield cluster, worker
+  finally:
+    ray.shutdown()
+    cluster.shutdown()
+    for k, v in saved.items():
+      if v is None:
+        os.environ.pop(k, None)
+      else:
+        os.environ[k] = v
+
+
+def _rows(workdir):
+  with open(f"{workdir}/episodes.csv") as f:
+    return list(csv.DictReader(f))
+
+
+def test_two_node_ray_cluster_trains_to_the_step_budget_and_resumes(tmp_path, two_node_cluster):
   workdir = str(tmp_path / "run")
-  summary = training.train(_two_actor_config(1200), workdir, verbose=False)
+  summary = experiments.train(_two_actor_config(1200), workdir, verbose=False)
   assert summary["env_steps"] == 1200          # Exactly the budget, however busy the learner.
   assert summary["policy_learner_steps"] > 0   # Learners stepped on the actors' data.
   assert summary["influence_fits"] > 0
-  with open(f"{workdir}/episodes.csv") as f:
-    rows = list(csv.DictReader(f))
+  assert summary["actor_nodes"] == ["127.0.0.3"]   # Actors ran on the worker node.
+  rows = _rows(workdir)
   assert {r["actor"] for r in rows} == {"0", "1"}
   assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
   assert all(int(r["length"]) == 100 for r in rows)
+  assert len(rows) == summary["episodes"]       # One row per counted episode.
 
-  config = training.load_run_config(workdir)
+  config = experiments.load_run_config(workdir)
   assert config.num_actors == 2
-  # 1,601 is not a multiple of --num_envs (2): the last step is never claimed. The run
-  # must still end when the actors have (it used to wait for it until max_seconds).
+  # 1,601 is not a multiple of num_envs (2): the last step is never handed out, and
+  # the run still ends.
   config.num_steps = 1601
   start = time.time()
-  resumed = training.train(config, workdir, resume=True, verbose=False, max_seconds=120)
-  assert time.time() - start < 100, "the run waited for a step no actor can take"
+  resumed = experiments.train(config, workdir, resume=True, verbose=False, max_seconds=150)
+  assert time.time() - start < 140, "the run waited for a step no actor can take"
   assert resumed["resumed_env_steps"] == 1200
   assert resumed["env_steps"] == 1600
   assert resumed["policy_learner_steps"] > summary["policy_learner_steps"]
 
 
-def test_a_failing_actor_process_is_one_clear_error():
-  config = _two_actor_config(100)
-  config_dict = training.config_to_dict(config)
-  config_dict["substrate"] = "no_such_substrate"
-  pool = distributed.ActorPool(training.actor_process_main, config_dict, "localhost:1",
-                               num_actors=1, step_budget=100)
-  pool.start()
-  try:
-    with pytest.raises(distributed.ActorError, match="actor process 0 failed: .*no_such_substrate"):
-      for _ in range(120):
-        pool.poll(timeout=1.0)
-  finally:
-    pool.stop()
+def _actor_pids():
+  import psutil
+  return [p.pid for p in psutil.process_iter(["cmdline"])
+          if any("ActorWorker" in part for part in (p.info["cmdline"] or []))]
+
+
+def test_a_killed_actor_is_restarted_and_the_run_ends_at_its_budget(tmp_path, two_node_cluster):
+  workdir = str(tmp_path / "run")
+  killed = []
+
+  def kill_one_actor_after_the_first_episode():
+    deadline = time.time() + 240
+    while time.time() < deadline and not killed:
+      if os.path.exists(f"{workdir}/episodes.csv") and _actor_pids():
+        pid = _actor_pids()[0]
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
+      time.sleep(0.2)
+
+  killer = threading.Thread(target=kill_one_actor_after_the_first_episode, daemon=True)
+  killer.start()
+  summary = experiments.train(_two_actor_config(2400), workdir, verbose=False)
+  killer.join(5)
+  assert killed, "no actor was killed: the test did not test anything"
+  assert summary["actor_restarts"] >= 1
+  assert summary["env_steps"] == 2400
+  rows = _rows(workdir)
+  assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
+  assert len(rows) == summary["episodes"]
+  assert summary["policy_learner_steps"] > 0
+
+
+def test_tensorflow_reverb_and_ray_import_together_in_every_order():
+  import itertools
+  for order in itertools.permutations(["tensorflow", "reverb", "ray"]):
+    code = "; ".join(f"import {m}" for m in order) + "; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), (order, result.stderr[-500:])
 
 
 def test_cli_accepts_num_actors_and_rejects_zero():

@@ -15,7 +15,7 @@ from substrates import assets
 from recip_acme import baselines
 from recip_acme import evaluation
 from recip_acme import export
-from recip_acme import training
+from recip_acme import experiments
 from substrates import melting_pot
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -34,14 +34,14 @@ def _run(*args, timeout=600):
 def trained_run(tmp_path_factory):
   """A 300-step training run (learning has started) and its export."""
   workdir = str(tmp_path_factory.mktemp("run"))
-  config = training.default_config(SUBSTRATE, "reciprocator", "impala", num_steps=300)
+  config = experiments.default_config(SUBSTRATE, "reciprocator", "impala", num_steps=300)
   config.impala.sequence_length, config.impala.batch_size = 3, 2
   config.reciprocator.influence.batch_size = 64
   config.reciprocator.influence.epochs = 1
   config.reciprocator.influence.samples_per_epoch = 128
   config.learner_period = 1
   config.log_every_seconds = 1e9
-  training.train(config, workdir, verbose=False)
+  experiments.train(config, workdir, verbose=False)
   out = str(tmp_path_factory.mktemp("export"))
   manifest = export.export_run(workdir, out, name_prefix="recip")
   return workdir, out, manifest
@@ -102,10 +102,10 @@ def test_exported_step_reads_only_permitted_observations(trained_run):
 def test_exported_model_computes_the_trained_networks_policy(trained_run):
   """Downsampling inside the model + the restored weights = the trainer's policy."""
   workdir, out, manifest = trained_run
-  config = training.load_run_config(workdir)
-  agent = training.build_agent(config)
+  config = experiments.load_run_config(workdir)
+  agent = experiments.build_agent(config)
   try:
-    training.RunCheckpoint(workdir, dict(agent.learner.state)).restore(partial=True)
+    experiments.RunCheckpoint(workdir, dict(agent.learner.state)).restore(partial=True)
     network = agent.networks.groups[0].network
     env = agent.envs[0]
     model = tf.saved_model.load(os.path.join(out, manifest.players[0].path))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from recip_acme import comparison
-from recip_acme import records
+from recip_acme.experiments import records
 from recip_acme import run_queue
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

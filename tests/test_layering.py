@@ -32,7 +32,7 @@ def test_no_module_imports_one_that_imports_it_back():
   graph = {}
   for name, path in modules.items():
     targets = {m for m in _imported_modules(path) if m in modules}
-    # `from recip_acme import training` names the module in its alias.
+    # `from recip_acme import experiments` names the module in its alias.
     for node in ast.walk(ast.parse(path.read_text())):
       if isinstance(node, ast.ImportFrom) and node.module:
         targets.update(f"{node.module}.{a.name}" for a in node.names
@@ -53,3 +53,11 @@ def test_no_module_imports_one_that_imports_it_back():
     if name not in state:
       visit(name, [name])
   assert not cycles, f"import cycles: {cycles}"
+
+
+def test_experiment_layer_exports_no_name_that_is_also_a_module():
+  """Importing a submodule sets the package attribute of its name, which would hide a
+  lazily exported function of the same name (experiments.train once did)."""
+  from recip_acme import experiments
+  modules = {p.stem for p in (ROOT / "recip_acme" / "experiments").glob("*.py")}
+  assert not modules & set(experiments._EXPORTS)   # pylint: disable=protected-access

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from recip_acme import export
 from recip_acme import networks as networks_lib
-from recip_acme import training
+from recip_acme import experiments
 from substrates import melting_pot
 from tests.test_training import _small
 
@@ -59,9 +59,9 @@ def test_the_policy_reads_the_last_step(make):
 def test_learner_samples_each_steps_previous_reward_and_action(tmp_path, agent):
   """Every sampled step's last_step is the previous step's reward and action."""
   config = _last_step_config(agent=agent, num_steps=200)
-  summary = training.train(config, str(tmp_path), verbose=False)
+  summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["policy_learner_steps"] > 0
-  agent_parts = training.build_agent(config)
+  agent_parts = experiments.build_agent(config)
   try:
     spec = agent_parts.builder.spec.player_specs[0].observations
     assert isinstance(spec, networks_lib.PlayerObservation)
@@ -104,7 +104,7 @@ def test_learner_samples_each_steps_previous_reward_and_action(tmp_path, agent):
 
 
 def test_r2d2_trains_with_the_last_step(tmp_path):
-  summary = training.train(_last_step_config(agent="independent", base="r2d2", num_steps=60),
+  summary = experiments.train(_last_step_config(agent="independent", base="r2d2", num_steps=60),
                            str(tmp_path), verbose=False)
   assert summary["env_steps"] == 60
 
@@ -114,11 +114,11 @@ def test_exported_player_binds_its_reward_and_acts_as_trained(tmp_path):
   Pot's own policy class can drive it with a per-player reward."""
   config = _last_step_config(num_steps=60)
   workdir = str(tmp_path / "run")
-  training.train(config, workdir, verbose=False)
+  experiments.train(config, workdir, verbose=False)
   manifest = export.export_run(workdir, str(tmp_path / "export"))
   path = os.path.join(str(tmp_path / "export"), manifest.players[0].path)
   model = tf.saved_model.load(path)
-  agent = training.build_agent(config)
+  agent = experiments.build_agent(config)
   env = melting_pot.MeltingPotSubstrate("coins")
   try:
     network = agent.networks.groups[0].network

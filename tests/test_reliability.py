@@ -21,8 +21,8 @@ import pytest
 import tensorflow as tf
 
 from recip_acme import guards
-from recip_acme import records
-from recip_acme import training
+from recip_acme.experiments import records
+from recip_acme import experiments
 from recip_acme.influence import learning as influence_learning
 from substrates import melting_pot
 
@@ -91,7 +91,7 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(tmp_p
 # -- Checkpoints hold everything, and restore it at once ---------------------------
 
 def _small(num_steps, **overrides):
-  config = training.default_config("coins", "reciprocator", "impala", num_steps=num_steps,
+  config = experiments.default_config("coins", "reciprocator", "impala", num_steps=num_steps,
                                    log_every_seconds=1e9, **overrides)
   config.adapter = melting_pot.AdapterConfig(episode_step_limit=50)
   config.impala.sequence_length = 5
@@ -106,7 +106,7 @@ def _small(num_steps, **overrides):
 
 def test_checkpoint_holds_every_optimiser_slot_and_restore_fills_them_at_once(tmp_path):
   workdir = str(tmp_path)
-  summary = training.train(_small(300), workdir, verbose=False)
+  summary = experiments.train(_small(300), workdir, verbose=False)
   assert summary["policy_learner_steps"] > 0 and summary["influence_fits"] > 0
   names = tf.train.load_checkpoint(summary["checkpoint"]).get_variable_to_shape_map()
   assert any(n.startswith("group0_optimizer/m/") for n in names)
@@ -114,10 +114,10 @@ def test_checkpoint_holds_every_optimiser_slot_and_restore_fills_them_at_once(tm
   # Keras Adam: its iteration count, then two moments per estimator variable.
   assert sum(n.startswith("influence_optimizer/_variables/") for n in names) > 10
 
-  agent = training.build_agent(_small(300))
+  agent = experiments.build_agent(_small(300))
   try:
-    checkpoint = training.RunCheckpoint(
-        workdir, training.checkpointed_state(agent, agent.actor.random_state))
+    checkpoint = experiments.RunCheckpoint(
+        workdir, experiments.checkpointed_state(agent, agent.actor.random_state))
     checkpoint.restore()   # assert_consumed inside: nothing is left for later.
     m = agent.learner.state["group0_optimizer"].m[0].numpy()
     reader = tf.train.load_checkpoint(summary["checkpoint"])
@@ -130,10 +130,10 @@ def test_checkpoint_holds_every_optimiser_slot_and_restore_fills_them_at_once(tm
 
 def test_resume_refits_the_estimators_on_the_new_servers_episodes(tmp_path):
   workdir = str(tmp_path)
-  first = training.train(_small(200), workdir, verbose=False)
-  config = training.load_run_config(workdir)
+  first = experiments.train(_small(200), workdir, verbose=False)
+  config = experiments.load_run_config(workdir)
   config.num_steps = 400
-  again = training.train(config, workdir, resume=True, verbose=False)
+  again = experiments.train(config, workdir, resume=True, verbose=False)
   # 4 new episodes of 50 steps: the estimators refit on them (refit_every=1), and did
   # not wait for the new server to see as many episodes as the whole first run.
   assert again["influence_fits"] > first["influence_fits"]
@@ -143,16 +143,16 @@ def test_resume_refits_the_estimators_on_the_new_servers_episodes(tmp_path):
 
 def test_damaged_newest_checkpoint_falls_back_and_is_kept_aside(tmp_path, capsys):
   workdir = str(tmp_path)
-  training.train(_small(300, checkpoint_every_steps=100), workdir, verbose=False)
+  experiments.train(_small(300, checkpoint_every_steps=100), workdir, verbose=False)
   numbers = _checkpoint_numbers(workdir)
   assert len(numbers) == 2
   newest = os.path.join(workdir, f"checkpoints/run/ckpt-{numbers[-1]}")
   for f in glob.glob(newest + ".data-*"):
     with open(f, "r+b") as out:
       out.truncate(16)
-  config = training.load_run_config(workdir)
+  config = experiments.load_run_config(workdir)
   config.num_steps = 350
-  summary = training.train(config, workdir, resume=True, verbose=False)
+  summary = experiments.train(config, workdir, resume=True, verbose=False)
   assert summary["resumed_from"].endswith(f"ckpt-{numbers[0]}")
   assert f"ckpt-{numbers[-1]}" in capsys.readouterr().out   # Says which one was damaged.
   kept = glob.glob(os.path.join(workdir, "checkpoints/damaged/*/ckpt-*"))
@@ -182,7 +182,7 @@ def test_rewind_keeps_complete_rows_up_to_the_checkpoint(tmp_path):
 def test_nan_reward_stops_the_run_in_one_line_and_keeps_the_last_good_checkpoint(
     tmp_path, monkeypatch):
   workdir = str(tmp_path)
-  training.train(_small(200), workdir, verbose=False)
+  experiments.train(_small(200), workdir, verbose=False)
   good = tf.train.latest_checkpoint(os.path.join(workdir, "checkpoints/run"))
   real_step = melting_pot.MeltingPotSubstrate.step
   calls = {"n": 0}
@@ -195,10 +195,10 @@ def test_nan_reward_stops_the_run_in_one_line_and_keeps_the_last_good_checkpoint
     return timestep
 
   monkeypatch.setattr(melting_pot.MeltingPotSubstrate, "step", step_with_nan)
-  config = training.load_run_config(workdir)
+  config = experiments.load_run_config(workdir)
   config.num_steps = 400
-  with pytest.raises(training.RunError) as error:
-    training.train(config, workdir, resume=True, verbose=False)
+  with pytest.raises(experiments.RunError) as error:
+    experiments.train(config, workdir, resume=True, verbose=False)
   message = str(error.value)
   assert "non-finite extrinsic reward" in message and "after 229 env steps" in message
   assert "\n" not in message and good in message
@@ -207,7 +207,7 @@ def test_nan_reward_stops_the_run_in_one_line_and_keeps_the_last_good_checkpoint
 
 def test_a_checkpoint_with_nan_weights_is_never_written(tmp_path):
   weights = tf.Variable([1.0, 2.0])
-  checkpoint = training.RunCheckpoint(str(tmp_path), {"weights": weights})
+  checkpoint = experiments.RunCheckpoint(str(tmp_path), {"weights": weights})
   first = checkpoint.save()
   weights.assign([1.0, np.nan])
   with pytest.raises(guards.NonFiniteError, match="weights"):
@@ -234,7 +234,7 @@ def test_actors_wait_for_a_slow_first_fit_instead_of_spending_the_budget(tmp_pat
     real_step(self)
 
   monkeypatch.setattr(influence_learning.InfluenceLearner, "step", slow_first_fit)
-  config = training.default_config("coins", "reciprocator", "impala", num_steps=1200,
+  config = experiments.default_config("coins", "reciprocator", "impala", num_steps=1200,
                                    num_actors=2, log_every_seconds=1e9)
   config.adapter = melting_pot.AdapterConfig(episode_step_limit=100)
   config.impala.sequence_length = 10
@@ -242,6 +242,6 @@ def test_actors_wait_for_a_slow_first_fit_instead_of_spending_the_budget(tmp_pat
   config.reciprocator.influence.batch_size = 256
   config.reciprocator.influence.samples_per_epoch = 512
   config.reciprocator.influence.epochs = 1
-  summary = training.train(config, str(tmp_path), verbose=False)
+  summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["env_steps"] == 1200
   assert summary["policy_learner_steps"] > 0

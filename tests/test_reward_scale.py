@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from recip_acme import records
+from recip_acme.experiments import records
 
 
 def test_fifths_pool_episode_statistics_by_length():

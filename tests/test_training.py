@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from recip_acme import training
+from recip_acme import experiments
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import builder as builder_lib
 from substrates import melting_pot
@@ -21,7 +21,7 @@ ROOT = os.path.join(os.path.dirname(__file__), "..")
 
 
 def _small(substrate="coins", agent="reciprocator", base="impala", **overrides):
-  config = training.default_config(substrate, agent, base, **overrides)
+  config = experiments.default_config(substrate, agent, base, **overrides)
   config.impala.sequence_length = 3
   config.impala.batch_size = 2
   config.r2d2.burn_in_length, config.r2d2.trace_length = 1, 2
@@ -54,7 +54,7 @@ def _write_known_sequence(agent, rewards, reciprocal_rewards):
 
 
 def test_shaped_reward_reaches_the_learner():
-  agent = training.build_agent(_small())
+  agent = experiments.build_agent(_small())
   try:
     agent.builder.reciprocal_weight.assign(0.5)
     # Two sequences so that a batch of 2 is ready.
@@ -70,7 +70,7 @@ def test_shaped_reward_reaches_the_learner():
 
 
 def test_independent_agent_sees_extrinsic_rewards_only():
-  agent = training.build_agent(_small(agent="independent"))
+  agent = experiments.build_agent(_small(agent="independent"))
   try:
     assert agent.learner.influence_learner is None
     assert agent.networks.estimators is None
@@ -93,7 +93,7 @@ def test_short_run_on_each_preset(tmp_path, substrate):
   config.adapter = melting_pot.AdapterConfig(
       rgb_downsample=config.adapter.rgb_downsample,
       world_downsample=config.adapter.world_downsample, episode_step_limit=100)
-  summary = training.train(config, str(tmp_path), verbose=False)
+  summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["env_steps"] == 300
   assert summary["episodes"] == 3
   assert summary["influence_fits"] >= 1            # Estimators fitted from episodes...
@@ -107,9 +107,9 @@ def test_short_run_on_each_preset(tmp_path, substrate):
 def test_r2d2_base_trains_through_the_same_adapter(tmp_path):
   config = _small(base="r2d2", num_steps=300)
   config.adapter = melting_pot.AdapterConfig(episode_step_limit=100)
-  summary = training.train(config, str(tmp_path), verbose=False)
+  summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["influence_fits"] >= 1 and summary["policy_learner_steps"] > 0
-  agent = training.build_agent(_small(base="r2d2"))
+  agent = experiments.build_agent(_small(base="r2d2"))
   try:
     # The R2D2 dataset is shaped by the same transform as IMPALA's.
     agent.builder.reciprocal_weight.assign(2.0)
@@ -158,9 +158,9 @@ def test_resume_after_kill_continues_counters_and_parameters(tmp_path):
   assert saved_learner_steps > 0
   saved_fingerprint = _checkpoint_policy_fingerprint(latest)  # Before it is rotated away.
 
-  config = training.load_run_config(str(workdir))
+  config = experiments.load_run_config(str(workdir))
   config.num_steps = saved_steps + 600
-  summary = training.train(config, str(workdir), resume=True, verbose=False)
+  summary = experiments.train(config, str(workdir), resume=True, verbose=False)
   assert summary["resumed_env_steps"] == saved_steps
   assert summary["resumed_policy_fingerprint"] == pytest.approx(saved_fingerprint, rel=1e-9)
   assert summary["env_steps"] >= saved_steps + 600
@@ -171,21 +171,21 @@ def test_resume_after_kill_continues_counters_and_parameters(tmp_path):
 
 def test_fresh_start_refuses_to_overwrite_a_run(tmp_path):
   config = _small(num_steps=20)
-  training.train(config, str(tmp_path), verbose=False)
+  experiments.train(config, str(tmp_path), verbose=False)
   before = sorted(os.listdir(tmp_path / "checkpoints" / "run"))
-  with pytest.raises(training.RunError, match="--resume"):
-    training.train(config, str(tmp_path), verbose=False)
+  with pytest.raises(experiments.RunError, match="--resume"):
+    experiments.train(config, str(tmp_path), verbose=False)
   assert sorted(os.listdir(tmp_path / "checkpoints" / "run")) == before
 
 
 def test_unreadable_checkpoint_is_one_clear_error(tmp_path):
   config = _small(num_steps=20)
-  training.train(config, str(tmp_path), verbose=False)
+  experiments.train(config, str(tmp_path), verbose=False)
   for f in glob.glob(str(tmp_path / "checkpoints/run/ckpt-*.data-*")):
     with open(f, "wb") as out:
       out.write(b"corrupted")
-  with pytest.raises(training.RunError, match="unreadable or mismatched checkpoint"):
-    training.train(training.load_run_config(str(tmp_path)), str(tmp_path), resume=True,
+  with pytest.raises(experiments.RunError, match="unreadable or mismatched checkpoint"):
+    experiments.train(experiments.load_run_config(str(tmp_path)), str(tmp_path), resume=True,
                    verbose=False)
 
 
@@ -218,7 +218,7 @@ def test_learner_and_influence_flags_reach_the_run_config():
   assert (config.impala.baseline_cost, config.impala.entropy_cost) == (0.01, 0.02)
   assert config.impala.learning_rate == config.r2d2.learning_rate == 3e-4
   # Round trip through the run's config.json (what --resume and export read).
-  again = training.config_from_dict(training.config_to_dict(config))
+  again = experiments.config_from_dict(experiments.config_to_dict(config))
   assert again.reciprocator.influence.future_term is False
 
 
@@ -227,12 +227,12 @@ def test_substrate_maps_follow_the_run_seed():
   the same seed gives the same maps (paired R vs independent runs, resumes). Spawn
   points are drawn inside the game and may differ, so the test compares the walls."""
   import dataclasses  # pylint: disable=g-import-not-at-top
-  config = training.default_config("coins", "independent")
+  config = experiments.default_config("coins", "independent")
   # The world view (the coins preset's estimators see local cells only).
   config.adapter = dataclasses.replace(config.adapter, estimator_view="world")
 
   def walls(seed):
-    envs = training._make_envs(config, 3, seed)  # pylint: disable=protected-access
+    envs = experiments.make_envs(config, 3, seed)  # pylint: disable=protected-access
     try:
       out = []
       for env in envs:

@@ -14,7 +14,7 @@ import tensorflow as tf
 from recip_acme import export
 from recip_acme import networks as networks_lib
 from recip_acme import reciprocal
-from recip_acme import training
+from recip_acme import experiments
 from substrates import melting_pot
 from tests.test_training import _small
 
@@ -68,11 +68,11 @@ def test_r2d2_refuses_a_balance_aware_critic():
 def test_learner_samples_the_balances_the_actor_used(tmp_path):
   """Train briefly, then check a sampled sequence's balances against the actor's law."""
   config = _balance_config(num_steps=240)
-  summary = training.train(config, str(tmp_path), verbose=False)
+  summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["env_steps"] == 240
   assert summary["policy_learner_steps"] > 0
   # The run's own pieces, rebuilt: the spec the tables and the learner use.
-  agent = training.build_agent(config)
+  agent = experiments.build_agent(config)
   try:
     spec = agent.builder.spec.player_specs[0].observations
     assert isinstance(spec, networks_lib.PlayerObservation)
@@ -108,7 +108,7 @@ def test_learner_samples_the_balances_the_actor_used(tmp_path):
 
 def test_independent_learner_ignores_the_setting(tmp_path):
   config = _balance_config(agent="independent", num_steps=60)
-  agent = training.build_agent(config)
+  agent = experiments.build_agent(config)
   try:
     assert agent.builder.network_config.value_balance_inputs == 0
     assert not isinstance(agent.builder.spec.player_specs[0].observations,
@@ -120,7 +120,7 @@ def test_independent_learner_ignores_the_setting(tmp_path):
 def test_export_of_a_balance_aware_run_needs_rgb_only(tmp_path):
   config = _balance_config(num_steps=120)
   workdir = str(tmp_path / "run")
-  training.train(config, workdir, verbose=False)
+  experiments.train(config, workdir, verbose=False)
   manifest = export.export_run(workdir, str(tmp_path / "export"))
   bot = export.load_bot(os.path.join(str(tmp_path / "export"), manifest.players[0].path))
   env = melting_pot.MeltingPotSubstrate("coins")

@@ -1,0 +1,141 @@
+"""ExperimentConfig: everything one run is, in one place (modelled on Acme's
+``acme/jax/experiments/config.py``).
+
+The agent kind is decided once (``agent``), there is ONE base-learner config per base
+(only the one named by ``base`` is used), and the config round-trips through JSON, so
+``--resume`` and exported populations rebuild exactly the run that was trained.
+Validation messages name fields, not command-line flags: the config is a library object.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any, Dict, Optional
+
+from recip_acme import networks as networks_lib
+from recip_acme import presets
+from recip_acme.agents.impala import config as impala_config
+from recip_acme.agents.r2d2 import config as r2d2_config
+from recip_acme.agents.reciprocator import config as reciprocator_config
+from recip_acme.influence import config as influence_config
+from substrates import melting_pot
+
+
+AGENTS = ("reciprocator", "independent")
+BASES = ("impala", "r2d2")
+
+
+class RunError(ValueError):
+  """A problem with the run's inputs or workdir, said in one line."""
+
+
+@dataclasses.dataclass
+class ExperimentConfig:
+  substrate: str = "coins"
+  agent: str = "reciprocator"
+  base: str = "impala"
+  num_steps: int = 40_000
+  seed: int = 0
+  reciprocator: reciprocator_config.ReciprocatorConfig = dataclasses.field(
+      default_factory=reciprocator_config.ReciprocatorConfig)
+  network: networks_lib.NetworkConfig = networks_lib.NetworkConfig()
+  adapter: melting_pot.AdapterConfig = melting_pot.AdapterConfig()
+  impala: impala_config.ImpalaConfig = dataclasses.field(default_factory=impala_config.ImpalaConfig)
+  r2d2: r2d2_config.R2D2Config = dataclasses.field(default_factory=r2d2_config.R2D2Config)
+  learner_period: int = 10
+  num_actors: int = 1
+  # Distributed runs (num_actors > 1, on Ray): an existing cluster's address ("auto",
+  # "HOST:PORT"; None starts a local Ray), the Reverb port (None: any free port), the
+  # resources each actor asks for (e.g. {"actor_node": 0.01} to place actors on nodes
+  # started with that resource), and env steps an actor takes per request.
+  ray_address: Optional[str] = None
+  # This machine's address as Ray nodes reach it (None: 127.0.0.1 for a local Ray,
+  # Ray's own choice when joining a cluster).
+  ray_node_ip: Optional[str] = None
+  reverb_port: Optional[int] = None
+  actor_resources: Dict[str, float] = dataclasses.field(default_factory=dict)
+  actor_cpus: float = 1.0
+  actor_chunk_steps: int = 400
+  checkpoint_minutes: float = 5.0
+  checkpoint_every_steps: Optional[int] = None
+  log_every_seconds: float = 10.0
+
+  def validate(self) -> None:
+    if self.agent not in AGENTS:
+      raise RunError(f"unknown agent {self.agent!r}; valid: {', '.join(AGENTS)}")
+    if self.base not in BASES:
+      raise RunError(f"unknown base learner {self.base!r}; valid: {', '.join(BASES)}")
+    if self.num_steps <= 0:
+      raise RunError(f"num_steps must be > 0; got {self.num_steps}")
+    if self.learner_period <= 0:
+      raise RunError(f"learner_period must be > 0; got {self.learner_period}")
+    if self.num_actors < 1:
+      raise RunError(f"num_actors must be >= 1; got {self.num_actors}")
+    if self.actor_cpus <= 0:
+      raise RunError(f"actor_cpus must be > 0; got {self.actor_cpus}")
+    if self.actor_chunk_steps <= 0:
+      raise RunError(f"actor_chunk_steps must be > 0; got {self.actor_chunk_steps}")
+    if self.reverb_port is not None and not 0 < self.reverb_port < 65536:
+      raise RunError(f"reverb_port must be in 1..65535; got {self.reverb_port}")
+
+
+def default_config(substrate: str = "coins", agent: str = "reciprocator", base: str = "impala",
+                   **overrides: Any) -> ExperimentConfig:
+  """The substrate's preset turned into a ExperimentConfig (flags override it)."""
+  try:
+    preset = presets.get_preset(substrate)
+  except ValueError as e:
+    raise RunError(str(e)) from e
+  influence = influence_config.InfluenceConfig(
+      hidden_sizes=preset.influence_hidden_sizes, gamma=preset.gamma,
+      use_time_left=False, batch_size=1024, epochs=5, samples_per_epoch=8 * 1024,
+      replay_episodes=4, refit_every=1, initial_episodes=1,
+      counterfactual=preset.counterfactual)
+  recip = reciprocator_config.ReciprocatorConfig(
+      reciprocal=(agent == "reciprocator"), reciprocal_weight=preset.reciprocal_weight,
+      share_policy=preset.share_policy, num_envs=preset.num_envs, influence=influence,
+      reciprocal_scale=preset.reciprocal_scale)
+  config = ExperimentConfig(
+      substrate=substrate, agent=agent, base=base, reciprocator=recip,
+      network=preset.network, adapter=preset.adapter,
+      impala=impala_config.ImpalaConfig(sequence_length=preset.unroll_length,
+                                        discount=preset.gamma,
+                                        baseline_cost=preset.baseline_cost),
+      r2d2=r2d2_config.R2D2Config(discount=preset.gamma))
+  for key, value in overrides.items():
+    setattr(config, key, value)
+  return config
+
+
+# -- Config <-> JSON (resume reuses the run's own configuration). ---------------
+
+def config_to_dict(config: ExperimentConfig) -> Dict[str, Any]:
+  return dataclasses.asdict(config)
+
+
+def config_from_dict(d: Dict[str, Any]) -> ExperimentConfig:
+  d = dict(d)
+  recip = dict(d.pop("reciprocator"))
+  recip["influence"] = influence_config.InfluenceConfig(**recip["influence"])
+  return ExperimentConfig(
+      reciprocator=reciprocator_config.ReciprocatorConfig(**recip),
+      network=networks_lib.NetworkConfig(**d.pop("network")),
+      adapter=melting_pot.AdapterConfig(**d.pop("adapter")),
+      impala=impala_config.ImpalaConfig(**d.pop("impala")),
+      r2d2=r2d2_config.R2D2Config(**d.pop("r2d2")), **d)
+
+
+def load_run_config(workdir: str) -> ExperimentConfig:
+  """The configuration a run in `workdir` was started with (for --resume)."""
+  path = os.path.join(os.path.abspath(os.path.expanduser(workdir)), "config.json")
+  try:
+    with open(path) as f:
+      return config_from_dict(json.load(f))
+  except FileNotFoundError as e:
+    raise RunError(f"--resume: {path} not found; is {workdir} a run directory?") from e
+  except (json.JSONDecodeError, TypeError, KeyError) as e:
+    raise RunError(f"--resume: {path} is not a readable run configuration ({e})") from e
+
+

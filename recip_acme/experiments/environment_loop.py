@@ -1,0 +1,121 @@
+"""The environment loop: E substrate copies stepped by one joint actor, and an
+observer that turns each finished episode into one row of episode metrics.
+
+Shared by the single-process run and by every distributed actor, so an episode row
+means the same thing whichever path produced it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from recip_acme import guards
+from recip_acme.experiments.config import ExperimentConfig
+from substrates import melting_pot
+from substrates import metrics as metrics_lib
+
+
+class EpisodeObserver:
+  """Per-environment running sums for the episode rows."""
+
+  def __init__(self, substrate: str, num_players: int):
+    self.substrate = substrate
+    self.num_players = num_players
+    self.reset()
+
+  def reset(self):
+    self.returns = np.zeros(self.num_players)
+    self.squared_rewards = 0.0
+    self.abs_rewards = 0.0
+    self.reciprocal = np.zeros(self.num_players)
+    self.abs_weighted_reciprocal = 0.0
+    self.steps = 0
+    self.tally = metrics_lib.make_tally(self.substrate, self.num_players)
+
+
+# What the joint actor computes online, by the name a non-finite value is reported.
+_ACTOR_QUANTITIES = (("voi", "value of influence"), ("reciprocal_reward", "reciprocal reward"),
+                     ("lagged_balance", "influence balance"))
+
+
+class ActingLoop:
+  """Steps E substrate copies with one joint actor and summarises finished episodes.
+
+  ``policy_learning_enabled`` is asked at every episode start: before policy
+  learning starts, the actor does not write episodes for the policy learners.
+  ``episode_written`` is called when an episode's joint experience has been written,
+  before that question is asked (actor processes count episodes with it).
+  """
+
+  def __init__(self, envs: Sequence[melting_pot.MeltingPotSubstrate], actor,
+               config: ExperimentConfig, reciprocal_weight: tf.Variable,
+               policy_learning_enabled: Callable[[], bool],
+               episode_written: Optional[Callable[[], None]] = None):
+    self._episode_written = episode_written
+    self.envs = list(envs)
+    self.actor = actor
+    self._reciprocal = config.agent == "reciprocator"
+    self._weight = reciprocal_weight
+    self._enabled = policy_learning_enabled
+    self._stats = [EpisodeObserver(config.substrate, self.envs[0].num_players)
+                   for _ in self.envs]
+    self.actor.record_policy_data = self._enabled()
+    self._timesteps = [env.reset() for env in self.envs]
+    for e, ts in enumerate(self._timesteps):
+      self.actor.observe_first(e, ts)
+
+  def step(self) -> List[Dict[str, Any]]:
+    """One joint step in every copy; returns a row per episode that ended."""
+    actor = self.actor
+    actions = actor.select_actions(self._timesteps)
+    next_timesteps = [env.step(a) for env, a in zip(self.envs, actions)]
+    rec = actor.last_reciprocal()
+    for ts in next_timesteps:
+      guards.check_finite(ts.rewards, "extrinsic reward", "environment")
+    if rec is not None:
+      for key, quantity in _ACTOR_QUANTITIES:
+        guards.check_finite(rec[key], quantity, "joint actor")
+    actor.observe(actions, next_timesteps)
+    weight = float(self._weight.numpy()) if self._reciprocal else 0.0
+    rows = []
+    for e, ts in enumerate(next_timesteps):
+      s = self._stats[e]
+      s.returns += ts.rewards
+      s.squared_rewards += float(np.square(ts.rewards).sum())
+      s.abs_rewards += float(np.abs(ts.rewards).sum())
+      s.steps += 1
+      if rec is not None:
+        s.reciprocal += rec["reciprocal_reward"][e]
+        s.abs_weighted_reciprocal += weight * float(np.abs(rec["reciprocal_reward"][e]).sum())
+      if s.tally is not None:
+        s.tally.add(ts.rewards, ts.signals, None if rec is None else rec["voi"][e],
+                    None if rec is None else weight * rec["reciprocal_reward"][e])
+      if ts.last():
+        if self._episode_written is not None:
+          self._episode_written()
+        player_steps = max(s.steps, 1) * self.envs[e].num_players
+        mean_reward = float(s.returns.sum() / player_steps)
+        row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean()),
+               "extrinsic_reward_per_step": mean_reward,
+               "abs_extrinsic_reward": s.abs_rewards / player_steps,
+               "extrinsic_reward_std": float(np.sqrt(max(
+                   s.squared_rewards / player_steps - mean_reward ** 2, 0.0)))}
+        row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
+        if self._reciprocal:
+          row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))
+          row["abs_weighted_reciprocal_reward"] = s.abs_weighted_reciprocal / player_steps
+          row["reciprocal_weight"] = weight
+        if s.tally is not None:
+          row.update(s.tally.summary())
+        rows.append(row)
+        s.reset()
+        actor.record_policy_data = self._enabled()
+        next_timesteps[e] = self.envs[e].reset()
+        actor.observe_first(e, next_timesteps[e])
+    self._timesteps = next_timesteps
+    return rows
+
+

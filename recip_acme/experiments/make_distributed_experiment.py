@@ -1,0 +1,234 @@
+"""The distributed experiment on Ray: one learner (the driver), K actors (Ray actors).
+
+Acme's own launcher, Launchpad, has no Python 3.11 build; Ray core is the engine here
+(after TuragaLab/flybody's Acme-on-Ray agents). The layout follows Acme's
+``make_distributed_experiment``: the learner and the actors are built from the same
+ExperimentConfig by the same factories.
+
+- The **driver** (this process) owns the Reverb server, the learners, the variable
+  publisher, the counters, the logs and the checkpoints. It keeps the step budget:
+  it hands each actor requests of ``actor_chunk_steps`` env steps and collects their
+  results with ``ray.wait``, so a run ends at exactly its budget however many actors
+  come and go.
+- Each **actor** is a Ray actor with ``max_restarts``. It gets the Reverb address as
+  ``node-ip:port``, writes trajectories and joint experience to Reverb, and reads
+  variables back through Acme's ``VariableClient`` (``variables``). Data and
+  variables never travel through Ray's object store: a request returns only its step
+  count and the rows of the episodes it finished.
+- An actor that crashes is restarted by Ray and reseeded (its new seed mixes in its
+  restart count and process id, so it does not replay its random stream); the
+  request it was serving is handed out again, and its unreported steps and episodes
+  are not counted, so counters and the episode rows stay consistent. A lost node's
+  actors are placed on another node when the cluster has room.
+
+Neither Ray nor Reverb authenticates by default: run them on a private network.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from recip_acme.experiments import config as config_lib
+from recip_acme.experiments.config import ExperimentConfig, RunError
+
+# Ray's actor restarts per actor; a crash loop beyond this fails the run.
+MAX_ACTOR_RESTARTS = 5
+# Environment variables for Ray processes started here (telemetry off; no
+# Windows/macOS multi-node mode).
+RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def actor_seed(run_seed: int, index: int, restart: int = 0) -> int:
+  """Distinct, reproducible sampling seeds per actor; a restarted actor gets a new one."""
+  return (int(run_seed) * 1000 + 1 + int(index)) + 7919 * int(restart)
+
+
+class ActorWorker:
+  """One distributed actor (the body of a Ray actor; see the module docstring).
+
+  Policy learning opens when the influence learner has fitted its estimators on the
+  first ``initial_episodes`` episodes. Actors do not race past that point: once the
+  run has written that many episodes, an actor starting a new episode waits for the
+  learner to open the gate, so every later episode trains the policies however slow
+  the learner is.
+  """
+
+  def __init__(self, config_dict: Dict[str, Any], server_address: str, index: int,
+               variable_update_period: int = 50):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
+    import ray  # pylint: disable=g-import-not-at-top
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    from recip_acme.experiments import environment_loop  # pylint: disable=g-import-not-at-top
+    from recip_acme.experiments import factories  # pylint: disable=g-import-not-at-top
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    config = config_lib.config_from_dict(config_dict)
+    restart = 0
+    if ray.get_runtime_context().was_current_actor_reconstructed:
+      restart = 1 + os.getpid() % 100_000   # Any stream but the one that crashed.
+    self.seed = actor_seed(config.seed, index, restart)
+    self._side = factories.build_actor_side(config, server_address, self.seed,
+                                            variable_update_period)
+    self._initial_episodes = config.reciprocator.influence.initial_episodes
+    self._episodes_written = 0   # The run's total, as the driver last said, plus ours.
+    self._loop = environment_loop.ActingLoop(
+        self._side.envs, self._side.actor, config, self._side.builder.reciprocal_weight,
+        self._policy_learning_gate, episode_written=self._count_episode)
+
+  def _count_episode(self) -> None:
+    self._episodes_written += 1
+
+  def _policy_learning_gate(self) -> bool:
+    side = self._side
+    while not bool(side.policy_learning.numpy()):
+      if self._episodes_written < self._initial_episodes:
+        return False   # The learner cannot fit yet: act, and do not record for policies.
+      time.sleep(0.02)
+      side.variable_client.update_and_wait()
+    return True
+
+  def run(self, num_steps: int, episodes_written: int) -> Tuple[int, List[Dict[str, Any]]]:
+    """Takes `num_steps` env steps (whole joint steps of its copies); returns the steps
+    taken and a row per episode that ended."""
+    self._episodes_written = max(self._episodes_written, int(episodes_written))
+    steps, rows = 0, []
+    per_step = len(self._side.envs)
+    while steps + per_step <= num_steps:
+      rows.extend(self._loop.step())
+      steps += per_step
+      self._side.variable_client.update()
+    return steps, rows
+
+  def placement(self) -> Tuple[str, int]:
+    """(node IP, process id): where this actor runs."""
+    import ray  # pylint: disable=g-import-not-at-top
+    return ray.util.get_node_ip_address(), os.getpid()
+
+  def close(self) -> None:
+    self._side.close()
+
+
+def connect(config: ExperimentConfig, temp_dir: Optional[str] = None) -> bool:
+  """Joins `config.ray_address`, or starts a local Ray; True if this call started it.
+
+  A Ray already initialised in this process (a test's cluster) is used as it is.
+  """
+  import ray  # pylint: disable=g-import-not-at-top
+  if ray.is_initialized():
+    return False
+  for key, value in RAY_ENVIRONMENT.items():
+    os.environ.setdefault(key, value)
+  kwargs: Dict[str, Any] = dict(include_dashboard=False, log_to_driver=True,
+                                configure_logging=False)
+  try:
+    if config.ray_address:
+      if config.ray_node_ip:
+        kwargs["_node_ip_address"] = config.ray_node_ip
+      ray.init(address=config.ray_address, **kwargs)
+    else:   # One machine, on loopback: enough CPUs for the actors.
+      ray.init(num_cpus=max(config.num_actors, os.cpu_count() or 1),
+               _node_ip_address=config.ray_node_ip or "127.0.0.1",
+               _temp_dir=temp_dir or os.environ.get("RAY_TMPDIR"), **kwargs)
+  except (ConnectionError, ValueError, RuntimeError) as e:
+    where = config.ray_address or "a local Ray"
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    raise RunError(f"cannot start or join {where} ({first[:200]})") from e
+  return True
+
+
+def reverb_address(port: int) -> str:
+  """The learner's Reverb server as actors on any node reach it: node-ip:port."""
+  import ray  # pylint: disable=g-import-not-at-top
+  return f"{ray.util.get_node_ip_address()}:{port}"
+
+
+def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Optional[float] = None,
+                               publish_seconds: float = 1.0) -> None:
+  """The learner (Ray driver): hands out steps, learns whenever data allows,
+  publishes variables, records. `book` is the run's RunBook (run_experiment.py).
+
+  The run ends when the budget is spent and every request has come back, and the
+  learner has then learned from everything the actors wrote (a final drain).
+  """
+  import ray  # pylint: disable=g-import-not-at-top
+  agent = book.agent
+  learner, publisher = agent.learner, agent.publisher
+  agent.policy_learning.assign(learner.policy_learning_enabled())
+  publisher.publish()
+  started = connect(config)
+  remote_worker = ray.remote(ActorWorker).options(
+      max_restarts=MAX_ACTOR_RESTARTS, max_task_retries=0, num_cpus=config.actor_cpus,
+      resources=dict(config.actor_resources) or None)
+  address = reverb_address(agent.server.port)
+  config_dict = config_lib.config_to_dict(config)
+  workers = [remote_worker.remote(config_dict, address, k) for k in range(config.num_actors)]
+  per_step = config.reciprocator.num_envs
+  chunk = max(per_step, config.actor_chunk_steps // per_step * per_step)
+  unissued = config.num_steps - book.env_steps
+  pending: Dict[Any, Tuple[int, int]] = {}   # Request -> (actor index, steps asked).
+  restarts = 0
+
+  def issue(k: int) -> None:
+    nonlocal unissued
+    steps = min(chunk, unissued // per_step * per_step)
+    if steps > 0:
+      pending[workers[k].run.remote(steps, book.episodes_written)] = (k, steps)
+      unissued -= steps
+
+  last_publish, closed = time.time(), False
+  try:
+    book.actor_nodes = sorted({ip for ip, _ in ray.get([w.placement.remote() for w in workers])})
+    for k in range(len(workers)):
+      issue(k)
+    while True:
+      if max_seconds is not None and time.time() - book.start_time > max_seconds:
+        break
+      ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0) if pending else ([], [])
+      steps_in, rows_in = 0, []
+      for ref in ready:
+        k, asked = pending.pop(ref)
+        try:
+          steps, rows = ray.get(ref)
+        except ray.exceptions.RayActorError as e:   # Crashed: Ray restarts it.
+          restarts += 1
+          if restarts > MAX_ACTOR_RESTARTS * len(workers):
+            raise RunError(f"actor {k} keeps failing ({restarts} restarts): "
+                           f"{str(e).strip().splitlines()[0][:200]}") from e
+          unissued += asked   # Its steps were not counted: hand them out again.
+          issue(k)
+          continue
+        except ray.exceptions.RayTaskError as e:   # An error in our code: say it.
+          cause = e.cause if getattr(e, "cause", None) is not None else e
+          last = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
+          raise RunError(f"actor {k} failed: {type(cause).__name__}: {last[:300]}") from e
+        steps_in += steps
+        rows_in.extend(dict(row, actor=k) for row in rows)
+        issue(k)
+      book.add_steps(steps_in)
+      for row in rows_in:
+        book.add_episode(row)
+      did = learner.step()
+      agent.policy_learning.assign(learner.policy_learning_enabled())
+      if did["influence_fit"] or (did["policy_steps"]
+                                  and time.time() - last_publish >= publish_seconds):
+        publisher.publish()
+        last_publish = time.time()
+      busy = steps_in or rows_in or did["policy_steps"] or did["influence_fit"]
+      if not pending and not closed and unissued < per_step:
+        # Budget spent: actors flush their writers, then the learner drains the rest.
+        ray.get([worker.close.remote() for worker in workers], timeout=120)
+        closed = busy = True
+      if closed and not busy:
+        break
+      if not busy:
+        time.sleep(0.02)   # Idle: nothing arrived and no learner had data.
+      book.periodic()
+  finally:
+    book.actor_restarts = restarts
+    for worker in workers:
+      ray.kill(worker, no_restart=True)
+    if started:
+      ray.shutdown()

@@ -1,0 +1,128 @@
+"""run_experiment: the single-process loop (modelled on Acme's ``run_experiment``).
+
+E substrate copies stepped by one JointActor, one Reverb server, one JointLearner (a
+standard Acme learner per policy group + the influence learner), in one process.
+``RunBook`` keeps a run's records (counters, episode rows, progress, checkpoints) for
+this loop and for the distributed one alike.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from recip_acme.experiments import environment_loop
+from recip_acme.experiments import records
+from recip_acme.experiments import savers
+from recip_acme.experiments.config import ExperimentConfig
+from recip_acme.experiments.factories import Agent
+
+
+class RunBook:
+  """The learner process's records: counters, episode rows, progress, checkpoints."""
+
+  def __init__(self, config: ExperimentConfig, workdir: str, agent: Agent, progress,
+               checkpoint: savers.RunCheckpoint):
+    self.config, self.agent, self.progress, self.checkpoint = config, agent, progress, checkpoint
+    self.episodes_csv = os.path.join(workdir, records.EPISODES_FILE)
+    self.recent = collections.deque(maxlen=20)
+    self.env_steps = int(agent.counter.get_counts().get("env_steps", 0))
+    self.steps_at_start = self.env_steps
+    self.start_time = self.last_log = self.last_ckpt_time = time.time()
+    self.last_ckpt_steps = self.env_steps
+    self.actor_restarts = 0   # Distributed runs: Ray actor restarts after crashes,
+    self.actor_nodes = []     # and the IPs of the nodes the actors run on.
+
+  @property
+  def episodes_written(self) -> int:
+    """Finished episodes counted so far (the rows in episodes.csv)."""
+    return int(self.agent.counter.get_counts().get("episodes", 0))
+
+  def add_steps(self, steps: int) -> None:
+    if steps:
+      self.env_steps += steps
+      self.agent.counter.increment(env_steps=steps)
+      self.agent.builder.reciprocal_weight.assign(
+          self.config.reciprocator.weight_at(self.env_steps))
+
+  def add_episode(self, row: Dict[str, Any]) -> None:
+    episode = self.agent.counter.increment(episodes=1)["episodes"]
+    row = {"env_steps": self.env_steps, "episode": episode, **row}
+    records.append_row(self.episodes_csv, row)
+    self.recent.append(row)
+
+  def periodic(self) -> None:
+    """Progress line and checkpoint when due."""
+    now = time.time()
+    if now - self.last_log >= self.config.log_every_seconds:
+      self.progress.write(self.summary())
+      self.last_log = now
+    every = self.config.checkpoint_every_steps
+    due_by_steps = every is not None and self.env_steps - self.last_ckpt_steps >= every
+    if due_by_steps or now - self.last_ckpt_time >= 60 * self.config.checkpoint_minutes:
+      self.checkpoint.save()
+      self.last_ckpt_time, self.last_ckpt_steps = now, self.env_steps
+
+  def summary(self) -> Dict[str, Any]:
+    row = _progress_row(self.agent.counter, self.agent.learner, self.recent,
+                        self.env_steps - self.steps_at_start, time.time() - self.start_time)
+    if self.config.num_actors > 1:
+      row["actor_restarts"] = self.actor_restarts
+    return row
+
+
+def run_experiment(config: ExperimentConfig, book: RunBook, max_seconds: Optional[float] = None
+                   ) -> None:
+  """Acts and learns in this process until the step budget (or `max_seconds`) is spent.
+
+  The learner is asked to step every ``learner_period`` joint steps; it steps each
+  policy learner that has a batch (JointLearner.step), which is the readiness rule
+  the distributed learner uses too.
+  """
+  agent = book.agent
+  learner = agent.learner
+  loop = environment_loop.ActingLoop(agent.envs, agent.actor, config, agent.builder.reciprocal_weight,
+                    learner.policy_learning_enabled)
+  num_envs = len(agent.envs)
+  while book.env_steps < config.num_steps:
+    if max_seconds is not None and time.time() - book.start_time > max_seconds:
+      break
+    rows = loop.step()
+    book.add_steps(num_envs)
+    for row in rows:
+      book.add_episode(row)
+    if book.env_steps % (config.learner_period * num_envs) < num_envs:
+      learner.step()
+    book.periodic()
+
+
+
+
+def policy_fingerprint(networks: builder_lib.ReciprocatorNetworks) -> float:
+  """Sum of |w| over every policy network's variables (to compare with a checkpoint)."""
+  return float(sum(np.abs(v.numpy()).astype(np.float64).sum()
+                   for group in networks.groups for v in group.network.variables))
+
+
+def _progress_row(counter, learner, recent, new_steps: int, seconds: float) -> Dict[str, Any]:
+  counts = counter.get_counts()
+  row = {"env_steps": int(counts.get("env_steps", 0)), "episodes": int(counts.get("episodes", 0)),
+         "elapsed_seconds": float(seconds),
+         "steps_per_second": new_steps / max(seconds, 1e-9),
+         "policy_learner_steps": int(np.sum(learner.steps.numpy()))}
+  if learner.influence_learner is not None:
+    row["influence_fits"] = learner.influence_learner.num_fits
+  # Per player and step, so the reciprocal reward the learner adds (w * r_rec) reads
+  # on the same scale as the game's reward.
+  for key in ("extrinsic_reward_per_step", "abs_extrinsic_reward",
+              "abs_weighted_reciprocal_reward"):
+    values = [r[key] for r in recent if key in r and np.isfinite(r[key])]
+    row[key] = float(np.mean(values)) if values else float("nan")
+  for key in ("mean_return", "mean_reciprocal_reward", "p_own_coin"):
+    values = [r[key] for r in recent if key in r and np.isfinite(r[key])]
+    row[key] = float(np.mean(values)) if values else float("nan")  # Same columns always.
+  return row
