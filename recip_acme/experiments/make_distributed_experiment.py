@@ -33,8 +33,10 @@ from typing import Any, Dict, List, Optional, Tuple
 from recip_acme.experiments import config as config_lib
 from recip_acme.experiments.config import ExperimentConfig, RunError
 
-# Ray's actor restarts per actor; a crash loop beyond this fails the run.
+# Ray's actor restarts per actor; a crash loop beyond this fails the run, as does an
+# actor that has not answered a request for ACTOR_RECOVERY_SECONDS after a failure.
 MAX_ACTOR_RESTARTS = 5
+ACTOR_RECOVERY_SECONDS = 300
 # Environment variables for Ray processes started here (telemetry off; no
 # Windows/macOS multi-node mode).
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
@@ -169,6 +171,8 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
   chunk = max(per_step, config.actor_chunk_steps // per_step * per_step)
   unissued = config.num_steps - book.env_steps
   pending: Dict[Any, Tuple[int, int]] = {}   # Request -> (actor index, steps asked).
+  retry_at: Dict[int, float] = {}   # Actors to ask again once restarted.
+  failing_since: Dict[int, float] = {}
   restarts = 0
 
   def issue(k: int) -> None:
@@ -188,22 +192,28 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
         break
       ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0) if pending else ([], [])
       steps_in, rows_in = 0, []
+      for k in [k for k, when in retry_at.items() if when <= time.time()]:
+        del retry_at[k]
+        issue(k)
       for ref in ready:
         k, asked = pending.pop(ref)
         try:
           steps, rows = ray.get(ref)
-        except ray.exceptions.RayActorError as e:   # Crashed: Ray restarts it.
-          restarts += 1
-          if restarts > MAX_ACTOR_RESTARTS * len(workers):
-            raise RunError(f"actor {k} keeps failing ({restarts} restarts): "
+        except ray.exceptions.RayActorError as e:   # Crashed or restarting: Ray restarts it.
+          if k not in failing_since:
+            failing_since[k] = time.time()
+            restarts += 1
+          elif time.time() - failing_since[k] > ACTOR_RECOVERY_SECONDS:
+            raise RunError(f"actor {k} has not recovered in {ACTOR_RECOVERY_SECONDS} s: "
                            f"{str(e).strip().splitlines()[0][:200]}") from e
-          unissued += asked   # Its steps were not counted: hand them out again.
-          issue(k)
+          unissued += asked   # Its steps were not counted: hand them out again, soon.
+          retry_at[k] = time.time() + 0.5
           continue
         except ray.exceptions.RayTaskError as e:   # An error in our code: say it.
           cause = e.cause if getattr(e, "cause", None) is not None else e
           last = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
           raise RunError(f"actor {k} failed: {type(cause).__name__}: {last[:300]}") from e
+        failing_since.pop(k, None)
         steps_in += steps
         rows_in.extend(dict(row, actor=k) for row in rows)
         issue(k)
@@ -217,7 +227,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
         publisher.publish()
         last_publish = time.time()
       busy = steps_in or rows_in or did["policy_steps"] or did["influence_fit"]
-      if not pending and not closed and unissued < per_step:
+      if not pending and not retry_at and not closed and unissued < per_step:
         # Budget spent: actors flush their writers, then the learner drains the rest.
         ray.get([worker.close.remote() for worker in workers], timeout=120)
         closed = busy = True
