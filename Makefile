@@ -18,6 +18,8 @@ STAMP := $(VENV)/.recip_acme_installed
 MELTINGPOT_ASSETS ?=
 # Seconds allowed for the Melting Pot asset download before installing without bots.
 ASSETS_TIMEOUT ?= 600
+# 1: install Ray (requirements/ray.txt), the engine of --num_actors > 1; 0: skip it.
+WITH_RAY ?= 1
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
@@ -25,11 +27,12 @@ RUN_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements/lock.txt setup.py launch/setup_meltingpot.py
+$(STAMP): requirements/lock.txt requirements/ray.txt setup.py launch/setup_meltingpot.py
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; recip_acme needs Python 3.11 (set PYTHON=...)" >&2; exit 2; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { echo "error: $(PYTHON) is not Python 3.11" >&2; exit 2; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -r requirements/lock.txt
+	$(if $(filter 1,$(WITH_RAY)),$(PIP) install --quiet -r requirements/ray.txt)
 	$(PIP) install --quiet --no-deps dm-acme==0.4.0
 	$(PY) -m launch.setup_meltingpot --pip "$(VENV)/bin/pip" --timeout $(ASSETS_TIMEOUT) $(if $(MELTINGPOT_ASSETS),--archive "$(MELTINGPOT_ASSETS)")
 	$(PIP) install --quiet --no-deps -e .

@@ -17,4 +17,6 @@ setuptools.setup(
                  "launch", "launch.*"]),
     package_data={"recip_acme": ["data/*.csv", "data/*.md"]},
     install_requires=[],
+    # The distributed engine; `make install` installs requirements/ray.txt (its pins).
+    extras_require={"ray": ["ray==2.60.0"]},
 )

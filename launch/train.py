@@ -101,10 +101,17 @@ cli.allow("replay_size", cli.above(0, integer=True))
 flags.DEFINE_integer("num_envs", None, "Substrate copies stepped together by the actor.")
 cli.allow("num_envs", cli.above(0, integer=True))
 flags.DEFINE_bool("share_policy", None, "One network for all players.")
-flags.DEFINE_integer("num_actors", 1, "Actor processes feeding the Reverb server; 1 runs "
-                     "everything in one process, K > 1 adds K actor processes (each with "
-                     "--num_envs substrate copies) beside the learner process.")
+flags.DEFINE_integer("num_actors", 1, "Actors feeding the Reverb server; 1 runs everything "
+                     "in one process, K > 1 runs K Ray actors (each with --num_envs substrate "
+                     "copies) beside the learner, on a local Ray or --ray_address's cluster.")
 cli.allow("num_actors", cli.at_least(1, integer=True))
+flags.DEFINE_string("ray_address", None, "Join this Ray cluster (HOST:PORT, or 'auto' on a "
+                    "node started with `ray start`); default: start a local Ray on loopback.")
+flags.DEFINE_string("ray_node_ip", None, "This machine's address as the cluster's nodes "
+                    "reach it (default: Ray's choice; loopback for a local Ray).")
+flags.DEFINE_integer("reverb_port", None, "Fixed port of the learner's Reverb server "
+                     "(default: any free port); actors connect to node-ip:port.")
+cli.allow("reverb_port", cli.number(1, maximum=65535, integer=True))
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
 cli.allow("checkpoint_minutes", cli.above(0))
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
@@ -121,11 +128,14 @@ def config_from_flags():
 
   reciprocal.get_variant(FLAGS.variant)
   config = experiments.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
-                                   num_steps=FLAGS.num_steps, seed=FLAGS.seed,
-                                   num_actors=FLAGS.num_actors,
-                                   checkpoint_minutes=FLAGS.checkpoint_minutes,
-                                   checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-                                   log_every_seconds=FLAGS.log_every_seconds)
+                                      num_steps=FLAGS.num_steps, seed=FLAGS.seed,
+                                      num_actors=FLAGS.num_actors,
+                                      ray_address=FLAGS.ray_address,
+                                      ray_node_ip=FLAGS.ray_node_ip,
+                                      reverb_port=FLAGS.reverb_port,
+                                      checkpoint_minutes=FLAGS.checkpoint_minutes,
+                                      checkpoint_every_steps=FLAGS.checkpoint_every_steps,
+                                      log_every_seconds=FLAGS.log_every_seconds)
   recip = config.reciprocator
   recip.variant = FLAGS.variant
   recip.balance_decay = FLAGS.balance_decay
@@ -196,6 +206,9 @@ def main(argv):
       config = experiments.load_run_config(workdir)
       if FLAGS["num_steps"].present:
         config.num_steps = FLAGS.num_steps
+      for name in ("ray_address", "ray_node_ip", "reverb_port"):   # Where, not what.
+        if FLAGS[name].present:
+          setattr(config, name, FLAGS[name].value)
     else:
       config = config_from_flags()
   except ValueError as e:  # RunError and config validation: one line, exit 2.

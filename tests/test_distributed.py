@@ -8,7 +8,6 @@ process outlives a test.
 import csv
 import os
 import signal
-import tempfile
 import threading
 import dataclasses
 import subprocess
@@ -81,14 +80,10 @@ def _two_actor_config(num_steps):
 
 
 @pytest.fixture
-def two_node_cluster():
+def two_node_cluster(ray_tmpdir):
   """A head (the driver's node) and a worker node with 1 CPU each, on loopback aliases."""
   import ray
   from ray import cluster_utils
-  temp_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")   # Short: Ray's socket paths.
-  saved = {k: os.environ.get(k) for k in ("RAY_TMPDIR", *distributed_lib.RAY_ENVIRONMENT)}
-  os.environ.update(distributed_lib.RAY_ENVIRONMENT, RAY_TMPDIR=temp_dir)
-  os.makedirs(os.path.join(temp_dir, "ray"), exist_ok=True)   # Ray's address file lives here.
   cluster = cluster_utils.Cluster(
       initialize_head=True,
       head_node_args={"num_cpus": 1, "node_ip_address": "127.0.0.2",
@@ -102,11 +97,6 @@ def two_node_cluster():
   finally:
     ray.shutdown()
     cluster.shutdown()
-    for k, v in saved.items():
-      if v is None:
-        os.environ.pop(k, None)
-      else:
-        os.environ[k] = v
 
 
 def _rows(workdir):

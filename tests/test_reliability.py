@@ -27,7 +27,7 @@ from recip_acme.influence import learning as influence_learning
 from substrates import melting_pot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+ENV = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _episode_rows(workdir):
@@ -42,7 +42,7 @@ def _checkpoint_numbers(workdir):
 
 def _start(workdir, extra):
   cmd = [sys.executable, "-m", "launch.train", f"--workdir={workdir}", *extra]
-  return subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.PIPE,
+  return subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ, **ENV), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
 
 
@@ -59,12 +59,13 @@ def _kill_after_new_checkpoint(proc, workdir, newer_than, timeout=400):
       pytest.fail("no new checkpoint in time")
   finally:
     proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=60)   # Also waits for actor processes (they share its pipes).
+    proc.communicate(timeout=150)   # Also waits for any process that shares its pipes.
   return _checkpoint_numbers(workdir)[-1]
 
 
 @pytest.mark.parametrize("num_actors", [1, 2])
-def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(tmp_path, num_actors):
+def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(tmp_path, num_actors,
+                                                                          ray_tmpdir):
   workdir = str(tmp_path / "run")
   budget = 4000
   flags = [f"--num_steps={budget}", "--checkpoint_every_steps=400", "--episode_step_limit=100",
@@ -225,7 +226,8 @@ def test_learner_logger_refuses_a_nan_loss_naming_the_learner_and_step():
 
 # -- The multi-process policy-learning race ------------------------------------------------
 
-def test_actors_wait_for_a_slow_first_fit_instead_of_spending_the_budget(tmp_path, monkeypatch):
+def test_actors_wait_for_a_slow_first_fit_instead_of_spending_the_budget(tmp_path, monkeypatch,
+                                                                        ray_tmpdir):
   real_step = influence_learning.InfluenceLearner.step
 
   def slow_first_fit(self):

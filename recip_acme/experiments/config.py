@@ -51,8 +51,8 @@ class ExperimentConfig:
   # resources each actor asks for (e.g. {"actor_node": 0.01} to place actors on nodes
   # started with that resource), and env steps an actor takes per request.
   ray_address: Optional[str] = None
-  # This machine's address as Ray nodes reach it (None: 127.0.0.1 for a local Ray,
-  # Ray's own choice when joining a cluster).
+  # This machine's address as Ray nodes reach it (None: a loopback address for a
+  # local Ray, Ray's own choice when joining a cluster).
   ray_node_ip: Optional[str] = None
   reverb_port: Optional[int] = None
   actor_resources: Dict[str, float] = dataclasses.field(default_factory=dict)

@@ -27,6 +27,7 @@ Neither Ray nor Reverb authenticates by default: run them on a private network.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -40,6 +41,12 @@ ACTOR_RECOVERY_SECONDS = 300
 # Environment variables for Ray processes started here (telemetry off; no
 # Windows/macOS multi-node mode).
 RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+# A local Ray's node address. Ray rewrites 127.0.0.1 to the machine's interface
+# address for its agents (traffic would leave loopback); Linux routes all of 127/8 to
+# loopback, so another loopback address keeps every Ray process on it.
+LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else "127.0.0.1"
 
 
 def actor_seed(run_seed: int, index: int, restart: int = 0) -> int:
@@ -132,7 +139,7 @@ def connect(config: ExperimentConfig, temp_dir: Optional[str] = None) -> bool:
       ray.init(address=config.ray_address, **kwargs)
     else:   # One machine, on loopback: enough CPUs for the actors.
       ray.init(num_cpus=max(config.num_actors, os.cpu_count() or 1),
-               _node_ip_address=config.ray_node_ip or "127.0.0.1",
+               _node_ip_address=config.ray_node_ip or LOCAL_NODE_IP,
                _temp_dir=temp_dir or os.environ.get("RAY_TMPDIR"), **kwargs)
   except (ConnectionError, ValueError, RuntimeError) as e:
     where = config.ray_address or "a local Ray"
