@@ -16,13 +16,14 @@ import pytest  # noqa: E402
 from recip_acme.experiments.make_distributed_experiment import RAY_ENVIRONMENT  # noqa: E402
 
 
-def ray_processes(temp_dir: str):
-  """Live processes of the Ray sessions under `temp_dir` (their command lines name it)."""
+def ray_processes(marker: str):
+  """Live processes whose command line contains `marker` (a Ray session's temp dir
+  names all its processes; Ray's actor processes are titled ray::ClassName)."""
   import psutil  # pylint: disable=g-import-not-at-top
   found = []
   for p in psutil.process_iter(["cmdline"]):
     try:
-      if any(temp_dir in part for part in (p.info["cmdline"] or [])):
+      if any(marker in part for part in (p.info["cmdline"] or [])):
         found.append(p)
     except (psutil.NoSuchProcess, psutil.AccessDenied):
       continue

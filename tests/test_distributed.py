@@ -21,6 +21,7 @@ import tensorflow as tf
 from acme.tf import variable_utils
 
 from recip_acme import experiments
+from tests.conftest import ray_processes
 from recip_acme.experiments import make_distributed_experiment as distributed_lib
 from recip_acme.experiments import variables as variables_lib
 
@@ -131,9 +132,7 @@ def test_two_node_ray_cluster_trains_to_the_step_budget_and_resumes(tmp_path, tw
 
 
 def _actor_pids():
-  import psutil
-  return [p.pid for p in psutil.process_iter(["cmdline"])
-          if any("ActorWorker" in part for part in (p.info["cmdline"] or []))]
+  return [p.pid for p in ray_processes("ActorWorker")]
 
 
 def test_a_killed_actor_is_restarted_and_the_run_ends_at_its_budget(tmp_path, two_node_cluster):

@@ -111,16 +111,16 @@ class ActorWorker:
       self._side.variable_client.update()
     return steps, rows
 
-  def placement(self) -> Tuple[str, int]:
-    """(node IP, process id): where this actor runs."""
+  def node_ip(self) -> str:
+    """The address of the node this actor runs on."""
     import ray  # pylint: disable=g-import-not-at-top
-    return ray.util.get_node_ip_address(), os.getpid()
+    return ray.util.get_node_ip_address()
 
   def close(self) -> None:
     self._side.close()
 
 
-def connect(config: ExperimentConfig, temp_dir: Optional[str] = None) -> bool:
+def connect(config: ExperimentConfig) -> bool:
   """Joins `config.ray_address`, or starts a local Ray; True if this call started it.
 
   A Ray already initialised in this process (a test's cluster) is used as it is.
@@ -140,7 +140,7 @@ def connect(config: ExperimentConfig, temp_dir: Optional[str] = None) -> bool:
     else:   # One machine, on loopback: enough CPUs for the actors.
       ray.init(num_cpus=max(config.num_actors, os.cpu_count() or 1),
                _node_ip_address=config.ray_node_ip or LOCAL_NODE_IP,
-               _temp_dir=temp_dir or os.environ.get("RAY_TMPDIR"), **kwargs)
+               _temp_dir=os.environ.get("RAY_TMPDIR"), **kwargs)
   except (ConnectionError, ValueError, RuntimeError) as e:
     where = config.ray_address or "a local Ray"
     first = (str(e).strip().splitlines() or [type(e).__name__])[0]
@@ -191,7 +191,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
 
   last_publish, closed = time.time(), False
   try:
-    book.actor_nodes = sorted({ip for ip, _ in ray.get([w.placement.remote() for w in workers])})
+    book.actor_nodes = sorted(set(ray.get([w.node_ip.remote() for w in workers])))
     for k in range(len(workers)):
       issue(k)
     while True:
