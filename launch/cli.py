@@ -149,6 +149,40 @@ def name() -> Rule:
               lambda v: "empty" if not str(v).strip() else None)
 
 
+def _host_reason(host: str) -> Optional[str]:
+  if not host.strip():
+    return "empty host"
+  if any(c.isspace() for c in host) or ":" in host or "/" in host:
+    return f"{host!r} is not a host name or IPv4 address"
+  return None
+
+
+def host() -> Rule:
+  """A host name or IPv4 address (no port)."""
+  return Rule("a host name or IPv4 address", "host", lambda v: _host_reason(str(v)))
+
+
+def host_port(*keywords: str) -> Rule:
+  """HOST:PORT with a port in 1..65535, or one of `keywords` (e.g. Ray's 'auto')."""
+
+  def check(value: str) -> Optional[str]:
+    value = str(value)
+    if value in keywords:
+      return None
+    address, _, port = value.rpartition(":")
+    if not address:
+      return f"{value!r} has no HOST:PORT form"
+    reason = _host_reason(address)
+    if reason is not None:
+      return reason
+    if not port.isdigit() or not 0 < int(port) < 65536:
+      return f"port {port!r} is not in 1..65535"
+    return None
+
+  alternatives = "".join(f" or {k!r}" for k in keywords)
+  return Rule(f"HOST:PORT with a port in 1..65535{alternatives}", "host_port", check)
+
+
 def any_list() -> Rule:
   """A list passed through as it is (e.g. extra flags for a child command)."""
   return Rule("any comma-separated list", "free_list", lambda v: None)

@@ -107,8 +107,10 @@ flags.DEFINE_integer("num_actors", 1, "Actors feeding the Reverb server; 1 runs 
 cli.allow("num_actors", cli.at_least(1, integer=True))
 flags.DEFINE_string("ray_address", None, "Join this Ray cluster (HOST:PORT, or 'auto' on a "
                     "node started with `ray start`); default: start a local Ray on loopback.")
+cli.allow("ray_address", cli.host_port("auto"))
 flags.DEFINE_string("ray_node_ip", None, "This machine's address as the cluster's nodes "
                     "reach it (default: Ray's choice; loopback for a local Ray).")
+cli.allow("ray_node_ip", cli.host())
 flags.DEFINE_integer("reverb_port", None, "Fixed port of the learner's Reverb server "
                      "(default: any free port); actors connect to node-ip:port.")
 cli.allow("reverb_port", cli.number(1, maximum=65535, integer=True))

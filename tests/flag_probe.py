@@ -61,6 +61,11 @@ def cases(rule: cli.Rule, integer: bool):
     out += [("", True), ("/no/such/path", True), (ROOT, False)]
   elif rule.kind == "input_path_list":
     out += [("", True), ("/no/such/path", True), (ROOT, False)]
+  elif rule.kind == "host":
+    out += [("", True), ("a b", True), ("10.0.0.1:6379", True), ("127.0.0.2", False)]
+  elif rule.kind == "host_port":
+    out += [("", True), ("nohost", True), (":6379", True), ("h:0", True), ("h:99999", True),
+            ("h:port", True), ("127.0.0.2:6379", False), ("auto", False)]
   elif rule.kind == "free_list":
     out += [("", False)]
   else:
