@@ -183,6 +183,34 @@ def host_port(*keywords: str) -> Rule:
   return Rule(f"HOST:PORT with a port in 1..65535{alternatives}", "host_port", check)
 
 
+def resources() -> Rule:
+  """A non-empty list of NAME:AMOUNT pairs with AMOUNT > 0 (Ray custom resources)."""
+
+  def check(values: Sequence[str]) -> Optional[str]:
+    if not values:
+      return "empty list"
+    for v in values:
+      key, _, amount = str(v).partition(":")
+      if not key.strip() or not amount:
+        return f"{v!r} is not NAME:AMOUNT"
+      try:
+        x = float(amount)
+      except ValueError:
+        return f"{amount!r} is not a number"
+      if _number_reason(x, 0, True, None):
+        return f"{amount} is not a finite number > 0"
+    return None
+
+  return Rule("a non-empty comma-separated list of NAME:AMOUNT with AMOUNT > 0",
+              "resource_list", check)
+
+
+def parse_resources(values: Optional[Sequence[str]]) -> Dict[str, float]:
+  """`resources()` values as a dict (empty for None)."""
+  return {str(v).partition(":")[0].strip(): float(str(v).partition(":")[2])
+          for v in values or []}
+
+
 def any_list() -> Rule:
   """A list passed through as it is (e.g. extra flags for a child command)."""
   return Rule("any comma-separated list", "free_list", lambda v: None)

@@ -114,6 +114,12 @@ cli.allow("ray_node_ip", cli.host())
 flags.DEFINE_integer("reverb_port", None, "Fixed port of the learner's Reverb server "
                      "(default: any free port); actors connect to node-ip:port.")
 cli.allow("reverb_port", cli.number(1, maximum=65535, integer=True))
+flags.DEFINE_list("actor_resources", None, "Ray custom resources each actor needs, "
+                  "NAME:AMOUNT,... (e.g. actor_node:1 places actors only on nodes started "
+                  "with --resources='{\"actor_node\": N}').")
+cli.allow("actor_resources", cli.resources())
+flags.DEFINE_float("actor_cpus", 1.0, "CPUs Ray reserves for each actor.")
+cli.allow("actor_cpus", cli.above(0))
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
 cli.allow("checkpoint_minutes", cli.above(0))
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
@@ -135,6 +141,8 @@ def config_from_flags():
                                       ray_address=FLAGS.ray_address,
                                       ray_node_ip=FLAGS.ray_node_ip,
                                       reverb_port=FLAGS.reverb_port,
+                                      actor_resources=cli.parse_resources(FLAGS.actor_resources),
+                                      actor_cpus=FLAGS.actor_cpus,
                                       checkpoint_minutes=FLAGS.checkpoint_minutes,
                                       checkpoint_every_steps=FLAGS.checkpoint_every_steps,
                                       log_every_seconds=FLAGS.log_every_seconds)
@@ -208,9 +216,11 @@ def main(argv):
       config = experiments.load_run_config(workdir)
       if FLAGS["num_steps"].present:
         config.num_steps = FLAGS.num_steps
-      for name in ("ray_address", "ray_node_ip", "reverb_port"):   # Where, not what.
+      for name in ("ray_address", "ray_node_ip", "reverb_port", "actor_cpus"):  # Where.
         if FLAGS[name].present:
           setattr(config, name, FLAGS[name].value)
+      if FLAGS["actor_resources"].present:
+        config.actor_resources = cli.parse_resources(FLAGS.actor_resources)
     else:
       config = config_from_flags()
   except ValueError as e:  # RunError and config validation: one line, exit 2.

@@ -66,6 +66,10 @@ def cases(rule: cli.Rule, integer: bool):
   elif rule.kind == "host_port":
     out += [("", True), ("nohost", True), (":6379", True), ("h:0", True), ("h:99999", True),
             ("h:port", True), ("127.0.0.2:6379", False), ("auto", False)]
+  elif rule.kind == "resource_list":
+    out += [("", True), ("node", True), (":1", True), ("node:x", True), ("node:0", True),
+            ("node:nan", True), ("node:1,gpu:-1", True), ("actor_node:1", False),
+            ("actor_node:0.5,big:2", False)]
   elif rule.kind == "free_list":
     out += [("", False)]
   else:

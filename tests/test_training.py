@@ -248,3 +248,23 @@ def test_substrate_maps_follow_the_run_seed():
   for a, b in zip(seven, again):
     np.testing.assert_array_equal(a, b)
   assert any(not np.array_equal(a, b) for a, b in zip(seven, eight))
+
+
+def test_time_left_input_follows_the_episode_cut():
+  """Melting Pot episodes end at random, so the estimators' time-left input needs the
+  adapter's fixed cut: with one, the horizon reaches the estimators and the actor counts
+  down to it; without one, asking for it is a clear configuration error."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  config = _small()
+  config.reciprocator.influence.use_time_left = True
+  with pytest.raises(experiments.RunError, match="episode_step_limit"):
+    config.validate()
+  config.adapter = dataclasses.replace(config.adapter, episode_step_limit=40)
+  agent = experiments.build_agent(config)
+  try:
+    assert agent.builder.spec.horizon == 40
+    assert agent.networks.estimators.use_time_left
+    np.testing.assert_allclose(agent.actor._time_left(np.array([0, 10, 40])),  # pylint: disable=protected-access
+                               [1.0, 0.75, 0.0])
+  finally:
+    agent.close()

@@ -75,8 +75,15 @@ class ExperimentConfig:
       raise RunError(f"num_actors must be >= 1; got {self.num_actors}")
     if self.actor_cpus <= 0:
       raise RunError(f"actor_cpus must be > 0; got {self.actor_cpus}")
+    bad = {k: v for k, v in self.actor_resources.items() if not k or not v > 0}
+    if bad:
+      raise RunError(f"actor_resources need a name and an amount > 0; got {bad}")
     if self.actor_chunk_steps <= 0:
       raise RunError(f"actor_chunk_steps must be > 0; got {self.actor_chunk_steps}")
+    if (self.reciprocator.influence.use_time_left and self.adapter.episode_step_limit is None):
+      raise RunError("the estimators' time-left input needs a fixed episode length: set the "
+                     "adapter's episode_step_limit (Melting Pot episodes end at random) or "
+                     "turn use_time_left off")
     if self.reverb_port is not None and not 0 < self.reverb_port < 65536:
       raise RunError(f"reverb_port must be in 1..65535; got {self.reverb_port}")
 

@@ -72,8 +72,10 @@ def make_envs(config: ExperimentConfig, count: int,
 
 def make_builder(config: ExperimentConfig, env: melting_pot.MeltingPotSubstrate
                   ) -> builder_lib.ReciprocatorBuilder:
+  # Melting Pot episodes end at random; only a cut (episode_step_limit) gives a fixed
+  # horizon, which the estimators' time-left input then counts down to.
   joint_spec = builder_lib.JointSpec([env.player_spec(i) for i in range(env.num_players)],
-                                     env.state_size)
+                                     env.state_size, horizon=config.adapter.episode_step_limit)
   return builder_lib.ReciprocatorBuilder(make_base_builder(config), config.reciprocator,
                                          config.network, joint_spec, seed=config.seed)
 

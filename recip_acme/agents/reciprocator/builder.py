@@ -129,9 +129,12 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     estimators = None
     if self.config.reciprocal:
       c = self.config.influence
+      if c.use_time_left and self.spec.horizon is None:
+        raise ValueError("influence.use_time_left needs a fixed episode length "
+                         "(JointSpec.horizon); this environment has none")
       estimators = influence_networks.InfluenceEstimators(
           self.spec.num_players, self.spec.num_actions, self.spec.state_size,
-          c.hidden_sizes, use_time_left=c.use_time_left and self.spec.horizon is not None,
+          c.hidden_sizes, use_time_left=c.use_time_left,
           future_estimator=c.future_estimator, counterfactual=c.counterfactual)
     return ReciprocatorNetworks(groups, estimators)
 
