@@ -129,79 +129,11 @@ cli.allow("log_every_seconds", cli.above(0))
 
 
 def config_from_flags():
-  """The run's TrainConfig: the preset, then every flag given on the command line."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  """The run's ExperimentConfig: the preset, then every setting given as a flag."""
   from recip_acme import experiments  # pylint: disable=g-import-not-at-top
-
-  reciprocal.get_variant(FLAGS.variant)
-  config = experiments.default_config(FLAGS.substrate, FLAGS.agent, FLAGS.base,
-                                      num_steps=FLAGS.num_steps, seed=FLAGS.seed,
-                                      num_actors=FLAGS.num_actors,
-                                      ray_address=FLAGS.ray_address,
-                                      ray_node_ip=FLAGS.ray_node_ip,
-                                      reverb_port=FLAGS.reverb_port,
-                                      actor_resources=cli.parse_resources(FLAGS.actor_resources),
-                                      actor_cpus=FLAGS.actor_cpus,
-                                      checkpoint_minutes=FLAGS.checkpoint_minutes,
-                                      checkpoint_every_steps=FLAGS.checkpoint_every_steps,
-                                      log_every_seconds=FLAGS.log_every_seconds)
-  recip = config.reciprocator
-  recip.variant = FLAGS.variant
-  recip.balance_decay = FLAGS.balance_decay
-  recip.reset_balance_each_episode = FLAGS.reset_balance_each_episode
-  recip.normalize_reciprocal_reward = FLAGS.normalize_reciprocal_reward
-  if FLAGS.value_sees_balance is not None:
-    recip.value_sees_balance = FLAGS.value_sees_balance
-  recip.influence = dataclasses.replace(recip.influence, future_term=FLAGS.future_term)
-  if FLAGS.counterfactual is not None:
-    recip.influence = dataclasses.replace(recip.influence, counterfactual=FLAGS.counterfactual)
-  if FLAGS.reciprocal_scale is not None:
-    recip.reciprocal_scale = FLAGS.reciprocal_scale
-  if FLAGS.reciprocal_scale_steps is not None:
-    recip.reciprocal_scale_steps = FLAGS.reciprocal_scale_steps
-  if FLAGS.reciprocal_weight is not None:
-    recip.reciprocal_weight = FLAGS.reciprocal_weight
-  recip.reciprocal_weight_start = FLAGS.reciprocal_weight_start
-  recip.reciprocal_weight_ramp_steps = FLAGS.reciprocal_weight_ramp_steps
-  if FLAGS.num_envs is not None:
-    recip.num_envs = FLAGS.num_envs
-  if FLAGS.share_policy is not None:
-    recip.share_policy = FLAGS.share_policy
-  recip.__post_init__()  # Re-validate after the overrides.
-  if FLAGS.rgb_downsample is not None or FLAGS.world_downsample is not None:
-    config.adapter = dataclasses.replace(
-        config.adapter,
-        rgb_downsample=FLAGS.rgb_downsample or config.adapter.rgb_downsample,
-        world_downsample=FLAGS.world_downsample or config.adapter.world_downsample)
-  if FLAGS.episode_step_limit is not None:
-    config.adapter = dataclasses.replace(config.adapter,
-                                         episode_step_limit=FLAGS.episode_step_limit)
-  for name in ("avatar_locations", "estimator_view", "local_radius"):
-    if FLAGS[name].value is not None:
-      config.adapter = dataclasses.replace(config.adapter, **{name: FLAGS[name].value})
-  network = {}
-  if FLAGS.conv_channels is not None:
-    network["conv_channels"] = tuple(int(c) for c in FLAGS.conv_channels)
-  if FLAGS.mlp_sizes is not None:
-    network["mlp_sizes"] = tuple(int(c) for c in FLAGS.mlp_sizes)
-  if FLAGS.lstm_size is not None:
-    network["lstm_size"] = FLAGS.lstm_size
-  if FLAGS.observe_last_step is not None:
-    network["observe_last_step"] = FLAGS.observe_last_step
-  config.network = dataclasses.replace(config.network, **network)
-  if FLAGS.unroll_length is not None:
-    config.impala.sequence_length = FLAGS.unroll_length
-  if FLAGS.learning_rate is not None:
-    config.impala.learning_rate = config.r2d2.learning_rate = FLAGS.learning_rate
-  for name in ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size"):
-    if FLAGS[name].value is not None:
-      if config.base != "impala":
-        raise experiments.RunError(f"--{name} is an IMPALA setting; --base is {config.base}")
-      setattr(config.impala, name, FLAGS[name].value)
-  config.impala.__post_init__()  # Re-validate after the overrides.
-  config.validate()
-  return config
+  settings = {name: FLAGS[name].value for name in experiments.SETTINGS if name in FLAGS}
+  settings["actor_resources"] = cli.parse_resources(FLAGS.actor_resources) or None
+  return experiments.configure(FLAGS.substrate, FLAGS.agent, FLAGS.base, **settings)
 
 
 def main(argv):

@@ -194,7 +194,7 @@ def test_unreadable_checkpoint_is_one_clear_error(tmp_path):
     (["--num_steps=-5"], "flag --num_steps=-5: out of range; allowed: an integer > 0"),
     (["--variant=grudge"], "unknown reciprocal reward variant 'grudge'; valid: balance"),
     (["--base=dqn"], "value should be one of <impala|r2d2>"),
-    (["--base=r2d2", "--baseline_cost=0.1"], "--baseline_cost is an IMPALA setting"),
+    (["--base=r2d2", "--baseline_cost=0.1"], "baseline_cost: IMPALA settings; the base learner is r2d2"),
     (["--entropy_cost=-1"], "flag --entropy_cost=-1.0: out of range; allowed: a finite number >= 0"),
 ])
 def test_bad_flags_exit_nonzero_with_one_clear_line(args, expected):
@@ -268,3 +268,41 @@ def test_time_left_input_follows_the_episode_cut():
                                [1.0, 0.75, 0.0])
   finally:
     agent.close()
+
+
+def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
+  """launch.train passes its flags to experiments.configure by name: a flag without a
+  route, or a setting that changes nothing, would be silently ignored."""
+  from launch import train as train_cli
+  run_flags = {f.name for f in train_cli.FLAGS.get_flags_for_module(train_cli)}
+  assert run_flags - {"substrate", "agent", "base", "workdir", "resume"} <= set(
+      experiments.SETTINGS)
+  values = {"num_steps": 123, "seed": 5, "num_actors": 3, "ray_address": "auto",
+            "ray_node_ip": "127.0.0.2", "reverb_port": 9000, "actor_resources": {"n": 1.0},
+            "actor_cpus": 0.5, "checkpoint_minutes": 2.0, "checkpoint_every_steps": 77,
+            "log_every_seconds": 3.0, "learner_period": 4, "variant": "balance",
+            "balance_decay": 0.5, "reset_balance_each_episode": False,
+            "normalize_reciprocal_reward": True, "value_sees_balance": True,
+            "reciprocal_scale": "none", "reciprocal_scale_steps": 99,
+            "reciprocal_weight": 0.123, "reciprocal_weight_start": 0.01,
+            "reciprocal_weight_ramp_steps": 50, "num_envs": 3, "share_policy": True,
+            "future_term": False, "counterfactual": "regression", "rgb_downsample": 4,
+            "world_downsample": 4, "episode_step_limit": 33, "avatar_locations": True,
+            "estimator_view": "world", "local_radius": 2, "conv_channels": ["3"],
+            "mlp_sizes": ["5"], "lstm_size": 7, "observe_last_step": True,
+            "entropy_cost": 0.123, "baseline_cost": 0.321, "samples_per_insert": 2.0,
+            "replay_size": 55, "unroll_length": 9, "learning_rate": 1.23e-4}
+  assert set(values) == set(experiments.SETTINGS)
+  preset = experiments.config_to_dict(experiments.configure("coins"))
+  flat = lambda d, p="": ({f"{p}{k}": v for k, v in d.items() if not isinstance(v, dict)} |
+                          {x: y for k, v in d.items() if isinstance(v, dict)
+                           for x, y in flat(v, f"{p}{k}.").items()})
+  before = flat(preset)
+  for name, value in values.items():
+    after = flat(experiments.config_to_dict(experiments.configure("coins", **{name: value})))
+    changed = [k for k in after if after[k] != before.get(k)]
+    if name == "variant":   # The preset's variant already; it must still be accepted.
+      continue
+    assert changed, f"setting {name} changed nothing"
+  with pytest.raises(experiments.RunError, match="unknown settings grudge"):
+    experiments.configure("coins", grudge=1)

@@ -1,7 +1,8 @@
 """The experiment layer (modelled on Acme's ``acme/jax/experiments``).
 
 - ``config``: ``ExperimentConfig`` (one run, JSON round trip, validation) and
-  ``default_config`` (a substrate's preset turned into one);
+  ``default_config`` (a substrate's preset turned into one), ``configure`` (a preset
+  plus named settings, the way every launcher describes a run);
 - ``factories``: the only place an agent is assembled (every run path and export);
 - ``environment_loop``: substrate copies stepped by the joint actor, episode rows;
 - ``run_loop``: ``run_experiment``, the single-process loop, and the run's records
@@ -22,7 +23,8 @@ from typing import Any
 _EXPORTS = {
     "AGENTS": "config", "BASES": "config", "ExperimentConfig": "config",
     "RunError": "config", "default_config": "config", "config_to_dict": "config",
-    "config_from_dict": "config", "load_run_config": "config",
+    "config_from_dict": "config", "load_run_config": "config", "configure": "config",
+    "SETTINGS": "config",
     "Agent": "factories", "build_agent": "factories", "make_envs": "factories",
     "make_builder": "factories", "make_base_builder": "factories",
     "ActingLoop": "environment_loop",

@@ -116,6 +116,62 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
   return config
 
 
+# Where each named setting lives. The names are the settings users give (the flags of
+# launch.train use the same names); a setting maps to one or more config fields.
+_TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
+        "actor_resources", "actor_cpus", "checkpoint_minutes", "checkpoint_every_steps",
+        "log_every_seconds", "learner_period")
+_RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
+                 "normalize_reciprocal_reward", "value_sees_balance", "reciprocal_scale",
+                 "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
+                 "reciprocal_weight_ramp_steps", "num_envs", "share_policy")
+_INFLUENCE = ("future_term", "counterfactual")
+_ADAPTER = ("rgb_downsample", "world_downsample", "episode_step_limit", "avatar_locations",
+            "estimator_view", "local_radius")
+_NETWORK = ("conv_channels", "mlp_sizes", "lstm_size", "observe_last_step")
+_IMPALA_ONLY = ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size")
+SETTINGS = (_TOP + _RECIPROCATOR + _INFLUENCE + _ADAPTER + _NETWORK + _IMPALA_ONLY
+            + ("unroll_length", "learning_rate"))
+
+
+def configure(substrate: str = "coins", agent: str = "reciprocator", base: str = "impala",
+              **settings: Any) -> ExperimentConfig:
+  """The substrate's preset with named settings applied on top, validated.
+
+  Why one function: the CLI, experiment scripts and tests all describe a run the same
+  way (a preset plus a few changes), so the routing of a setting to its config field
+  lives here once. A setting whose value is None keeps the preset's value.
+  """
+  unknown = sorted(set(settings) - set(SETTINGS))
+  if unknown:
+    raise RunError(f"unknown settings {', '.join(unknown)}; valid: {', '.join(SETTINGS)}")
+  given = {k: v for k, v in settings.items() if v is not None}
+  config = default_config(substrate, agent, base,
+                          **{k: given[k] for k in _TOP if k in given})
+  pick = lambda names: {k: given[k] for k in names if k in given}
+  recip = dataclasses.replace(config.reciprocator, **pick(_RECIPROCATOR),
+                              influence=dataclasses.replace(config.reciprocator.influence,
+                                                            **pick(_INFLUENCE)))
+  config.reciprocator = recip   # dataclasses.replace re-runs __post_init__'s checks.
+  config.adapter = dataclasses.replace(config.adapter, **pick(_ADAPTER))
+  network = pick(_NETWORK)
+  for key in ("conv_channels", "mlp_sizes"):
+    if key in network:
+      network[key] = tuple(int(c) for c in network[key])
+  config.network = dataclasses.replace(config.network, **network)
+  impala = pick(_IMPALA_ONLY)
+  if impala and config.base != "impala":
+    raise RunError(f"{', '.join(impala)}: IMPALA settings; the base learner is {config.base}")
+  if "unroll_length" in given:
+    impala["sequence_length"] = given["unroll_length"]
+  if "learning_rate" in given:
+    impala["learning_rate"] = given["learning_rate"]
+    config.r2d2 = dataclasses.replace(config.r2d2, learning_rate=given["learning_rate"])
+  config.impala = dataclasses.replace(config.impala, **impala)
+  config.validate()
+  return config
+
+
 # -- Config <-> JSON (resume reuses the run's own configuration). ---------------
 
 def config_to_dict(config: ExperimentConfig) -> Dict[str, Any]:
