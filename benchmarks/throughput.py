@@ -5,12 +5,15 @@
    coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins.
 2. Learner: the wrapped IMPALA learner's updates/s with the adapter on
    (reciprocator: shaped dataset) vs off (independent). Target: overhead <= 25 %.
-3. Training (acting and learning, as `launch.train` runs): steady-state env steps/s
-   on coins with --num_actors=1 (one process) vs 2 (two actor processes beside the
-   learner process), the same num_envs per actor.
+3. Ray (acting and learning, as `launch.train` runs): steady-state env steps/s on
+   coins with --num_actors=1 (one process) vs 2 (two Ray actors beside the learner,
+   the driver), the same num_envs per actor; Ray's start-up time (from the run's start
+   until every actor is built); and a model of how many actors one learner can feed:
+   the learner's measured updates/s x batch x unroll / (samples per insert x players),
+   the env steps/s it can learn from, over one actor's measured env steps/s.
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
-                                [--sections actor,learner,training]
+                                [--sections actor,learner,ray]
 """
 
 import argparse
@@ -19,7 +22,7 @@ import os
 import tempfile
 import sys
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -104,26 +107,27 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
 
 
 def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int = 10,
-                  max_seconds: float = 1200.0) -> Optional[float]:
+                  max_seconds: float = 1200.0) -> Tuple[Optional[float], Optional[float]]:
   """Env steps/s of the training loop in its steady state (records.steady_state_rate).
 
   Start-up is discarded by time (the first third of the run) and by rows (the first
   3 progress rows); if fewer than `min_rows` progress rows remain, the run is repeated
   twice as long, up to `max_seconds`. With actor processes, steps taken while the
   learner process was busy are reported in bursts, which the long window averages.
-  Returns None if no steady state was seen even then.
+  Returns (rate, seconds until every Ray actor was built); the rate is None if no
+  steady state was seen even then, the start-up None for a one-process run.
   """
   while True:
     config = experiments.default_config("coins", "reciprocator", num_steps=10**9,
                                      num_actors=num_actors, log_every_seconds=2.0)
     config.reciprocator.num_envs = num_envs
     with tempfile.TemporaryDirectory() as workdir:
-      experiments.train(config, workdir, verbose=False, max_seconds=seconds)
+      summary = experiments.train(config, workdir, verbose=False, max_seconds=seconds)
       with open(os.path.join(workdir, records.PROGRESS_FILE)) as f:
         rows = [(float(r["elapsed_seconds"]), int(r["env_steps"])) for r in csv.DictReader(f)]
     rate = records.steady_state_rate(rows, seconds / 3, 3, min_rows)
     if rate is not None or seconds * 2 > max_seconds:
-      return rate
+      return rate, summary.get("actors_ready_seconds")
     print(f"  (num_actors={num_actors}: fewer than {min_rows} progress rows in the steady "
           f"state of {seconds:.0f} s; repeating for {2 * seconds:.0f} s)", flush=True)
     seconds *= 2
@@ -134,8 +138,8 @@ def main() -> None:
   parser.add_argument("--seconds", type=float, default=15.0)
   parser.add_argument("--num_envs", default="1,4,8")
   parser.add_argument("--train_seconds", type=float, default=120.0)
-  parser.add_argument("--sections", default="actor,learner,training",
-                      help="Which parts to run: actor, learner, training.")
+  parser.add_argument("--sections", default="actor,learner,ray",
+                      help="Which parts to run: actor, learner, ray.")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
   sections = set(args.sections.split(","))
@@ -143,8 +147,8 @@ def main() -> None:
     actor_section(env_counts, args.seconds)
   if "learner" in sections:
     learner_section(args.seconds)
-  if "training" in sections:
-    training_section(args.train_seconds)
+  if "ray" in sections:
+    ray_section(args.train_seconds, args.seconds)
 
 
 def actor_section(env_counts, seconds) -> None:
@@ -168,15 +172,29 @@ def learner_section(seconds) -> None:
   print(f"adapter overhead: {100 * (off / on - 1):+.1f} % time per update")
 
 
-def training_section(seconds) -> None:
-  print(f"== training on coins (acting + learning), num_envs=4 per actor, "
-        f"{os.cpu_count()} cores")
-  one = training_rate(1, 4, seconds)
-  two = training_rate(2, 4, seconds)
+def ray_section(train_seconds, seconds) -> None:
+  num_envs = 4
+  print(f"== ray: training on coins (acting + learning), num_envs={num_envs} per actor, "
+        f"{os.cpu_count()} cores, local Ray on loopback")
+  one, _ = training_rate(1, num_envs, train_seconds)
+  two, startup = training_rate(2, num_envs, train_seconds)
   shown = lambda rate: "no steady state seen" if rate is None else f"{rate:8.0f} env steps/s"
   print(f"num_actors=1 (one process):              {shown(one)}")
-  print(f"num_actors=2 (2 actor processes+learner): {shown(two)}"
+  print(f"num_actors=2 (2 Ray actors + learner):   {shown(two)}"
         + (f"  ratio {two / one:5.2f}" if one and two else ""))
+  print(f"Ray start-up (run start -> 2 actors built): {startup:6.1f} s")
+  # How many actors one learner feeds (README table): measured, not assumed.
+  config = experiments.default_config("coins", "reciprocator")
+  c = config.impala
+  players = 2
+  updates = learner_rate("reciprocator", seconds)
+  per_actor = actor_rate("coins", "reciprocator", num_envs, seconds)
+  absorbs = updates * c.batch_size * c.sequence_length / (c.samples_per_insert * players)
+  print(f"learner: {updates:6.2f} updates/s x batch {c.batch_size} x unroll "
+        f"{c.sequence_length} / (samples per insert {c.samples_per_insert:g} x {players} "
+        f"players) = {absorbs:6.0f} env steps/s it can learn from")
+  print(f"one actor (num_envs={num_envs}): {per_actor:6.0f} env steps/s")
+  print(f"actors one learner can feed on coins: {absorbs / per_actor:5.1f}")
 
 
 if __name__ == "__main__":

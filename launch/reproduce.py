@@ -101,20 +101,22 @@ DEFAULT_BATCH = {"ipd": 256, "coins": 128}
 # as the paper's PPO, actor and critic have their own torsos and the learner sees each
 # batch's returns standardised; entropy 0.035 (0.02 let R saturate at D once the NL
 # did at C, 0.05 kept NL vs NL at P(C) ~0.1).
-IPD_POLICY = dict(learning_rate=5e-3, entropy_cost=0.035, baseline_cost=0.01,
-                  updates_per_episode=1, discount=0.96, lstm=0, shared_torso=False,
-                  normalize_returns=True)
-COINS_POLICY = dict(learning_rate=5e-3, entropy_cost=0.01, baseline_cost=0.01,
-                    updates_per_episode=8, discount=0.99)
+IPD_IMPALA = dict(learning_rate=5e-3, entropy_cost=0.035, baseline_cost=0.01, discount=0.96)
+IPD_POLICY = dict(updates_per_episode=1, lstm=0, shared_torso=False, normalize_returns=True)
+COINS_IMPALA = dict(learning_rate=5e-3, entropy_cost=0.01, baseline_cost=0.01, discount=0.99)
+COINS_POLICY = dict(updates_per_episode=8)
+IMPALA_SETTINGS = ("learning_rate", "entropy_cost", "baseline_cost", "discount")
 
 
 def with_flag_overrides(config):
   """Applies the policy flags that were given to a BatchedConfig."""
   import dataclasses  # pylint: disable=g-import-not-at-top
   changes = {name: getattr(FLAGS, name) for name in
-             ("learning_rate", "entropy_cost", "baseline_cost", "updates_per_episode",
-              "discount", "lstm", "shared_torso", "normalize_returns")
+             ("updates_per_episode", "lstm", "shared_torso", "normalize_returns")
              if getattr(FLAGS, name) is not None}
+  impala = {name: getattr(FLAGS, name) for name in IMPALA_SETTINGS
+            if getattr(FLAGS, name) is not None}
+  changes["impala"] = dataclasses.replace(config.impala, **impala)
   if FLAGS.reciprocal_weight is not None:
     changes["reciprocal_weights"] = tuple(FLAGS.reciprocal_weight if w else 0.0
                                           for w in config.reciprocal_weights)
@@ -123,6 +125,7 @@ def with_flag_overrides(config):
 
 def experiment_setup(name: str, batch_size: int, seed: int):
   """(environment, BatchedConfig) for one experiment and seed."""
+  from recip_acme.agents.impala import config as impala_config  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
   from recip_acme.influence import config as ic  # pylint: disable=g-import-not-at-top
   from substrates import paper_games as games  # pylint: disable=g-import-not-at-top
@@ -135,7 +138,9 @@ def experiment_setup(name: str, batch_size: int, seed: int):
                                    samples_per_epoch=4 * 4096, replay_episodes=1,
                                    refit_every=3, initial_episodes=1, future_term=False)
     return env, batched.BatchedConfig(reciprocal_weights=weights, variant="lagged_product",
-                                      influence=influence, seed=seed, **IPD_POLICY)
+                                      influence=influence, seed=seed,
+                                      impala=impala_config.ImpalaConfig(**IPD_IMPALA),
+                                      **IPD_POLICY)
   num_players = 3 if name == "coins3_r" else 2
   env = games.BatchedCoins(batch_size, num_players=num_players, seed=seed)
   weights = {"coins_r_vs_r": (1.0, 1.0), "coins_nl_vs_nl": (0.0, 0.0),
@@ -156,7 +161,9 @@ def experiment_setup(name: str, batch_size: int, seed: int):
                                  future_estimator=FLAGS.future_estimator or (
                                      "transition" if num_players == 2 else "returns"))
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
-                                    influence=influence, seed=seed, **COINS_POLICY)
+                                    influence=influence, seed=seed,
+                                    impala=impala_config.ImpalaConfig(**COINS_IMPALA),
+                                    **COINS_POLICY)
 
 
 def episode_row(name: str, episode: int, stats) -> dict:

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.reciprocator import batched
 from recip_acme.influence import config as influence_config
 from substrates import paper_games as games
@@ -52,7 +53,7 @@ def test_memoryless_policy_with_custom_value_loss_weight_trains():
   env = games.BatchedIPD(16)
   config = batched.BatchedConfig(
       reciprocal_weights=(0.0, 0.0), updates_per_episode=2, hidden=8, lstm=0,
-      baseline_cost=0.01, learning_rate=1e-2)
+      impala=impala_config.ImpalaConfig(baseline_cost=0.01, learning_rate=1e-2))
   trainer = batched.BatchedReciprocators(env, config)
   try:
     network = trainer.networks[0]

@@ -112,6 +112,7 @@ def test_two_node_ray_cluster_trains_to_the_step_budget_and_resumes(tmp_path, tw
   assert summary["policy_learner_steps"] > 0   # Learners stepped on the actors' data.
   assert summary["influence_fits"] > 0
   assert summary["actor_nodes"] == ["127.0.0.3"]   # Actors ran on the worker node.
+  assert 0 < summary["actors_ready_seconds"] < 600
   rows = _rows(workdir)
   assert {r["actor"] for r in rows} == {"0", "1"}
   assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))

@@ -192,6 +192,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
   last_publish, closed = time.time(), False
   try:
     book.actor_nodes = sorted(set(ray.get([w.node_ip.remote() for w in workers])))
+    book.actors_ready_seconds = time.time() - book.start_time
     for k in range(len(workers)):
       issue(k)
     while True:

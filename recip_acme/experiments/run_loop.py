@@ -35,7 +35,8 @@ class RunBook:
     self.start_time = self.last_log = self.last_ckpt_time = time.time()
     self.last_ckpt_steps = self.env_steps
     self.actor_restarts = 0   # Distributed runs: Ray actor restarts after crashes,
-    self.actor_nodes = []     # and the IPs of the nodes the actors run on.
+    self.actor_nodes = []     # and the IPs of the nodes the actors run on,
+    self.actors_ready_seconds = None   # and seconds from the start until all were built.
 
   @property
   def episodes_written(self) -> int:

@@ -119,6 +119,7 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
   summary["checkpoint"] = path
   if book.actor_nodes:
     summary["actor_nodes"] = book.actor_nodes
+    summary["actors_ready_seconds"] = book.actors_ready_seconds
   summary.update(resumed)
   if summary["policy_learner_steps"] == 0:
     print("warning: no policy learner took a step in this run (too few env steps for a "

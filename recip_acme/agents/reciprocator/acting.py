@@ -16,7 +16,7 @@ Reverb -> adapter (dataset transform) -> learner.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import reverb
@@ -56,6 +56,60 @@ class InfluenceSettings:
 def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
   """[E, G, ...] -> [E*G, ...]: one batch row per player slot."""
   return tf.reshape(x, tf.concat([[-1], tf.shape(x)[2:]], 0))
+
+
+class JointPolicyStep(NamedTuple):
+  """One step of every player's policy (see joint_policy_step)."""
+  actions: tf.Tensor                 # [E, N] joint action.
+  probabilities: List[tf.Tensor]     # Per player [E, A_i]: the behaviour policy.
+  extras: List[Dict[str, tf.Tensor]]  # Per group: the base learner's extras ([E*G, ...]).
+  cores: List[Any]                   # Per group: the recurrent state after the step.
+
+
+def joint_policy_step(groups: Sequence[PolicyGroup], base_builder: base.BaseBuilder,
+                      inputs: Any, cores: Sequence[Any], seeds: tf.Tensor,
+                      num_players: int) -> JointPolicyStep:
+  """Every policy group's network once on the batch of its slots, actions drawn by the
+  base learner's behaviour policy with seeds[g].
+
+  The one joint-policy step: the Melting Pot actor (`JointActor`) and the paper games'
+  trainer (`batched.py`) both call it, so players act the same way in both.
+  `inputs` is [E, N, ...] (or a structure of such); `cores` per group [E*G, ...].
+  """
+  num_envs = tf.shape(tree.flatten(inputs)[0])[0]
+  actions, probabilities = [None] * num_players, [None] * num_players
+  extras_out, cores_out = [], []
+  for g, group in enumerate(groups):
+    obs = tree.map_structure(
+        lambda x, players=group.players: _merge_env_and_player_axes(
+            tf.gather(x, players, axis=1)), inputs)                        # [E*G, ...]
+    outputs, new_core = group.network(obs, cores[g])
+    group_actions, extras = base_builder.behaviour(outputs, seeds[g])
+    group_actions = tf.reshape(group_actions, [num_envs, len(group.players)])
+    group_probs = tf.reshape(base_builder.action_probabilities(outputs),
+                             [num_envs, len(group.players), -1])
+    for k, player in enumerate(group.players):
+      actions[player] = group_actions[:, k]
+      probabilities[player] = group_probs[:, k]
+    extras_out.append(extras)
+    cores_out.append(new_core)
+  return JointPolicyStep(tf.stack(actions, axis=1), probabilities, extras_out, cores_out)
+
+
+def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: tf.Tensor,
+                   time_left: tf.Tensor, probabilities: Sequence[tf.Tensor],
+                   rec_state: reciprocal.ReciprocalState):
+  """VoI of the sampled joint action and the reciprocal-reward step: (voi, terms)."""
+  policy = None
+  if settings.estimators.needs_policy:
+    width = max(p.shape[-1] for p in probabilities)
+    policy = tf.stack([tf.pad(p, [[0, 0], [0, width - p.shape[-1]]])
+                       for p in probabilities], axis=1)                   # [E, N, A]
+  predictions = settings.estimators(state, joint_action, time_left, policy)
+  voi = influence_networks.value_of_influence(predictions, settings.gamma,
+                                              settings.future_term)
+  return voi, reciprocal.reciprocal_step(voi, settings.variant, settings.balance_decay,
+                                         rec_state)
 
 
 class JointExperienceWriter:
@@ -169,42 +223,21 @@ class JointActor:
     seeds = tf.random.experimental.stateless_split(self._seed, len(self._groups) + 1)
     self._seed.assign(seeds[-1])
     num_envs = tf.shape(observations)[0]
-    actions = [None] * self._num_players
-    probabilities = [None] * self._num_players
-    group_extras = []
     inputs = observations
     if self._augmented:
       balance = (self._balance_rows(self._rec_vars)    # The balance before this step: B[t-1].
                  if self._balance_observation else tf.zeros([num_envs, self._num_players, 0]))
       inputs = networks_lib.PlayerObservation(observations, last_step, balance)
-    for g, group in enumerate(self._groups):
-      obs = tree.map_structure(
-          lambda x, players=group.players: _merge_env_and_player_axes(
-              tf.gather(x, players, axis=1)), inputs)                        # [E*G, ...]
-      core = tree.map_structure(lambda v: v.read_value(), self._core_vars[g])
-      outputs, new_core = group.network(obs, core)
-      tree.map_structure(lambda v, x: v.assign(x), self._core_vars[g], new_core)
-      group_actions, extras = self._base.behaviour(outputs, seeds[g])
-      group_actions = tf.reshape(group_actions, [num_envs, len(group.players)])
-      group_probs = tf.reshape(self._base.action_probabilities(outputs),
-                               [num_envs, len(group.players), -1])
-      for k, player in enumerate(group.players):
-        actions[player] = group_actions[:, k]
-        probabilities[player] = group_probs[:, k]
-      group_extras.append(dict(extras, core_state=core))
-    joint_action = tf.stack(actions, axis=1)                                 # [E, N]
-    result = {"actions": joint_action, "extras": group_extras}
+    cores = [tree.map_structure(lambda v: v.read_value(), c) for c in self._core_vars]
+    step = joint_policy_step(self._groups, self._base, inputs, cores, seeds, self._num_players)
+    for variables, new_core in zip(self._core_vars, step.cores):
+      tree.map_structure(lambda v, x: v.assign(x), variables, new_core)
+    result = {"actions": step.actions,
+              "extras": [dict(e, core_state=c) for e, c in zip(step.extras, cores)]}
     if self._influence is not None:
-      s = self._influence
-      policy = None
-      if s.estimators.needs_policy:
-        width = max(p.shape[-1] for p in probabilities)
-        policy = tf.stack([tf.pad(p, [[0, 0], [0, width - p.shape[-1]]])
-                           for p in probabilities], axis=1)                 # [E, N, A]
-      predictions = s.estimators(state, joint_action, time_left, policy)
-      voi = influence_networks.value_of_influence(predictions, s.gamma, s.future_term)
       rec_state = reciprocal.ReciprocalState(*(v.read_value() for v in self._rec_vars))
-      terms = reciprocal.reciprocal_step(voi, s.variant, s.balance_decay, rec_state)
+      voi, terms = influence_step(self._influence, state, step.actions, time_left,
+                                  step.probabilities, rec_state)
       for v, x in zip(self._rec_vars, terms.final_state):
         v.assign(x)
       result.update(voi=voi, reciprocal_reward=terms.rewards,

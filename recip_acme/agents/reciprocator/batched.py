@@ -22,13 +22,13 @@ import tensorflow as tf
 import tree
 from acme import specs
 from acme.adders import reverb as adders
-from acme.agents.tf.impala import learning as impala_learning
 from acme.tf import networks as acme_networks
 from acme.tf import utils as tf2_utils
 
 from recip_acme import reciprocal
 from recip_acme.agents import base
 from recip_acme.agents.impala import builder as impala_builder
+from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import learning
 from recip_acme.influence import config as influence_config
@@ -44,6 +44,8 @@ class BatchedConfig:
   Attributes:
     reciprocal_weights: w per player; 0 makes that player a naive learner.
     variant / balance_decay / reset: the reciprocal reward (ALGORITHM.md section 3).
+    impala: the IMPALA learner's settings, the same config object Melting Pot runs use
+      (discount, learning rate, entropy and value-loss weights, gradient clip).
     updates_per_episode: IMPALA steps per player on each episode's batch.
     hidden / lstm: policy network sizes (lstm=0: no recurrence).
     shared_torso: policy and value read one torso (Acme's PolicyValueHead on one
@@ -56,10 +58,8 @@ class BatchedConfig:
   variant: str = "balance"
   balance_decay: Optional[float] = None
   reset_balance_each_episode: bool = True
-  learning_rate: float = 5e-3
-  entropy_cost: float = 0.01
-  baseline_cost: float = 0.5
-  discount: float = 0.99
+  impala: impala_config.ImpalaConfig = dataclasses.field(
+      default_factory=lambda: impala_config.ImpalaConfig(learning_rate=5e-3))
   updates_per_episode: int = 4
   hidden: int = 64
   lstm: int = 32
@@ -160,6 +160,9 @@ class BatchedReciprocators:
               for i in range(n)]
     self.server = reverb.Server(tables, port=None)
     self.client = reverb.Client(f"localhost:{self.server.port}")
+    # The learner and behaviour policy exactly as on Melting Pot (ImpalaBuilder).
+    impala = impala_builder.ImpalaBuilder(config.impala)
+    self._base = impala
     self.learners = []
     for i in range(n):
       dataset = reverb.TrajectoryDataset.from_table_signature(
@@ -170,12 +173,10 @@ class BatchedReciprocators:
           lambda x: tf.transpose(x, [1, 0] + list(range(2, x.shape.rank))), sample.data)))
       dataset = dataset.map(learning.reciprocal_reward_transform(self.weights[i]))
       if config.normalize_returns:
-        dataset = dataset.map(learning.return_normalization_transform(config.discount))
-      self.learners.append(base.without_acme_snapshots(impala_learning.IMPALALearner(
-          environment_spec=self.spec, network=self.networks[i], dataset=dataset,
-          discount=config.discount, learning_rate=config.learning_rate,
-          entropy_cost=config.entropy_cost, baseline_cost=config.baseline_cost, max_gradient_norm=40.0,
-          logger=_silent())))
+        dataset = dataset.map(learning.return_normalization_transform(config.impala.discount))
+      self.learners.append(impala.make_learner(
+          self.spec, self.networks[i], dataset, self.client.server_address, f"player_{i}",
+          counter=None, logger=_silent()))
     self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
 
     self.estimators = self.influence = self.replay = None
@@ -190,35 +191,30 @@ class BatchedReciprocators:
           with_next_state=c.future_estimator == "transition")
       self.influence = influence_learning.InfluenceLearner(self.estimators, self.replay, c)
     decay = config.balance_decay if config.balance_decay is not None else config.influence.gamma
-    self._decay = decay
+    self._influence_settings = None
+    if self.estimators is not None:
+      self._influence_settings = acting.InfluenceSettings(
+          self.estimators, config.variant, decay, config.influence.gamma,
+          config.influence.future_term, config.reset_balance_each_episode)
+    self._groups = [acting.PolicyGroup(network, [i]) for i, network in enumerate(self.networks)]
     self._balances = reciprocal.initial_state([b], n)
-    # The behaviour policy IMPALA's learner assumes, as on Melting Pot.
-    self._behaviour = impala_builder.ImpalaBuilder().behaviour
     self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
     self.episodes = 0
     # The parameters at the last policy_diagnostics call (for its param_change).
     self._diagnosed_parameters = None
 
-  # One TF call per step for all B games and N players.
+  # One TF call per step for all B games and N players: the joint-policy step and the
+  # influence step of the Melting Pot actor, each player its own policy group.
   def _act_impl(self, observations, state, time_left, cores, balance, debit):
     seeds = tf.random.experimental.stateless_split(self._seed, len(self.networks) + 1)
     self._seed.assign(seeds[-1])
-    actions, logits, new_cores = [], [], []
-    for i, network in enumerate(self.networks):
-      outputs, core = network(observations[:, i], cores[i])
-      player_actions, extras = self._behaviour(outputs, seeds[i])
-      actions.append(player_actions)
-      player_logits = extras["logits"]
-      logits.append(player_logits)
-      new_cores.append(core)
-    joint = tf.stack(actions, axis=1)
-    out = {"actions": joint, "logits": logits, "cores": new_cores}
-    if self.estimators is not None:
-      c = self.config.influence
-      policy = tf.nn.softmax(tf.stack(logits, axis=1)) if self.estimators.needs_policy else None
-      voi = influence_networks.value_of_influence(
-          self.estimators(state, joint, time_left, policy), c.gamma, c.future_term)
-      terms = reciprocal.reciprocal_step(voi, self.config.variant, self._decay,
+    step = acting.joint_policy_step(self._groups, self._base, observations, cores, seeds,
+                                    len(self.networks))
+    out = {"actions": step.actions, "logits": [e["logits"] for e in step.extras],
+           "cores": step.cores}
+    if self._influence_settings is not None:
+      voi, terms = acting.influence_step(self._influence_settings, state, step.actions,
+                                         time_left, step.probabilities,
                                          reciprocal.ReciprocalState(balance, debit))
       out.update(voi=voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,
                  debit=terms.final_state.debit)
