@@ -39,13 +39,11 @@ def raw_rate(env, seconds: float = 3.0) -> float:
 
 def training_rate(experiment: str, batch: int, episodes: int,
                   future_estimator: str = None):
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from launch import reproduce  # pylint: disable=g-import-not-at-top
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS(["paper_games"])
-  flags.FLAGS.future_estimator = future_estimator   # None: the experiment's default.
-  env, config = reproduce.experiment_setup(experiment, batch, seed=0)
+  # future_estimator None: the experiment's default.
+  env, config = paper.experiment_setup(experiment, batch, seed=0,
+                                       future_estimator=future_estimator)
   trainer = batched.BatchedReciprocators(env, config)
   try:
     # Warm-up: tracing, XLA compilation, the initial estimator fit and first updates.

@@ -13,7 +13,6 @@ values), README.md (the exact command). --paper_scale uses the paper's batch 204
 import os
 import sys
 import time
-from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -21,6 +20,7 @@ from absl import flags  # noqa: E402
 
 from launch import cli  # noqa: E402
 
+# The experiments (recip_acme.paper.EXPERIMENTS; listed here so that --help needs no TF).
 EXPERIMENTS = ("ipd_r_vs_nl", "ipd_nl_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl",
                "coins_r_vs_nl", "coins3_r")
 FLAGS = flags.FLAGS
@@ -36,7 +36,7 @@ flags.DEFINE_string("out", None, "Output folder (default results/paper/EXPERIMEN
 cli.allow("out", cli.output_dir())
 flags.DEFINE_bool("replot", False, "Only redraw curves.png and README.md from the seed CSVs "
                   "already in --out (no training).")
-# Overrides of the per-experiment defaults in experiment_setup (None = keep the default).
+# Overrides of the per-experiment defaults (recip_acme.paper; None = keep the default).
 flags.DEFINE_float("learning_rate", None, "Policy learning rate (IMPALA).")
 cli.allow("learning_rate", cli.above(0))
 flags.DEFINE_float("entropy_cost", None, "Policy entropy regularisation.")
@@ -65,304 +65,41 @@ cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 cli.allow("reciprocal_weight", cli.at_least(0))
 
-# What the paper reports (ALGORITHM.md section 5), drawn as reference lines.
-PAPER_REFERENCE = {
-    "coins_r_vs_r": {"total_reward": 8.0},
-}
-# Coins pairings are judged against NL vs NL: its mean curve (over the seeds in the
-# sibling results folder, when there) is drawn in grey on the same axes.
-BASELINE = {"coins_r_vs_r": "coins_nl_vs_nl", "coins_r_vs_nl": "coins_nl_vs_nl"}
-TITLES = {
-    "p_cooperate_p0": "P(cooperate), player 0", "p_cooperate_p1": "P(cooperate), player 1",
-    "p_cooperate_after_c_p0": "player 0: P(C | opponent's last C)",
-    "p_cooperate_after_d_p0": "player 0: P(C | opponent's last D)",
-    "reciprocal_reward_p0": "reciprocal reward per step, player 0",
-    "p_own_coin": "P(own coin), both players",
-    "p_own_coin_p0": "P(own coin), player 0", "p_own_coin_p1": "P(own coin), player 1",
-    "p_own_coin_p2": "P(own coin), player 2", "reward_p0": "extrinsic reward / episode, player 0",
-    "reward_p1": "extrinsic reward / episode, player 1",
-    "reward_p2": "extrinsic reward / episode, player 2", "total_reward": "total extrinsic reward / episode",
-    "own_coins_p0": "own coins / episode, player 0",
-    "other_coins_p0": "other's coins / episode, player 0",
-    "policy_entropy_p1": "player 1: policy entropy (mean over states)",
-    "logit_gap_c_minus_d_cc_p1": "player 1: logit C - D after CC",
-    "grad_norm_least_likely_p1": "player 1: grad norm, least likely action",
-    "param_change_p1": "player 1: parameter change per episode",
-}
-DEFAULT_EPISODES = {"ipd": 400, "coins": 600}
-DEFAULT_BATCH = {"ipd": 256, "coins": 128}
-# Policy learning per game (IMPALA), overridable by flags. IPD follows the published
-# config (lr 0.005, gamma 0.96, entropy 0.02, a memoryless policy of the memory-1
-# state) with one update per episode. Acme's IMPALA shares the torso between policy
-# and value; with rewards of this size (r_rec * w reaches +-15) a value loss weight of
-# 0.5 drowns the policy gradient in the shared layers (a contextual bandit with +-10
-# rewards stays at 60 % correct), hence baseline_cost 0.01.
-# The naive learner must stay a learner (#15, results/paper/diagnostics/ipd_saturation):
-# as the paper's PPO, actor and critic have their own torsos and the learner sees each
-# batch's returns standardised; entropy 0.035 (0.02 let R saturate at D once the NL
-# did at C, 0.05 kept NL vs NL at P(C) ~0.1).
-IPD_IMPALA = dict(learning_rate=5e-3, entropy_cost=0.035, baseline_cost=0.01, discount=0.96)
-IPD_POLICY = dict(updates_per_episode=1, lstm=0, shared_torso=False, normalize_returns=True)
-COINS_IMPALA = dict(learning_rate=5e-3, entropy_cost=0.01, baseline_cost=0.01, discount=0.99)
-COINS_POLICY = dict(updates_per_episode=8)
-IMPALA_SETTINGS = ("learning_rate", "entropy_cost", "baseline_cost", "discount")
-
-
-def with_flag_overrides(config):
-  """Applies the policy flags that were given to a BatchedConfig."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  changes = {name: getattr(FLAGS, name) for name in
-             ("updates_per_episode", "lstm", "shared_torso", "normalize_returns")
-             if getattr(FLAGS, name) is not None}
-  impala = {name: getattr(FLAGS, name) for name in IMPALA_SETTINGS
-            if getattr(FLAGS, name) is not None}
-  changes["impala"] = dataclasses.replace(config.impala, **impala)
-  if FLAGS.reciprocal_weight is not None:
-    changes["reciprocal_weights"] = tuple(FLAGS.reciprocal_weight if w else 0.0
-                                          for w in config.reciprocal_weights)
-  return dataclasses.replace(config, **changes)
-
-
-def experiment_setup(name: str, batch_size: int, seed: int):
-  """(environment, BatchedConfig) for one experiment and seed."""
-  from recip_acme.agents.impala import config as impala_config  # pylint: disable=g-import-not-at-top
-  from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
-  from recip_acme.influence import config as ic  # pylint: disable=g-import-not-at-top
-  from substrates import paper_games as games  # pylint: disable=g-import-not-at-top
-  if name.startswith("ipd"):
-    env = games.BatchedIPD(batch_size)
-    weights = (5.0, 0.0) if name == "ipd_r_vs_nl" else (0.0, 0.0)
-    # Published IPD setting: lagged_product, w = 5, immediate VoI only, baselines
-    # refreshed every 3 episodes from the last episode's data.
-    influence = ic.InfluenceConfig(hidden_sizes=(32,), batch_size=4096, epochs=10,
-                                   samples_per_epoch=4 * 4096, replay_episodes=1,
-                                   refit_every=3, initial_episodes=1, future_term=False)
-    return env, batched.BatchedConfig(reciprocal_weights=weights, variant="lagged_product",
-                                      influence=influence, seed=seed,
-                                      impala=impala_config.ImpalaConfig(**IPD_IMPALA),
-                                      **IPD_POLICY)
-  num_players = 3 if name == "coins3_r" else 2
-  env = games.BatchedCoins(batch_size, num_players=num_players, seed=seed)
-  weights = {"coins_r_vs_r": (1.0, 1.0), "coins_nl_vs_nl": (0.0, 0.0),
-             "coins_r_vs_nl": (1.0, 0.0), "coins3_r": (1.0, 1.0, 1.0)}[name]
-  # Published Coins config: last 3 episodes, refit every 2, 2 initial episodes with
-  # frozen policies, batch 4096, Adam 0.01 (lr in InfluenceConfig). It runs 20 epochs of
-  # 16 batches per refit; we warm-start each refit and run 5 (--influence_epochs).
-  # Its future term is model-based (next-state classifiers and a state-value critic,
-  # future_estimator="transition"), our default for 2 players. With 3 players V is
-  # tabulated over 9^6 = 531,441 states and every step contracts that table for each
-  # game and each of the 4 classifiers (81x the rows of the 2-player table), so coins3_r defaults to
-  # the return regression of ALGORITHM.md section 1.
-  influence = ic.InfluenceConfig(hidden_sizes=(64, 64), batch_size=4096,
-                                 epochs=FLAGS.influence_epochs or 5,
-                                 samples_per_epoch=16 * 4096, replay_episodes=3,
-                                 refit_every=2, initial_episodes=2, gamma=0.99,
-                                 future_term=True if FLAGS.future_term is None else FLAGS.future_term,
-                                 future_estimator=FLAGS.future_estimator or (
-                                     "transition" if num_players == 2 else "returns"))
-  return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
-                                    influence=influence, seed=seed,
-                                    impala=impala_config.ImpalaConfig(**COINS_IMPALA),
-                                    **COINS_POLICY)
-
-
-def episode_row(name: str, episode: int, stats) -> dict:
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  from substrates import paper_games as games  # pylint: disable=g-import-not-at-top
-  rewards, actions = stats["rewards"], stats["actions"]
-  row = {"episode": episode, "influence_fitted": bool(stats["influence_fitted"])}
-  n = rewards.shape[-1]
-  for i in range(n):
-    row[f"reward_per_step_p{i}"] = float(rewards[..., i].mean())
-    row[f"reciprocal_reward_p{i}"] = float(stats["reciprocal_rewards"][..., i].mean())
-  if name.startswith("ipd"):
-    for i in range(n):
-      row[f"p_cooperate_p{i}"] = float((actions[..., i] == 0).mean())
-      # Reciprocity: P(i cooperates | the opponent cooperated / defected one step before).
-      opponent_before, mine = actions[:-1, :, 1 - i], actions[1:, :, i]
-      for label, opponent_action in (("c", 0), ("d", 1)):
-        seen = opponent_before == opponent_action
-        row[f"p_cooperate_after_{label}_p{i}"] = (
-            float((mine[seen] == 0).mean()) if seen.any() else float("nan"))
-    # Saturation (#15): per player, the policy on each memory-1 state and how much a
-    # gradient can still change it (BatchedReciprocators.policy_diagnostics).
-    for i, d in enumerate(stats.get("policy", [])):
-      gap = d["logits"][:, games.COOPERATE] - d["logits"][:, games.DEFECT]
-      for state, value in zip(games.BatchedIPD.STATE_NAMES, gap):
-        row[f"logit_gap_c_minus_d_{state}_p{i}"] = float(value)
-      row[f"policy_entropy_p{i}"] = float(d["entropy"].mean())
-      row[f"grad_norm_entropy_p{i}"] = d["grad_norm_entropy"]
-      row[f"grad_norm_least_likely_p{i}"] = d["grad_norm_least_likely"]
-      row[f"param_change_p{i}"] = d["param_change"]
-  else:
-    taken = np.stack([info["coins_taken"] for info in stats["info"]])
-    row.update(games.coins_episode_metrics(taken, rewards))
-  return row
-
-
-def baseline_frames(name: str, out_dir: str):
-  """The NL vs NL seed CSVs next to out_dir (see BASELINE), or []."""
-  import glob  # pylint: disable=g-import-not-at-top
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  if name not in BASELINE:
-    return []
-  folder = os.path.join(os.path.dirname(os.path.abspath(out_dir)), BASELINE[name])
-  return [pd.read_csv(p) for p in sorted(glob.glob(os.path.join(folder, "seed_*.csv")))]
-
-
-def with_seed(df, seed: int):
-  """The frame with its seed as the first column (older CSVs have none)."""
-  if "seed" not in df.columns:
-    df.insert(0, "seed", seed)
-  return df
-
-
-def plot(name: str, frames, out_dir: str) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  first = frames[0]
-  if name.startswith("ipd"):
-    metrics = ["p_cooperate_p0", "p_cooperate_p1", "p_cooperate_after_c_p0",
-               "p_cooperate_after_d_p0", "reciprocal_reward_p0"]
-    # The saturation diagnostics, where the run recorded them (#15).
-    metrics += [m for m in ("policy_entropy_p1", "logit_gap_c_minus_d_cc_p1",
-                            "grad_norm_least_likely_p1", "param_change_p1")
-                if m in first.columns]
-  else:
-    n = sum(c.startswith("p_own_coin_p") for c in first.columns)
-    metrics = ([f"p_own_coin_p{i}" for i in range(n)] + ["total_reward"] +
-               [f"reward_p{i}" for i in range(n)] + ["own_coins_p0", "other_coins_p0",
-                                                     "reciprocal_reward_p0"])
-  columns = min(len(metrics), 5)
-  rows = -(-len(metrics) // columns)
-  fig, axes = plt.subplots(rows, columns, figsize=(4 * columns, 3.3 * rows), squeeze=False)
-  for ax in axes.flat[len(metrics):]:
-    ax.axis("off")
-  baselines = baseline_frames(name, out_dir)   # Read once, drawn on several axes.
-  for ax, metric in zip(axes.flat, metrics):
-    if metric.startswith("p_own_coin"):
-      n = sum(c.startswith("p_own_coin_p") for c in first.columns)
-      ax.axhline(1 / n, color="grey", ls=":", lw=1, label="indiscriminate (1/N)")
-    for df in frames:
-      ax.plot(df["episode"], df[metric].rolling(5, min_periods=1).mean(),
-              label=f"seed {int(df['seed'].iloc[0])}")
-    if metric.startswith(("grad_norm", "param_change")):
-      ax.set_yscale("log")
-    baseline = [b for b in baselines if metric in b.columns]
-    if baseline and not metric.startswith(("own_", "other_", "reciprocal_")):
-      mean = sum(b.set_index("episode")[metric] for b in baseline) / len(baseline)
-      ax.plot(mean.index, mean.rolling(5, min_periods=1).mean(), color="grey", lw=1.5,
-              label=f"NL vs NL ({len(baseline)} seeds)")
-    reference = PAPER_REFERENCE.get(name, {}).get(metric)
-    if reference is not None:
-      ax.axhline(reference, color="k", ls="--", lw=1, label="paper")
-    ax.set_title(TITLES.get(metric, metric), fontsize=9)
-    ax.set_xlabel("episode")
-    ax.legend(fontsize=7)
-  fig.suptitle(name)
-  fig.tight_layout()
-  fig.savefig(os.path.join(out_dir, "curves.png"), dpi=90)
-
-
-def summary_table(name: str, frames) -> str:
-  """Per seed: the last 20 episodes' means, and for IPD when the NL first cooperates."""
-  import pandas as pd  # pylint: disable=g-import-not-at-top
-  if name.startswith("ipd"):
-    metrics = ["p_cooperate_p0", "p_cooperate_p1", "reward_per_step_p0", "reward_per_step_p1"]
-  else:
-    n = sum(c.startswith("p_own_coin_p") for c in frames[0].columns)
-    metrics = ["total_reward", "p_own_coin"] + [
-        f"{m}{i}" for i in range(n) for m in ("p_own_coin_p", "reward_p")]
-  rows = []
-  for df in frames:
-    row = {"seed": str(int(df["seed"].iloc[0])), **{f"{m} (last 20)": df[m].tail(20).mean() for m in metrics}}
-    if name.startswith("ipd"):
-      # #15's criteria: both players above mutual defection (-2) over episodes 200-400,
-      # and the NL first at P(C) >= 0.8 within 200 episodes.
-      late = df[(df["episode"] >= 200) & (df["episode"] < 400)]
-      for i in (0, 1):
-        row[f"reward_per_step_p{i} (episodes 200-399)"] = (
-            late[f"reward_per_step_p{i}"].mean() if len(late) else float("nan"))
-      reached = df.index[df["p_cooperate_p1"] >= 0.8]
-      row["player 1 first P(C) >= 0.8 at episode"] = (
-          int(df["episode"][reached[0]]) if len(reached) else "never")
-      cooperative = df.index[df["p_cooperate_p1"] > 0.9]
-      row["player 1 first P(C) > 0.9 at episode"] = (
-          int(df["episode"][cooperative[0]]) if len(cooperative) else "never")
-      row["player 1 max P(C)"] = df["p_cooperate_p1"].max()
-      both = (df["p_cooperate_p0"] > 0.9) & (df["p_cooperate_p1"] > 0.9)
-      row["episodes both P(C) > 0.9"] = int(both.sum())
-    rows.append(row)
-  return pd.DataFrame(rows).to_markdown(index=False, floatfmt=".3f")
-
-
-def write_settings(out_dir: str, config, batch_size: int, episodes: int) -> None:
-  import dataclasses  # pylint: disable=g-import-not-at-top
-  import json  # pylint: disable=g-import-not-at-top
-  settings = {"batch_size": batch_size, "episodes": episodes, **dataclasses.asdict(config)}
-  settings.pop("seed")
-  with open(os.path.join(out_dir, "settings.json"), "w") as f:
-    json.dump(settings, f, indent=1, default=list)
-
-
-def write_readme(name: str, frames, out_dir: str, seconds: Optional[float]) -> None:
-  command = " ".join(a for a in sys.argv[1:] if a not in ("--replot", "--noreplot"))
-  wall = (f"Wall time: {seconds / 60:.1f} min on this machine." if seconds is not None else
-          "Plots and table redrawn from the CSVs (--replot); wall time in ../README.md.")
-  with open(os.path.join(out_dir, "README.md"), "w") as f:
-    f.write(f"# {name}\n\nMade by:\n\n    python -m launch.reproduce {command}\n\n")
-    f.write(f"{wall} Curves: curves.png; one row per episode: seed_<k>.csv; every "
-            "setting used: settings.json. What it shows "
-            "against the paper: ../README.md.\n\n")
-    f.write(summary_table(name, frames) + "\n")
-
-
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-  from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
   name = FLAGS.experiment
   game = name.split("_")[0].rstrip("3")
-  batch_size = 2048 if FLAGS.paper_scale else (FLAGS.batch_size or DEFAULT_BATCH[game])
-  episodes = FLAGS.episodes or DEFAULT_EPISODES[game]
+  batch_size = 2048 if FLAGS.paper_scale else (FLAGS.batch_size or paper.DEFAULT_BATCH[game])
+  episodes = FLAGS.episodes or paper.DEFAULT_EPISODES[game]
   out_dir = FLAGS.out or os.path.join("results", "paper", name)
   os.makedirs(out_dir, exist_ok=True)
+  command = " ".join(a for a in sys.argv[1:] if a not in ("--replot", "--noreplot"))
   if FLAGS.replot:
     paths = [os.path.join(out_dir, f"seed_{s}.csv") for s in FLAGS.seeds]
     missing = [p for p in paths if not os.path.isfile(p)]
     if missing:
       cli.fail(f"--replot: no seed results {', '.join(missing)}; run the experiment first")
-    frames = [with_seed(pd.read_csv(p), int(s)) for p, s in zip(paths, FLAGS.seeds)]
-    plot(name, frames, out_dir)
-    write_readme(name, frames, out_dir, None)
+    frames = [paper.with_seed(pd.read_csv(p), int(s)) for p, s in zip(paths, FLAGS.seeds)]
+    paper.plot(name, frames, out_dir)
+    paper.write_readme(name, frames, out_dir, None, command)
     return
   frames, run_start = [], time.time()
   for seed in (int(s) for s in FLAGS.seeds):
-    env, config = experiment_setup(name, batch_size, seed)
-    config = with_flag_overrides(config)
-    if not frames:   # Every setting the run used, defaults resolved (seed 0's).
-      write_settings(out_dir, config, batch_size, episodes)
-    trainer = batched.BatchedReciprocators(env, config)
-    rows, start = [], time.time()
-    try:
-      for episode in range(episodes):
-        stats = trainer.run_episode()
-        if name.startswith("ipd"):
-          stats["policy"] = trainer.policy_diagnostics(env.all_states())
-        rows.append(episode_row(name, episode, stats))
-        if episode % 10 == 0 or episode == episodes - 1:
-          shown = {k: round(v, 3) for k, v in rows[-1].items() if isinstance(v, float)}
-          print(f"{name} seed {seed} episode {episode} ({time.time() - start:.0f}s): {shown}",
-                flush=True)
-    finally:
-      trainer.close()
-    df = with_seed(pd.DataFrame(rows), seed)
+    env, config = paper.experiment_setup(name, batch_size, seed, FLAGS.influence_epochs,
+                                         FLAGS.future_term, FLAGS.future_estimator)
+    config = paper.with_overrides(
+        config, FLAGS.reciprocal_weight,
+        **{k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.POLICY_SETTINGS})
+    if not frames:   # Every setting the run used, defaults resolved (the first seed's).
+      paper.write_settings(out_dir, config, batch_size, episodes)
+    df = paper.train_seed(name, env, config, episodes, log=lambda s: print(s, flush=True))
     df.to_csv(os.path.join(out_dir, f"seed_{seed}.csv"), index=False)
     frames.append(df)
-  plot(name, frames, out_dir)
-  write_readme(name, frames, out_dir, time.time() - run_start)
+  paper.plot(name, frames, out_dir)
+  paper.write_readme(name, frames, out_dir, time.time() - run_start, command)
 
 
 if __name__ == "__main__":

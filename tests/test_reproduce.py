@@ -62,3 +62,11 @@ def test_unknown_experiment_is_one_clear_error():
   result = _reproduce("--experiment=coins_r_vs_lola")
   assert result.returncode != 0
   assert "coins_r_vs_lola" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_launcher_lists_the_library_experiments():
+  """launch.reproduce lists the experiments for its flags without importing TensorFlow;
+  the list must be the library's."""
+  from launch import reproduce
+  from recip_acme import paper
+  assert reproduce.EXPERIMENTS == paper.EXPERIMENTS

@@ -26,7 +26,6 @@ from acme.tf import networks as acme_networks
 from acme.tf import utils as tf2_utils
 
 from recip_acme import reciprocal
-from recip_acme.agents import base
 from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.reciprocator import acting
