@@ -21,7 +21,9 @@ ExperimentConfig by the same factories.
   are not counted, so counters and the episode rows stay consistent. A lost node's
   actors are placed on another node when the cluster has room.
 
-Neither Ray nor Reverb authenticates by default: run them on a private network.
+Reverb never authenticates, and a ``ray start`` cluster only with ``RAY_AUTH_MODE=token``
+(a local Ray started here turns Ray's token authentication on by itself): run them on a
+private network (README, "Many actors").
 """
 
 from __future__ import annotations
