@@ -56,7 +56,6 @@ cli.allow("window_steps", cli.above(0, integer=True))
 
 def main(argv):
   del argv
-  import pandas as pd  # pylint: disable=g-import-not-at-top
   from recip_acme import comparison  # pylint: disable=g-import-not-at-top
   from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
 
@@ -75,51 +74,14 @@ def main(argv):
       run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
     except run_queue.RunQueueError as e:
       cli.fail(str(e))
-  reached = {(a, s): run_queue.steps_reached(r.workdir) for (a, s), r in zip(pairs, runs)}
-  episodes = [(agent, seed, pd.read_csv(os.path.join(run.workdir, "episodes.csv")))
-              for (agent, seed), run in zip(pairs, runs)
-              if os.path.exists(os.path.join(run.workdir, "episodes.csv"))]
-  if not episodes:
-    cli.fail(f"no run in {FLAGS.runs_dir} has episodes yet")
-  os.makedirs(out, exist_ok=True)
-  fifths = comparison.by_fifth(episodes, FLAGS.num_steps)
-  fifths.insert(2, "run_steps_reached", [reached[(a, s)] for a, s in
-                                         zip(fifths["agent"], fifths["seed"])])
-  fifths.to_csv(os.path.join(out, "fifths.csv"), index=False)
-  curve_table = comparison.curves(episodes, FLAGS.window_steps)
-  curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
-  reference = None
-  if FLAGS.substrate == "coins" and FLAGS.random_reference_steps:
-    from recip_acme import experiments  # pylint: disable=g-import-not-at-top
-    copies = experiments.default_config("coins").reciprocator.num_envs
-    reference = comparison.random_policy_coins(FLAGS.random_reference_steps,
-                                               [int(s) for s in FLAGS.seeds], copies)
-  title = (f"{FLAGS.substrate}: {' vs '.join(FLAGS.agents)} ({FLAGS.base}), {FLAGS.num_steps} "
-           f"steps per run, {FLAGS.window_steps}-step trailing window")
-  comparison.plot(curve_table, os.path.join(out, "curves.png"), title, reference)
-
   command = "python -m launch.compare_agents " + " ".join(sys.argv[1:])
-  with open(os.path.join(out, "README.md"), "w") as f:
-    f.write(f"# {FLAGS.substrate}: {' vs '.join(FLAGS.agents)}\n\nMade by (from the project "
-            f"root):\n\n    {command}\n\nPer run and fifth of the run (pooled over its steps; "
-            "`fifths.csv`):\n\n")
-    f.write(fifths.to_markdown(index=False, floatfmt=".4f") + "\n")
-    short = [f"{a} seed {s} ({n} steps)" for (a, s), n in reached.items() if n < FLAGS.num_steps]
-    if short:
-      f.write(f"\n**Unfinished** at the time of this table: {', '.join(short)} of "
-              f"{FLAGS.num_steps}; their later fifths are empty or partial. The same command "
-              "with --resume continues them.\n")
-    if reference is not None:
-      f.write(f"\nUniformly random players ({reference['steps']} steps on the runs' maps): "
-              f"coins per step "
-              f"{reference['coins_per_step']:.4f}, P(own coin) {reference['p_own_coin']:.3f}, "
-              f"collective return per 1,000 steps "
-              f"{reference['collective_return_per_1000_steps']:.2f}.\n")
-    if len(FLAGS.agents) == 2:
-      table = comparison.margins(fifths, *FLAGS.agents)
-      table.to_csv(os.path.join(out, "margins.csv"), index=False)
-      f.write(f"\nLast fifth, {FLAGS.agents[0]} minus {FLAGS.agents[1]}, seed by seed "
-              "(`margins.csv`):\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+  try:
+    fifths = comparison.report(
+        [(agent, seed, run.workdir) for (agent, seed), run in zip(pairs, runs)],
+        FLAGS.substrate, FLAGS.agents, FLAGS.base, FLAGS.num_steps, out,
+        FLAGS.window_steps, FLAGS.random_reference_steps, command)
+  except ValueError as e:
+    cli.fail(str(e))
   print(fifths.round(4).to_string(index=False))
   print(f"wrote {out}/fifths.csv, curves.csv, curves.png, README.md")
 

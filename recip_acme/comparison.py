@@ -139,3 +139,56 @@ def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, 
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequence[str],
+           base: str, num_steps: int, out: str, window_steps: int,
+           random_reference_steps: int, command: str) -> pd.DataFrame:
+  """The per-fifth table, curves, plot, margins and README.md of a set of runs
+  (agent, seed, workdir) in `out`; returns the fifths. Unfinished runs are tabulated
+  as they stand and named in the README. `command` is what made it."""
+  import os  # pylint: disable=g-import-not-at-top
+  from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
+  reached = {(a, s): run_queue.steps_reached(w) for a, s, w in runs}
+  episodes = [(a, s, pd.read_csv(os.path.join(w, records.EPISODES_FILE)))
+              for a, s, w in runs if os.path.exists(os.path.join(w, records.EPISODES_FILE))]
+  if not episodes:
+    raise ValueError(f"no run in {os.path.dirname(runs[0][2]) if runs else '?'} has episodes yet")
+  os.makedirs(out, exist_ok=True)
+  fifths = by_fifth(episodes, num_steps)
+  fifths.insert(2, "run_steps_reached", [reached[(a, s)] for a, s in
+                                         zip(fifths["agent"], fifths["seed"])])
+  fifths.to_csv(os.path.join(out, "fifths.csv"), index=False)
+  curve_table = curves(episodes, window_steps)
+  curve_table.to_csv(os.path.join(out, "curves.csv"), index=False)
+  reference = None
+  seeds = sorted({s for _, s, _ in runs})
+  if substrate == "coins" and random_reference_steps:
+    from recip_acme import experiments  # pylint: disable=g-import-not-at-top
+    copies = experiments.default_config("coins").reciprocator.num_envs
+    reference = random_policy_coins(random_reference_steps, seeds, copies)
+  title = (f"{substrate}: {' vs '.join(agents)} ({base}), {num_steps} "
+           f"steps per run, {window_steps}-step trailing window")
+  plot(curve_table, os.path.join(out, "curves.png"), title, reference)
+  with open(os.path.join(out, "README.md"), "w") as f:
+    f.write(f"# {substrate}: {' vs '.join(agents)}\n\nMade by (from the project "
+            f"root):\n\n    {command}\n\nPer run and fifth of the run (pooled over its steps; "
+            "`fifths.csv`):\n\n")
+    f.write(fifths.to_markdown(index=False, floatfmt=".4f") + "\n")
+    short = [f"{a} seed {s} ({n} steps)" for (a, s), n in reached.items() if n < num_steps]
+    if short:
+      f.write(f"\n**Unfinished** at the time of this table: {', '.join(short)} of "
+              f"{num_steps}; their later fifths are empty or partial. The same command "
+              "with --resume continues them.\n")
+    if reference is not None:
+      f.write(f"\nUniformly random players ({reference['steps']} steps on the runs' maps): "
+              f"coins per step "
+              f"{reference['coins_per_step']:.4f}, P(own coin) {reference['p_own_coin']:.3f}, "
+              f"collective return per 1,000 steps "
+              f"{reference['collective_return_per_1000_steps']:.2f}.\n")
+    if len(agents) == 2:
+      table = margins(fifths, *agents)
+      table.to_csv(os.path.join(out, "margins.csv"), index=False)
+      f.write(f"\nLast fifth, {agents[0]} minus {agents[1]}, seed by seed "
+              "(`margins.csv`):\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+  return fifths
