@@ -18,6 +18,7 @@
 
 import argparse
 import csv
+import functools
 import os
 import tempfile
 import sys
@@ -71,6 +72,7 @@ def _step(agent, timesteps):
   return nxt
 
 
+@functools.lru_cache(maxsize=None)   # Sections share measurements.
 def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> float:
   """Joint actor + substrate + Reverb writes; no learner steps."""
   config = experiments.default_config(substrate, agent_kind)
@@ -87,6 +89,7 @@ def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float) -
   return rate
 
 
+@functools.lru_cache(maxsize=None)   # Sections share measurements.
 def learner_rate(agent_kind: str, seconds: float) -> float:
   """IMPALA updates/s on coins; the table is filled first, so only learning is timed."""
   config = experiments.default_config("coins", agent_kind)

@@ -207,8 +207,8 @@ def resources() -> Rule:
 
 def parse_resources(values: Optional[Sequence[str]]) -> Dict[str, float]:
   """`resources()` values as a dict (empty for None)."""
-  return {str(v).partition(":")[0].strip(): float(str(v).partition(":")[2])
-          for v in values or []}
+  pairs = (str(v).partition(":") for v in values or [])
+  return {name.strip(): float(amount) for name, _, amount in pairs}
 
 
 def any_list() -> Rule:

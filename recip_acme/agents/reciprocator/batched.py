@@ -160,8 +160,7 @@ class BatchedReciprocators:
     self.server = reverb.Server(tables, port=None)
     self.client = reverb.Client(f"localhost:{self.server.port}")
     # The learner and behaviour policy exactly as on Melting Pot (ImpalaBuilder).
-    impala = impala_builder.ImpalaBuilder(config.impala)
-    self._base = impala
+    self._base = impala_builder.ImpalaBuilder(config.impala)
     self.learners = []
     for i in range(n):
       dataset = reverb.TrajectoryDataset.from_table_signature(
@@ -173,7 +172,7 @@ class BatchedReciprocators:
       dataset = dataset.map(learning.reciprocal_reward_transform(self.weights[i]))
       if config.normalize_returns:
         dataset = dataset.map(learning.return_normalization_transform(config.impala.discount))
-      self.learners.append(impala.make_learner(
+      self.learners.append(self._base.make_learner(
           self.spec, self.networks[i], dataset, self.client.server_address, f"player_{i}",
           counter=None, logger=_silent()))
     self._writer = self.client.trajectory_writer(num_keep_alive_refs=1)
