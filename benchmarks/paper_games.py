@@ -7,6 +7,9 @@
    as seconds per episode, env steps/s, and the ratio of the training episode's env
    steps/s to the raw game's, all measured in this run. Coins R vs R is timed with
    both future-term estimators (the model-based default, and return regression).
+   Each episode's time is broken down into acting (policy and influence steps and the
+   game, 33 TF calls), the influence estimators (replay and refits), the writes, and
+   the IMPALA updates.
 
   python benchmarks/paper_games.py [--batch 2048] [--episodes 3]
 """
@@ -50,13 +53,15 @@ def training_rate(experiment: str, batch: int, episodes: int,
     initial = config.influence.initial_episodes if config.any_reciprocator else 0
     for _ in range(initial + 2):
       trainer.run_episode()
+    before = dict(trainer.seconds)
     start = time.perf_counter()
     for _ in range(episodes):
       trainer.run_episode()
     seconds = (time.perf_counter() - start) / episodes
+    parts = {k: (trainer.seconds[k] - before[k]) / episodes for k in before}
   finally:
     trainer.close()
-  return seconds, batch * env.episode_length / seconds
+  return seconds, batch * env.episode_length / seconds, parts
 
 
 def main():
@@ -74,11 +79,13 @@ def main():
         f"(mean of {args.episodes}, after warm-up)")
   for experiment, estimator in (("ipd_r_vs_nl", None), ("coins_r_vs_r", "transition"),
                                 ("coins_r_vs_r", "returns"), ("coins_nl_vs_nl", None)):
-    seconds, rate = training_rate(experiment, args.batch, args.episodes, estimator)
+    seconds, rate, parts = training_rate(experiment, args.batch, args.episodes, estimator)
     game = experiment.split("_")[0]
     label = experiment + (f" ({estimator})" if estimator else "")
     print(f"{label:28s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
           f"ratio to raw {rate / raw[game]:.3f}")
+    print(f"{'':28s} breakdown: " + "  ".join(
+        f"{k} {v:5.2f} s ({100 * v / seconds:4.1f} %)" for k, v in parts.items()))
 
 
 if __name__ == "__main__":

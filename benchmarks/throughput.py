@@ -3,6 +3,10 @@
 1. Actor: raw substrate steps/s with random actions vs the joint actor's steps/s
    (policy inference for all players, VoI and reciprocal reward, Reverb writes), on
    coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins.
+   Profile: the joint actor's time per environment step, split into the substrate,
+   the TF step, the writes and the Python bookkeeping.
+4. Memory: resident memory of the learner process and of each Ray actor process over
+   a training run (default 10 minutes) on coins and clean_up, peak and growth.
 2. Learner: the wrapped IMPALA learner's updates/s with the adapter on
    (reciprocator: shaped dataset) vs off (independent). Target: overhead <= 25 %.
 3. Ray (acting and learning, as `launch.train` runs): steady-state env steps/s on
@@ -13,7 +17,8 @@
    the env steps/s it can learn from, over one actor's measured env steps/s.
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
-                                [--sections actor,learner,ray]
+                                [--memory_seconds 600]
+                                [--sections actor,profile,learner,ray,memory]
 """
 
 import argparse
@@ -109,6 +114,59 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
   return rate
 
 
+def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> dict:
+  """Seconds per environment step spent in each part of the actor's loop.
+
+  Parts: the substrate (Melting Pot's step and our adapter's conversion), the TF step
+  (select_actions: one XLA call for every player slot, VoI and r_rec), the writes
+  (the joint writers' appends and items), and the Python bookkeeping (the rest of
+  observe and of the loop). The writes are timed by wrapping the writers' methods
+  for this measurement only.
+  """
+  config = experiments.default_config(substrate, agent_kind)
+  config.reciprocator.num_envs = num_envs
+  agent, timesteps = _start(config)
+  parts = dict(substrate=0.0, tf_step=0.0, writes=0.0, bookkeeping=0.0)
+
+  def timed(method):
+    def wrapper(*args, **kwargs):
+      start = time.perf_counter()
+      try:
+        return method(*args, **kwargs)
+      finally:
+        parts["writes"] += time.perf_counter() - start
+    return wrapper
+
+  for writer in agent.actor._writers:  # pylint: disable=protected-access
+    writer.step, writer.first = timed(writer.step), timed(writer.first)
+  for _ in range(20):  # Warm-up: tracing.
+    timesteps = _step(agent, timesteps)
+  for key in parts:
+    parts[key] = 0.0
+  steps, begin = 0, time.perf_counter()
+  while time.perf_counter() - begin < seconds:
+    t0 = time.perf_counter()
+    actions = agent.actor.select_actions(timesteps)
+    t1 = time.perf_counter()
+    nxt = [env.step(a) for env, a in zip(agent.envs, actions)]
+    t2 = time.perf_counter()
+    agent.actor.observe(actions, nxt)
+    for e, ts in enumerate(nxt):
+      if ts.last():
+        t3 = time.perf_counter()
+        nxt[e] = agent.envs[e].reset()
+        parts["substrate"] += time.perf_counter() - t3
+        agent.actor.observe_first(e, nxt[e])
+    timesteps = nxt
+    parts["tf_step"] += t1 - t0
+    parts["substrate"] += t2 - t1
+    steps += num_envs
+  total = time.perf_counter() - begin
+  parts["bookkeeping"] = total - parts["tf_step"] - parts["substrate"] - parts["writes"]
+  agent.close()
+  return {k: v / steps for k, v in parts.items()} | {"total": total / steps}
+
+
 def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int = 10,
                   max_seconds: float = 1200.0) -> Tuple[Optional[float], Optional[float]]:
   """Env steps/s of the training loop in its steady state (records.steady_state_rate).
@@ -136,22 +194,91 @@ def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int 
     seconds *= 2
 
 
+def _rss_mib(pid) -> Optional[float]:
+  """Resident memory of a process (Linux /proc), or None if it is gone."""
+  try:
+    with open(f"/proc/{pid}/status") as f:
+      for line in f:
+        if line.startswith("VmRSS:"):
+          return int(line.split()[1]) / 1024
+  except OSError:
+    return None
+  return None
+
+
+def _ray_actor_pids(name: str = "ray::ActorWorker") -> list:
+  pids = []
+  for entry in os.listdir("/proc"):
+    if entry.isdigit():
+      try:
+        with open(f"/proc/{entry}/cmdline", "rb") as f:
+          if f.read().split(b"\0")[0].decode(errors="replace").startswith(name):
+            pids.append(int(entry))
+      except OSError:
+        continue
+  return pids
+
+
+def memory_use(substrate: str, seconds: float, num_actors: int = 2,
+               period: float = 5.0) -> dict:
+  """Resident memory of the learner process (this one, the driver) and of each Ray
+  actor process over one training run of `seconds`, sampled every `period` s.
+
+  Growth is measured from the first sample after the first quarter of the run (when
+  the tables, traced functions and Ray workers exist) to the last sample, so start-up
+  allocation is not counted as growth.
+  """
+  import threading  # pylint: disable=g-import-not-at-top
+  samples, done = [], threading.Event()
+
+  def sample():
+    start = time.time()
+    while not done.wait(period):
+      actors = {pid: _rss_mib(pid) for pid in _ray_actor_pids()}
+      samples.append((time.time() - start, _rss_mib(os.getpid()),
+                      {pid: rss for pid, rss in actors.items() if rss is not None}))
+
+  config = experiments.default_config(substrate, "reciprocator", num_steps=10**9,
+                                      num_actors=num_actors, log_every_seconds=10.0)
+  thread = threading.Thread(target=sample, daemon=True)
+  thread.start()
+  with tempfile.TemporaryDirectory() as workdir:
+    experiments.train(config, workdir, verbose=False, max_seconds=seconds)
+  done.set()
+  thread.join()
+  settled = [s for s in samples if s[0] >= seconds / 4 and s[2]]
+  first, last = settled[0], settled[-1]
+  actor_pids = sorted(set(first[2]) & set(last[2]))
+  return {
+      "learner_peak": max(s[1] for s in samples),
+      "learner_growth": last[1] - first[1],
+      "actor_peak": max(max(s[2].values()) for s in samples if s[2]),
+      "actor_growth": max((last[2][p] - first[2][p] for p in actor_pids), default=float("nan")),
+      "window": last[0] - first[0],
+  }
+
+
 def main() -> None:
   parser = argparse.ArgumentParser()
   parser.add_argument("--seconds", type=float, default=15.0)
   parser.add_argument("--num_envs", default="1,4,8")
   parser.add_argument("--train_seconds", type=float, default=120.0)
-  parser.add_argument("--sections", default="actor,learner,ray",
-                      help="Which parts to run: actor, learner, ray.")
+  parser.add_argument("--memory_seconds", type=float, default=600.0)
+  parser.add_argument("--sections", default="actor,profile,learner,ray,memory",
+                      help="Which parts to run: actor, profile, learner, ray, memory.")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
   sections = set(args.sections.split(","))
   if "actor" in sections:
     actor_section(env_counts, args.seconds)
+  if "profile" in sections:
+    profile_section(args.seconds)
   if "learner" in sections:
     learner_section(args.seconds)
   if "ray" in sections:
     ray_section(args.train_seconds, args.seconds)
+  if "memory" in sections:
+    memory_section(args.memory_seconds)
 
 
 def actor_section(env_counts, seconds) -> None:
@@ -164,6 +291,16 @@ def actor_section(env_counts, seconds) -> None:
         rate = actor_rate(substrate, kind, num_envs, seconds)
         print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}: {rate:8.0f} steps/s"
               f"  ratio {rate / raw:5.2f}")
+
+
+def profile_section(seconds, num_envs: int = 8) -> None:
+  print(f"== profile: where one joint-actor step goes (reciprocator, num_envs={num_envs}), "
+        "microseconds per environment step and share")
+  for substrate in ("coins", "clean_up"):
+    parts = actor_profile(substrate, "reciprocator", num_envs, seconds)
+    shares = "  ".join(f"{k} {1e6 * v:6.0f} us ({100 * v / parts['total']:4.1f} %)"
+                       for k, v in parts.items() if k != "total")
+    print(f"{substrate:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
 
 
 def learner_section(seconds) -> None:
@@ -198,6 +335,16 @@ def ray_section(train_seconds, seconds) -> None:
         f"players) = {absorbs:6.0f} env steps/s it can learn from")
   print(f"one actor (num_envs={num_envs}): {per_actor:6.0f} env steps/s")
   print(f"actors one learner can feed on coins: {absorbs / per_actor:5.1f}")
+
+
+def memory_section(seconds) -> None:
+  print(f"== memory: resident MiB over a {seconds:.0f} s training run (reciprocator, "
+        "2 Ray actors + learner, local Ray on loopback)")
+  for substrate in ("coins", "clean_up"):
+    m = memory_use(substrate, seconds)
+    print(f"{substrate:9s} learner peak {m['learner_peak']:7.0f} MiB, growth "
+          f"{m['learner_growth']:+6.0f} MiB | actor peak {m['actor_peak']:7.0f} MiB, growth "
+          f"{m['actor_growth']:+6.0f} MiB (growth over the last {m['window']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -151,9 +151,8 @@ def test_a_killed_actor_is_restarted_and_the_run_ends_at_its_budget(tmp_path, tw
 
   killer = threading.Thread(target=kill_one_actor_after_the_first_episode, daemon=True)
   killer.start()
-  # A budget long enough that the kill (after the first episode) lands while the actor
-  # serves a request: on free cores 2400 steps could be spent before it, and an idle
-  # actor restarted by Ray is never seen failing (no restart counted).
+  # A budget long enough that the restarted actor serves requests after the kill (an
+  # actor killed while idle is counted from its new process id; RestartCounter).
   summary = experiments.train(_two_actor_config(6000), workdir, verbose=False)
   killer.join(5)
   assert killed, "no actor was killed: the test did not test anything"
@@ -179,3 +178,19 @@ def test_cli_accepts_num_actors_and_rejects_zero():
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
   assert result.returncode != 0
   assert "flag --num_actors=0: out of range; allowed: an integer >= 1" in result.stderr.strip().splitlines()[-1]
+
+
+def test_restarts_are_counted_once_whether_seen_failing_or_only_by_a_new_process():
+  counter = distributed_lib.RestartCounter()
+  counter.replied(0, 100)
+  counter.replied(1, 200)
+  counter.failed(0)            # Killed while serving a request...
+  counter.replied(0, 101)      # ...and its new process replies: one restart, not two.
+  counter.replied(1, 201)      # Killed while idle: seen only as a new process.
+  counter.replied(1, 201)
+  counter.replied(0, 101)
+  assert counter.restarts == 2
+  counter.failed(1)            # A failure whose actor was not restarted still counts...
+  counter.replied(1, 201)
+  counter.replied(1, 202)      # ...and a later idle restart is counted too.
+  assert counter.restarts == 4

@@ -37,7 +37,7 @@ def _small(substrate="coins", agent="reciprocator", base="impala", **overrides):
 
 def _write_known_sequence(agent, rewards, reciprocal_rewards):
   """Player 0 of env 0 writes one length-3 sequence with known rewards and r_rec."""
-  adder = agent.builder.make_adder(agent.client)[0][0]
+  adder = agent.builder.base.make_adder(agent.client, builder_lib.policy_table(0))
   env = agent.envs[0]
   network = agent.networks.groups[0].network
   observation = np.zeros(env.rgb_shape, np.uint8)

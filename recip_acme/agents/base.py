@@ -10,6 +10,7 @@ interface, which is how it stays learner-agnostic.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from typing import Any, Dict, Tuple
 
 import reverb
@@ -60,6 +61,15 @@ def create_optimizer_state(optimizer: Any, variables) -> None:
     optimizer._initialize(list(variables))  # pylint: disable=protected-access
 
 
+@dataclasses.dataclass(frozen=True)
+class SequenceLayout:
+  """How a base learner's items are cut from one player's trajectory: the
+  ``sequence_length`` and ``period`` of Acme's SequenceAdder, with its default end of
+  an episode (the last item zero-padded to full length)."""
+  sequence_length: int
+  period: int
+
+
 class BaseBuilder(abc.ABC):
   """One standard Acme learner, for one policy group."""
 
@@ -80,8 +90,18 @@ class BaseBuilder(abc.ABC):
     """The Reverb table the learner samples from."""
 
   @abc.abstractmethod
+  def sequence_layout(self) -> SequenceLayout:
+    """How the learner's items are cut from a player's trajectory (length, period)."""
+
   def make_adder(self, client: reverb.Client, table: str) -> adders.ReverbAdder:
-    """What one player slot writes its trajectory with."""
+    """Acme's own adder for one player slot, with the learner's layout.
+
+    Training writes through the joint actor's `JointTrajectoryWriter`, whose items
+    equal this adder's step for step (tests/test_writing.py): this is its reference.
+    """
+    layout = self.sequence_layout()
+    return adders.SequenceAdder(client=client, priority_fns={table: None},
+                                period=layout.period, sequence_length=layout.sequence_length)
 
   @abc.abstractmethod
   def make_dataset(self, server_address: str, table: str) -> tf.data.Dataset:

@@ -121,8 +121,7 @@ def build_agent(config: ExperimentConfig, logger_fn=lambda label: loggers.NoOpLo
                                  client, counter, logger_fn)
   actor = publisher = None
   if with_actor:
-    actor = builder.make_actor(config.seed, networks, builder.make_adder(client),
-                               replay_client=client)
+    actor = builder.make_actor(config.seed, networks, builder.make_adder(client, networks))
   else:
     publisher = variables_lib.VariablePublisher(client, published)
   return Agent(envs, builder, networks, server, client, actor, learner, counter,
@@ -164,5 +163,5 @@ def build_actor_side(config: ExperimentConfig, server_address: str, seed: int,
       variables_lib.ReverbVariableSource(client, {k: len(v) for k, v in named.items()}),
       named, update_period=variable_update_period)
   variable_client.update_and_wait()
-  actor = builder.make_actor(seed, networks, builder.make_adder(client), replay_client=client)
+  actor = builder.make_actor(seed, networks, builder.make_adder(client, networks))
   return ActorSide(envs, builder, actor, variable_client, policy_learning)

@@ -101,9 +101,11 @@ class ActorWorker:
       side.variable_client.update_and_wait()
     return True
 
-  def run(self, num_steps: int, episodes_written: int) -> Tuple[int, List[Dict[str, Any]]]:
+  def run(self, num_steps: int, episodes_written: int
+          ) -> Tuple[int, List[Dict[str, Any]], int]:
     """Takes `num_steps` env steps (whole joint steps of its copies); returns the steps
-    taken and a row per episode that ended."""
+    taken, a row per episode that ended, and this incarnation's process id (a new one
+    after every restart: how the driver counts restarts it never saw fail)."""
     self._episodes_written = max(self._episodes_written, int(episodes_written))
     steps, rows = 0, []
     per_step = len(self._side.envs)
@@ -111,15 +113,44 @@ class ActorWorker:
       rows.extend(self._loop.step())
       steps += per_step
       self._side.variable_client.update()
-    return steps, rows
+    return steps, rows, os.getpid()
 
   def node_ip(self) -> str:
     """The address of the node this actor runs on."""
     import ray  # pylint: disable=g-import-not-at-top
     return ray.util.get_node_ip_address()
 
-  def close(self) -> None:
+  def close(self) -> int:
+    """Flushes and releases the writers; returns the process id (see `run`)."""
     self._side.close()
+    return os.getpid()
+
+
+class RestartCounter:
+  """Counts actor restarts, each once, however the driver learns of it.
+
+  A restart shows as a failed request (the actor died while serving it) and, later,
+  as a new process id in the restarted actor's replies; an actor killed while idle
+  shows only the second way. A failure already counted is not counted again when the
+  new process id arrives.
+  """
+
+  def __init__(self):
+    self.restarts = 0
+    self._pids: Dict[int, int] = {}
+    self._counted_failure: Dict[int, bool] = {}
+
+  def failed(self, k: int) -> None:
+    """A request to actor k failed; the caller calls this once per failure episode."""
+    self.restarts += 1
+    self._counted_failure[k] = True
+
+  def replied(self, k: int, pid: int) -> None:
+    known = self._pids.get(k)
+    self._pids[k] = pid
+    if known is not None and known != pid and not self._counted_failure.get(k):
+      self.restarts += 1
+    self._counted_failure[k] = False
 
 
 def connect(config: ExperimentConfig) -> bool:
@@ -182,7 +213,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
   pending: Dict[Any, Tuple[int, int]] = {}   # Request -> (actor index, steps asked).
   retry_at: Dict[int, float] = {}   # Actors to ask again once restarted.
   failing_since: Dict[int, float] = {}
-  restarts = 0
+  restarts = RestartCounter()
 
   def issue(k: int) -> None:
     nonlocal unissued
@@ -208,11 +239,11 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
       for ref in ready:
         k, asked = pending.pop(ref)
         try:
-          steps, rows = ray.get(ref)
+          steps, rows, pid = ray.get(ref)
         except ray.exceptions.RayActorError as e:   # Crashed or restarting: Ray restarts it.
           if k not in failing_since:
             failing_since[k] = time.time()
-            restarts += 1
+            restarts.failed(k)
           elif time.time() - failing_since[k] > ACTOR_RECOVERY_SECONDS:
             raise RunError(f"actor {k} has not recovered in {ACTOR_RECOVERY_SECONDS} s: "
                            f"{str(e).strip().splitlines()[0][:200]}") from e
@@ -224,6 +255,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
           last = (str(cause).strip().splitlines() or [type(cause).__name__])[-1]
           raise RunError(f"actor {k} failed: {type(cause).__name__}: {last[:300]}") from e
         failing_since.pop(k, None)
+        restarts.replied(k, pid)
         steps_in += steps
         rows_in.extend(dict(row, actor=k) for row in rows)
         issue(k)
@@ -239,7 +271,9 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
       busy = steps_in or rows_in or did["policy_steps"] or did["influence_fit"]
       if not pending and not retry_at and not closed and unissued < per_step:
         # Budget spent: actors flush their writers, then the learner drains the rest.
-        ray.get([worker.close.remote() for worker in workers], timeout=120)
+        for k, pid in enumerate(ray.get([worker.close.remote() for worker in workers],
+                                        timeout=120)):
+          restarts.replied(k, pid)
         closed = busy = True
       if closed and not busy:
         break
@@ -247,7 +281,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
         time.sleep(0.02)   # Idle: nothing arrived and no learner had data.
       book.periodic()
   finally:
-    book.actor_restarts = restarts
+    book.actor_restarts = restarts.restarts
     for worker in workers:
       ray.kill(worker, no_restart=True)
     if started:

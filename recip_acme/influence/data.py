@@ -88,19 +88,12 @@ class EpisodeReplay:
 
   def add_episode(self, state: np.ndarray, joint_action: np.ndarray, reward: np.ndarray,
                   time_left: Optional[np.ndarray] = None) -> None:
-    """Adds one episode, time-major: state [T, (B,) F], joint_action/reward [T, (B,) N]."""
-    reward = np.asarray(reward, np.float32)
-    self.add_episode_with_returns(state, joint_action, reward,
-                                  discounted_next_returns(reward, self._gamma), time_left)
-
-  def add_episode_with_returns(self, state: np.ndarray, joint_action: np.ndarray,
-                               reward: np.ndarray, next_return: np.ndarray,
-                               time_left: Optional[np.ndarray] = None) -> None:
-    """Adds one episode whose return targets G_{t+1} were computed by the writer."""
+    """Adds one episode, time-major: state [T, (B,) F], joint_action/reward [T, (B,) N];
+    its return targets G_{t+1} are computed here."""
     state = np.asarray(state, np.float32)
     joint_action = np.asarray(joint_action)
     reward = np.asarray(reward, np.float32)
-    next_return = np.asarray(next_return, np.float32)
+    next_return = discounted_next_returns(reward, self._gamma).astype(np.float32)
     num_steps = reward.shape[0]
     if (state.shape[0] != num_steps or joint_action.shape != reward.shape
         or next_return.shape != reward.shape):

@@ -70,11 +70,9 @@ class ImpalaBuilder(base.BaseBuilder):
         rate_limiter=reverb.rate_limiters.MinSize(self.config.batch_size),
         signature=signature)
 
-  def make_adder(self, client: reverb.Client, table: str) -> adders.ReverbAdder:
-    return adders.SequenceAdder(
-        client=client, priority_fns={table: None},
-        period=self.config.sequence_period or self.config.sequence_length,
-        sequence_length=self.config.sequence_length)
+  def sequence_layout(self) -> base.SequenceLayout:
+    return base.SequenceLayout(self.config.sequence_length,
+                                  self.config.sequence_period or self.config.sequence_length)
 
   def make_dataset(self, server_address: str, table: str) -> tf.data.Dataset:
     return datasets.make_reverb_dataset(

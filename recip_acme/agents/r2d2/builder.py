@@ -60,10 +60,8 @@ class R2D2Builder(base.BaseBuilder):
         signature=adders.SequenceAdder.signature(
             spec, extras_spec, sequence_length=self.sequence_length))
 
-  def make_adder(self, client, table) -> adders.ReverbAdder:
-    return adders.SequenceAdder(client=client, priority_fns={table: None},
-                                period=self.config.replay_period,
-                                sequence_length=self.sequence_length)
+  def sequence_layout(self) -> base.SequenceLayout:
+    return base.SequenceLayout(self.sequence_length, self.config.replay_period)
 
   def make_dataset(self, server_address, table) -> tf.data.Dataset:
     return datasets.make_reverb_dataset(

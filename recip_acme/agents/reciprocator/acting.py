@@ -6,10 +6,11 @@ the base learner's behaviour policy, and, for Reciprocators, the value of
 influence of the sampled joint action and the reciprocal reward are computed from
 the actor's copy of the influence estimators, with balances carried per environment.
 
-It writes (a) each player slot's trajectory, with ``reciprocal_reward`` among the
-extras, through the base learner's own Acme adder, and (b) at each episode's end,
-the episode's joint experience (state, joint action, all rewards, time) to the
-table the influence learner reads. Data flows one way: environment -> this actor ->
+It writes, through one ``writing.JointTrajectoryWriter`` per environment copy, (a)
+each player slot's trajectory, with ``reciprocal_reward`` among the extras, cut
+into items exactly as the base learner's own Acme adder cuts them, and (b) at each
+episode's end, the episode's joint experience (state, joint action, all rewards,
+time) for the influence learner. Data flows one way: environment -> this actor ->
 Reverb -> adapter (dataset transform) -> learner.
 """
 
@@ -19,7 +20,6 @@ import dataclasses
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
-import reverb
 import sonnet as snt
 import tensorflow as tf
 import tree
@@ -27,7 +27,7 @@ import tree
 from recip_acme import networks as networks_lib
 from recip_acme import reciprocal
 from recip_acme.agents import base
-from recip_acme.influence import data as data_lib
+from recip_acme.agents.reciprocator import writing
 from recip_acme.influence import networks as influence_networks
 
 RECIPROCAL_REWARD = "reciprocal_reward"
@@ -112,65 +112,21 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
                                          rec_state)
 
 
-class JointExperienceWriter:
-  """Writes one finished episode of joint experience as one Reverb item."""
-
-  def __init__(self, client: reverb.Client, table: str, gamma: float):
-    self._client = client
-    self._table = table
-    self._gamma = gamma
-
-  def write(self, state, joint_action, reward, time_left) -> None:
-    item = {
-        "state": np.asarray(state, np.float32),
-        "joint_action": np.asarray(joint_action, np.int32),
-        "reward": np.asarray(reward, np.float32),
-        "next_return": data_lib.discounted_next_returns(reward, self._gamma),
-        "time_left": np.asarray(time_left, np.float32),
-    }
-    # Episodes differ in length and a writer's columns cannot change shape: one
-    # short-lived writer per episode.
-    with self._client.trajectory_writer(num_keep_alive_refs=1) as writer:
-      writer.append(item)
-      writer.create_item(self._table, 1.0, {k: writer.history[k][-1] for k in item})
-      writer.flush()
-
-
-def joint_experience_signature(state_size: int, num_players: int) -> Dict[str, tf.TensorSpec]:
-  return {"state": tf.TensorSpec([None, state_size], tf.float32),
-          "joint_action": tf.TensorSpec([None, num_players], tf.int32),
-          "reward": tf.TensorSpec([None, num_players], tf.float32),
-          "next_return": tf.TensorSpec([None, num_players], tf.float32),
-          "time_left": tf.TensorSpec([None], tf.float32)}
-
-
-class _EpisodeBuffer:
-  """One environment's joint experience since its episode began."""
-
-  def __init__(self):
-    self.states, self.actions, self.rewards, self.time_left = [], [], [], []
-
-  def clear(self):
-    self.__init__()
-
-
 class JointActor:
   """Acts for all N players of E environments; see the module docstring."""
 
   def __init__(self, base_builder: base.BaseBuilder, groups: Sequence[PolicyGroup],
                num_players: int, num_envs: int,
-               adders: Optional[List[List[Any]]] = None,
+               writers: Optional[List[writing.JointTrajectoryWriter]] = None,
                influence: Optional[InfluenceSettings] = None,
-               joint_writer: Optional[JointExperienceWriter] = None,
                horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True,
                observation_inputs: Optional[networks_lib.NetworkConfig] = None):
     self._base = base_builder
     self._groups = list(groups)
     self._num_players = num_players
     self._num_envs = num_envs
-    self._adders = adders
+    self._writers = writers
     self._influence = influence
-    self._joint_writer = joint_writer
     self._horizon = horizon
     # What players observe besides RGB (networks.PlayerObservation), from the network
     # config the builder completed: the previous reward and action, and balances.
@@ -183,9 +139,12 @@ class JointActor:
     self._previous_actions = np.zeros([num_envs, num_players], np.int64)
     self._has_previous = np.zeros(num_envs, bool)   # False on an episode's first step.
     self._seed = tf.Variable([seed, 0], dtype=tf.int64, trainable=False)
-    self._player_group = np.zeros(num_players, np.int64)
+    # Per environment, per player: (policy group, batch row of the group's slots).
+    self._slots_of_env = [[None] * num_players for _ in range(num_envs)]
     for g, group in enumerate(self._groups):
-      self._player_group[group.players] = g
+      for k, player in enumerate(group.players):
+        for e in range(num_envs):
+          self._slots_of_env[e][player] = (g, e * len(group.players) + k)
     # Recurrent states and balances live in variables: the step function then takes
     # three plain arrays, and tf.function's per-call input binding stays cheap.
     self._core_vars = [tree.map_structure(
@@ -194,7 +153,6 @@ class JointActor:
     self._rec_vars = reciprocal.ReciprocalState(*(
         tf.Variable(x, trainable=False)
         for x in reciprocal.initial_state([num_envs], num_players)))
-    self._buffers = [_EpisodeBuffer() for _ in range(num_envs)]
     self._recording = np.zeros(num_envs, bool)
     # When False (before the influence estimators' first fit), new episodes are not
     # written for the policy learners: policies are frozen, as in the paper.
@@ -257,15 +215,15 @@ class JointActor:
     return networks_lib.last_step_features(rewards, self._previous_actions,
                                            self._last_step_width - 1, self._has_previous[:, None])
 
-  def _player_timestep(self, ts, i: int, e: int, balance_rows: Optional[np.ndarray],
-                       last_step_rows: np.ndarray):
-    """Player i's dm_env TimeStep, as a PlayerObservation when the network reads more."""
-    timestep = ts.player(i)
+  def _player_observations(self, ts, e: int, balance_rows: Optional[np.ndarray],
+                           last_step_rows: np.ndarray) -> List[Any]:
+    """Every player's observation, as a PlayerObservation when the network reads more."""
     if not self._augmented:
-      return timestep
-    balance = balance_rows[e, i] if balance_rows is not None else np.zeros(0, np.float32)
-    return timestep._replace(observation=networks_lib.PlayerObservation(
-        timestep.observation, last_step_rows[e, i], balance))
+      return ts.observations
+    empty = np.zeros(0, np.float32)
+    return [networks_lib.PlayerObservation(
+        rgb, last_step_rows[e, i], balance_rows[e, i] if balance_rows is not None else empty)
+            for i, rgb in enumerate(ts.observations)]
 
   # -- Python part: environments, adders, episode bookkeeping. ------------------
 
@@ -284,14 +242,14 @@ class JointActor:
     if self._influence is None or self._influence.reset_balance_each_episode:
       for v in self._rec_vars:
         v[e].assign(tf.zeros_like(v[e]))
-    self._buffers[e].clear()
     self._has_previous[e] = False
-    self._recording[e] = self.record_policy_data and self._adders is not None
-    if self._recording[e]:
+    self._recording[e] = self.record_policy_data and self._writers is not None
+    if self._writers is not None:
       rows = self._balance_rows(self._rec_vars).numpy() if self._balance_observation else None
       last_step = self._last_step_rows(np.zeros(self._previous_actions.shape, np.float32))
-      for i in range(self._num_players):
-        self._adders[e][i].add_first(self._player_timestep(timestep, i, e, rows, last_step))
+      self._writers[e].first(self._player_observations(timestep, e, rows, last_step),
+                             timestep.state, self._time_left(np.array([timestep.step]))[0],
+                             record_policy=self._recording[e])
 
   def select_actions(self, timesteps: Sequence[Any]) -> np.ndarray:
     """One joint action [E, N] for the E environments' current timesteps."""
@@ -305,7 +263,6 @@ class JointActor:
       self._forward_concrete = self._forward.get_concrete_function(
           observations, last_step, state, time_left)
     self._last = self._forward_concrete(observations, last_step, state, time_left)
-    self._last_inputs = (state, time_left)
     scale = self._influence.scale if self._influence is not None else None
     self._reward_factor = 1.0 if scale is None else scale.factor()
     return self._last["actions"].numpy()
@@ -321,15 +278,11 @@ class JointActor:
     return self._seed
 
   def close(self) -> None:
-    """Releases the adders while the Reverb server is still up.
-
-    Acme's adders flush in __del__; with the server already gone each one waits
-    10 s. Dropping them first makes that flush immediate.
-    """
-    for row in self._adders or []:
-      for adder in row:
-        adder.reset()
-    self._adders = None
+    """Releases the writers while the Reverb server is still up (a writer flushes
+    when it is released; with the server gone that waits for a timeout)."""
+    for writer in self._writers or []:
+      writer.close()
+    self._writers = None
     self._recording[:] = False
 
   def last_reciprocal(self) -> Optional[Dict[str, np.ndarray]]:
@@ -347,35 +300,26 @@ class JointActor:
       reciprocal_reward = raw * np.float32(self._reward_factor)   # What the learner sees.
       if self._influence.scale is not None:
         self._influence.scale.update(np.stack([ts.rewards for ts in next_timesteps]), raw)
-    else:
-      reciprocal_reward = np.zeros(actions.shape, np.float32)
-    extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"])  # Incl. core_state.
-    state, time_left = self._last_inputs
-    next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
     self._previous_actions[:] = actions
     self._has_previous[:] = True   # observe_first clears it where an episode restarts.
+    ended = [ts.last() for ts in next_timesteps]
+    if self._writers is None:
+      return ended
+    # Per group, the extras' leaves [E*G, ...] in tree.flatten order (the writer's).
+    flat_extras = []
+    for g, group in enumerate(self._groups):
+      extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"][g])
+      if self._influence is not None:
+        extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
+      flat_extras.append(tree.flatten(extras))
+    next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
     next_last_step = self._last_step_rows(np.stack([ts.rewards for ts in next_timesteps]))
-    ended = []
+    next_time_left = self._time_left(np.array([ts.step for ts in next_timesteps]))
+    actions = actions.astype(np.int64)
     for e, ts in enumerate(next_timesteps):
-      if self._recording[e]:
-        for i in range(self._num_players):
-          g = self._player_group[i]
-          slot = e * len(self._groups[g].players) + self._groups[g].players.index(i)
-          player_extras = tree.map_structure(lambda x, slot=slot: x[slot], extras[g])
-          if self._influence is not None:
-            player_extras[RECIPROCAL_REWARD] = np.float32(reciprocal_reward[e, i])
-          self._adders[e][i].add(np.int64(actions[e, i]),
-                                 self._player_timestep(ts, i, e, next_rows, next_last_step),
-                                 player_extras)
-      if self._joint_writer is not None:
-        buffer = self._buffers[e]
-        buffer.states.append(state[e])
-        buffer.actions.append(actions[e])
-        buffer.rewards.append(ts.rewards)
-        buffer.time_left.append(time_left[e])
-        if ts.last():
-          self._joint_writer.write(buffer.states, buffer.actions, buffer.rewards,
-                                   buffer.time_left)
-          buffer.clear()
-      ended.append(ts.last())
+      player_extras = [[leaf[slot] for leaf in flat_extras[g]]
+                       for g, slot in self._slots_of_env[e]]
+      self._writers[e].step(actions[e], ts.rewards, ts.discount, player_extras,
+                            self._player_observations(ts, e, next_rows, next_last_step),
+                            ts.last(), ts.state, next_time_left[e])
     return ended

@@ -13,6 +13,7 @@ the same learner on extrinsic rewards only), for the paper's R-vs-NL pairings.
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Dict, Optional, Sequence
 
 import numpy as np
@@ -198,6 +199,8 @@ class BatchedReciprocators:
     self._balances = reciprocal.initial_state([b], n)
     self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
     self.episodes = 0
+    # Cumulative seconds per part of run_episode (benchmarks/paper_games.py prints them).
+    self.seconds = dict(acting=0.0, influence=0.0, writes=0.0, updates=0.0)
     # The parameters at the last policy_diagnostics call (for its param_change).
     self._diagnosed_parameters = None
 
@@ -220,6 +223,7 @@ class BatchedReciprocators:
 
   def run_episode(self) -> Dict[str, np.ndarray]:
     """Plays one batched episode, writes it, refits the estimators if due, learns."""
+    start = time.perf_counter()
     env, n = self.env, self.env.num_players
     b, horizon = env.batch_size, env.episode_length
     step = env.reset()
@@ -250,6 +254,7 @@ class BatchedReciprocators:
       record["rewards"].append(step.rewards)
       record["r_rec"].append(r_rec)
       record["info"].append(step.info)
+    self.seconds["acting"] += time.perf_counter() - start
     stats = self._learn(record)
     self.episodes += 1
     return stats
@@ -283,15 +288,21 @@ class BatchedReciprocators:
     # carry reciprocal rewards from unfitted estimators and are not learned from.
     learning_enabled = self.influence is None or self.influence.num_fits > 0
     fitted = False
+    clock = time.perf_counter()
     if self.influence is not None:
       self.replay.add_episode(np.stack(record["state"]), np.stack(record["actions"]),
                               np.stack(record["rewards"]), np.stack(record["time_left"]))
       fitted = self.influence.maybe_step()
+    self.seconds["influence"] += time.perf_counter() - clock
     if learning_enabled:
+      clock = time.perf_counter()
       self._write(record)
+      self.seconds["writes"] += time.perf_counter() - clock
+      clock = time.perf_counter()
       for learner in self.learners:
         for _ in range(self.config.updates_per_episode):
           learner.step()
+      self.seconds["updates"] += time.perf_counter() - clock
     rewards = np.stack(record["rewards"])                            # [T, B, N]
     return {"rewards": rewards, "actions": np.stack(record["actions"]),
             "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],

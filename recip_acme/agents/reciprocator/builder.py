@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import reverb
 import tensorflow as tf
+import tree
 from acme import specs
 from acme.agents.jax import builders
 from acme.tf import utils as tf2_utils
@@ -31,6 +32,7 @@ from recip_acme.agents import base
 from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import config as config_lib
 from recip_acme.agents.reciprocator import learning
+from recip_acme.agents.reciprocator import writing
 from recip_acme.influence import learning as influence_learning
 from recip_acme.influence import networks as influence_networks
 
@@ -47,6 +49,7 @@ class JointSpec:
   player_specs: Sequence[specs.EnvironmentSpec]
   state_size: int
   horizon: Optional[int] = None  # Fixed episode length, if any (for time-left inputs).
+  max_episode_steps: int = 5000  # No episode is longer (the joint writer keeps that many).
 
   @property
   def num_players(self) -> int:
@@ -115,7 +118,6 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     # w, read by the dataset transform at every sample; the trainer ramps it.
     self.reciprocal_weight = tf.Variable(config.weight_at(0), dtype=tf.float32,
                                          trainable=False, name="reciprocal_weight")
-    self._extras_specs: Optional[List[dict]] = None
 
   # -- Networks -----------------------------------------------------------------
 
@@ -162,7 +164,9 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
           name=JOINT_TABLE, sampler=reverb.selectors.Fifo(), remover=reverb.selectors.Fifo(),
           max_size=c.replay_episodes + 8 * self.config.num_envs,
           rate_limiter=reverb.rate_limiters.MinSize(1), max_times_sampled=1,
-          signature=acting.joint_experience_signature(self.spec.state_size, self.spec.num_players)))
+          signature=writing.joint_experience_signature(
+              self.spec.state_size, self.spec.player_specs[0].actions.dtype,
+              self.spec.num_players)))
     return tables
 
   def make_dataset_iterator(self, replay_client: reverb.Client) -> List[tf.data.Dataset]:
@@ -176,17 +180,28 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       datasets.append(dataset)
     return datasets
 
-  def make_adder(self, replay_client: reverb.Client) -> List[List[object]]:
-    """adders[e][i]: player i of environment e writes to its group's table."""
+  def make_adder(self, replay_client: reverb.Client, networks: ReciprocatorNetworks
+                 ) -> List[writing.JointTrajectoryWriter]:
+    """One joint writer per environment copy: every player's items go to its group's
+    table, cut as the base learner's own adder cuts them, and (Reciprocators) each
+    finished episode to the joint-experience table."""
     group_of = {i: g for g, players in enumerate(self.player_groups) for i in players}
-    return [[self.base.make_adder(replay_client, policy_table(group_of[i]))
-             for i in range(self.spec.num_players)] for _ in range(self.config.num_envs)]
+    tables = [policy_table(group_of[i]) for i in range(self.spec.num_players)]
+    zeros = lambda s: np.zeros(s.shape, tf.as_dtype(s.dtype).as_numpy_dtype)  # noqa: E731
+    observations = [tree.map_structure(zeros, s.observations) for s in self.spec.player_specs]
+    extras = [tree.map_structure(zeros, self._group_extras_spec(networks, group_of[i]))
+              for i in range(self.spec.num_players)]
+    return [writing.JointTrajectoryWriter(
+        replay_client, tables, self.base.sequence_layout(), observations, extras,
+        action_dtype=self.spec.player_specs[0].actions.dtype,
+        joint_table=JOINT_TABLE if self.config.reciprocal else None,
+        state_size=self.spec.state_size, max_episode_steps=self.spec.max_episode_steps)
+            for _ in range(self.config.num_envs)]
 
   def make_actor(self, random_key, policy_network: ReciprocatorNetworks, adder=None,
-                 variable_source=None, replay_client: Optional[reverb.Client] = None
-                 ) -> acting.JointActor:
+                 variable_source=None) -> acting.JointActor:
     del variable_source  # Single process: the actor shares the learners' variables.
-    influence = joint_writer = None
+    influence = None
     if self.config.reciprocal:
       c = self.config.influence
       influence = acting.InfluenceSettings(
@@ -198,12 +213,9 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
               self.config.reciprocal_scale_steps,
               statistic="rms" if self.config.reciprocal_scale == "extrinsic_rms" else "mean_abs")
                  if self.config.reciprocal_scale != "none" else None))
-      if replay_client is not None:
-        joint_writer = acting.JointExperienceWriter(replay_client, JOINT_TABLE, c.gamma)
     return acting.JointActor(
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
-        adders=adder, influence=influence, joint_writer=joint_writer,
-        horizon=self.spec.horizon, seed=int(random_key),
+        writers=adder, influence=influence, horizon=self.spec.horizon, seed=int(random_key),
         observation_inputs=self.network_config)
 
   def make_learner(self, random_key, networks: ReciprocatorNetworks,

@@ -80,8 +80,8 @@ def return_normalization_transform(discount: float, epsilon: float = 1e-5):
 class ReverbJointReplay:
   """The influence learner's replay: the last K episodes drained from a Reverb table.
 
-  Actors write one item per finished episode to a table sampled first-in first-out,
-  at most once per item; this keeps the last `max_episodes` of them in memory
+  Actors write one item per finished episode (writing.JointTrajectoryWriter) to a
+  table sampled first-in first-out, at most once per item; this keeps the last `max_episodes` of them in memory
   (data_lib.EpisodeReplay) and counts every episode ever inserted, so that the
   refit schedule holds across actor processes.
   """
@@ -98,10 +98,13 @@ class ReverbJointReplay:
     waiting = self._client.server_info()[self._table].current_size
     if waiting == 0:
       return 0
-    for rows in self._client.sample(self._table, num_samples=waiting,
-                                    unpack_as_table_signature=True):
-      episode = {k: np.stack([np.asarray(r.data[k]) for r in rows]) for k in rows[0].data}
-      self._replay.add_episode_with_returns(**episode)
+    for sample in self._client.sample(self._table, num_samples=waiting, emit_timesteps=False,
+                                      unpack_as_table_signature=True):
+      episode = sample.data   # One item: the whole episode, per player actions and rewards.
+      self._replay.add_episode(np.asarray(episode["state"]),
+                               np.stack(episode["actions"], axis=-1),
+                               np.stack(episode["rewards"], axis=-1),
+                               np.asarray(episode["time_left"]))
       self._received += 1
     return waiting
 

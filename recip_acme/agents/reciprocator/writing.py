@@ -1,0 +1,244 @@
+"""One Reverb trajectory writer per environment copy, for every player at once.
+
+Why: with Acme's adders, an environment step of E copies and N players made 2*E*N
+Python ``append`` calls, each with its own tree flattening, writer and per-slot
+slicing of the extras; that was about half of the actor's time (README, Throughput).
+Here each copy appends the joint step twice (the next observations as a partial
+step, then the actions, rewards and extras that complete it), as one flat tuple of
+columns with a column per player and field. Items are then cut per player from the
+same history, exactly as Acme's ``SequenceAdder`` cuts them (same length, period and
+zero padding at an episode's end, pinned step for step by tests/test_writing.py), so
+the wrapped learner samples what it always sampled. The influence learner's joint
+experience is one more item per finished episode over the same columns (the players'
+action and reward columns, and two joint ones: the estimators' state and time left),
+so nothing of an episode is written twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+import reverb
+import tensorflow as tf
+import tree
+from acme.adders.reverb import base as adders_base
+
+from recip_acme.agents import base
+
+_STEP_FIELDS = ("start_of_episode", "action", "reward", "discount")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlayerColumns:
+  """Column indices of one player's fields in the flat step tuple."""
+  observation: Any     # Structure of the observation, leaves are column indices.
+  start_of_episode: int
+  action: int
+  reward: int
+  discount: int
+  extras: Any          # Structure of the extras, leaves are column indices.
+
+  @property
+  def observation_columns(self) -> List[int]:
+    return tree.flatten(self.observation)
+
+  @property
+  def extras_columns(self) -> List[int]:
+    return tree.flatten(self.extras)
+
+
+def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
+  """Per-player column indices, then the joint state and time-left columns."""
+  players, k = [], 0
+  for observation, player_extras in zip(observations, extras):
+    obs_leaves, extras_leaves = len(tree.flatten(observation)), len(tree.flatten(player_extras))
+    obs = tree.unflatten_as(observation, list(range(k, k + obs_leaves)))
+    k += obs_leaves
+    start, action, reward, discount = range(k, k + 4)
+    k += 4
+    ext = tree.unflatten_as(player_extras, list(range(k, k + extras_leaves)))
+    k += extras_leaves
+    players.append(PlayerColumns(obs, start, action, reward, discount, ext))
+  return players, k, k + 1, k + 2    # players, state column, time-left column, width
+
+
+def joint_experience_signature(state_size: int, action_dtype: Any,
+                               num_players: int) -> dict:
+  """The joint-experience table's items: one episode, per player action and reward."""
+  return {"state": tf.TensorSpec([None, state_size], tf.float32),
+          "actions": tuple(tf.TensorSpec([None], action_dtype) for _ in range(num_players)),
+          "rewards": tuple(tf.TensorSpec([None], tf.float32) for _ in range(num_players)),
+          "time_left": tf.TensorSpec([None], tf.float32)}
+
+
+class JointTrajectoryWriter:
+  """Writes one environment copy's joint steps (see the module docstring).
+
+  ``observation_examples`` and ``extras_examples`` hold one example (any values, the
+  right structure, shapes and dtypes) per player.
+  Call ``first`` at an episode's start and ``step`` after each environment step; the
+  arguments are per player (lists of length N). ``record_policy`` (given at ``first``)
+  says whether this episode's player items are written; the joint-experience item is
+  written whenever a ``joint_table`` was given.
+  """
+
+  def __init__(self, client: reverb.Client, player_tables: Sequence[str],
+               layout: base.SequenceLayout, observation_examples: Sequence[Any],
+               extras_examples: Sequence[Any],
+               action_dtype: Any = np.int64, joint_table: Optional[str] = None,
+               state_size: int = 0, max_episode_steps: int = 5000,
+               max_in_flight_items: int = 2):
+    self._tables = list(player_tables)
+    self._layout = layout
+    self._num_players = len(self._tables)
+    self._players, self._state_col, self._time_col, self._width = _column_layout(
+        observation_examples, extras_examples)
+    self._joint_table = joint_table
+    self._max_episode_steps = max_episode_steps
+    self._max_in_flight = max_in_flight_items * self._num_players
+    # The joint item spans a whole episode, so the columns it reads keep that many
+    # refs; the rest keep one sequence's worth. (The writer's own setting must be the
+    # longest: it also sizes the Python-side history of every column.)
+    short_refs = layout.sequence_length + 1
+    long_refs = max(max_episode_steps + 2, short_refs) if joint_table is not None else short_refs
+    self._writer = client.trajectory_writer(num_keep_alive_refs=long_refs)
+    if long_refs > short_refs:
+      for p in self._players:
+        for column in p.observation_columns + p.extras_columns + [
+            p.start_of_episode, p.discount]:
+          self._writer.configure((column,), num_keep_alive_refs=short_refs,
+                                 max_chunk_length=None)
+    # Zeros of every column: Acme's dummy step after the last one, and its padding.
+    self._zeros: List[Any] = [None] * self._width
+    for p, observation, extras in zip(self._players, observation_examples, extras_examples):
+      for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
+        self._zeros[col] = np.zeros_like(leaf)
+      for col, leaf in zip(p.extras_columns, tree.flatten(extras)):
+        self._zeros[col] = np.zeros_like(leaf)
+      self._zeros[p.start_of_episode] = np.bool_(False)
+      self._zeros[p.action] = np.zeros((), action_dtype)
+      self._zeros[p.reward] = np.float32(0)
+      self._zeros[p.discount] = np.float32(0)
+    self._zeros[self._state_col] = np.zeros(state_size, np.float32)
+    self._zeros[self._time_col] = np.float32(0)
+    # Columns the partial step sets; Acme's dummy step after the last step leaves them.
+    self._observation_columns = frozenset(
+        [self._state_col, self._time_col]
+        + [c for p in self._players for c in p.observation_columns + [p.start_of_episode]])
+    # Per player (observation columns, whether the observation is one array, extras
+    # columns): the appends run every step, so no tree walks there.
+    self._fast = [(p.observation_columns, len(p.observation_columns) == 1 and
+                   isinstance(observation, np.ndarray), p.extras_columns)
+                  for p, observation in zip(self._players, observation_examples)]
+    self._record_policy = False
+    self._open = False
+
+  # -- Appends. -------------------------------------------------------------------
+
+  def _append_observations(self, observations: Sequence[Any], first: bool,
+                           state: np.ndarray, time_left: float) -> None:
+    row: List[Any] = [None] * self._width
+    start = np.bool_(first)
+    for p, (columns, single, _), observation in zip(self._players, self._fast, observations):
+      if single:
+        row[columns[0]] = observation
+      else:
+        for col, leaf in zip(columns, tree.flatten(observation)):
+          row[col] = leaf
+      row[p.start_of_episode] = start
+    row[self._state_col] = np.asarray(state, np.float32)
+    row[self._time_col] = np.float32(time_left)
+    self._writer.append(tuple(row), partial_step=True)
+
+  def _complete(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
+                extras: Sequence[Sequence[Any]]) -> None:
+    row: List[Any] = [None] * self._width
+    discount = np.float32(discount)
+    for p, (_, _, columns), action, reward, flat_extras in zip(
+        self._players, self._fast, actions, rewards, extras):
+      row[p.action] = action
+      row[p.reward] = np.float32(reward)
+      row[p.discount] = discount
+      for col, leaf in zip(columns, flat_extras):
+        row[col] = leaf
+    self._writer.append(tuple(row))
+
+  def first(self, observations: Sequence[Any], state: np.ndarray, time_left: float,
+            record_policy: bool) -> None:
+    """An episode begins: each player's first observation (Acme's add_first)."""
+    if self._open:
+      self._writer.end_episode(clear_buffers=True)
+    self._record_policy = record_policy
+    self._open = True
+    self._append_observations(observations, True, state, time_left)
+
+  def step(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
+           extras: Sequence[Sequence[Any]], observations: Sequence[Any], last: bool,
+           state: np.ndarray, time_left: float) -> None:
+    """One environment step (Acme's add): per player the action taken, the flat
+    extras (leaves in ``tree.flatten`` order) and what came back; ``state`` and
+    ``time_left`` belong to the new observations."""
+    self._complete(actions, rewards, discount, extras)
+    self._append_observations(observations, False, state, time_left)
+    if self._record_policy:
+      self._maybe_create_items(self._layout.sequence_length)
+    if last:
+      self._end_episode()
+
+  # -- Items. ---------------------------------------------------------------------
+
+  def _player_trajectory(self, history, p: PlayerColumns, rows: slice):
+    column = lambda col: history[col][rows]   # noqa: E731
+    return adders_base.Trajectory(
+        observation=tree.map_structure(column, p.observation),
+        action=column(p.action), reward=column(p.reward), discount=column(p.discount),
+        start_of_episode=column(p.start_of_episode),
+        extras=tree.map_structure(column, p.extras))
+
+  def _maybe_create_items(self, sequence_length: int, end_of_episode: bool = False,
+                          force: bool = False) -> None:
+    """Acme SequenceAdder._maybe_create_item, for every player."""
+    steps, length, period = (self._writer.episode_steps, self._layout.sequence_length,
+                             self._layout.period)
+    first_write = steps == sequence_length
+    period_reached = steps > length and (steps - length) % period == 0
+    if not (first_write or period_reached or force):
+      return
+    rows = slice(-sequence_length, None) if end_of_episode else slice(-sequence_length - 1, -1)
+    history = self._writer.history
+    for p, table in zip(self._players, self._tables):
+      self._writer.create_item(table, 1.0, self._player_trajectory(history, p, rows))
+    self._writer.flush(self._max_in_flight)
+
+  def _end_episode(self) -> None:
+    """Acme's end of episode (dummy step, zero padding, last item), then the joint item."""
+    self._writer.append(tuple(self._zeros[i] if i not in self._observation_columns else None
+                              for i in range(self._width)))
+    episode_length = self._writer.episode_steps - 1    # Transitions; the dummy step is extra.
+    if self._joint_table is not None:
+      if episode_length > self._max_episode_steps:
+        raise ValueError(f"an episode of {episode_length} steps is longer than the writer's "
+                         f"max_episode_steps={self._max_episode_steps}")
+      history = self._writer.history
+      rows = slice(-episode_length - 1, -1)
+      self._writer.create_item(self._joint_table, 1.0, {
+          "state": history[self._state_col][rows],
+          "actions": tuple(history[p.action][rows] for p in self._players),
+          "rewards": tuple(history[p.reward][rows] for p in self._players),
+          "time_left": history[self._time_col][rows]})
+    if self._record_policy:
+      length, period = self._layout.sequence_length, self._layout.period
+      delta = length - self._writer.episode_steps
+      if delta < 0:
+        delta = (period + delta) % period
+      for _ in range(delta):
+        self._writer.append(tuple(self._zeros))
+      self._maybe_create_items(length, end_of_episode=True, force=True)
+    self._writer.end_episode(clear_buffers=True)
+    self._open = False
+
+  def close(self) -> None:
+    """Flushes what is pending and releases the writer (before the server stops)."""
+    self._writer.close()
