@@ -297,3 +297,136 @@ def train_seed(name: str, env, config, episodes: int, log=print):
   finally:
     trainer.close()
   return with_seed(pd.DataFrame(rows), config.seed)
+
+
+# -- The claims table (results/paper/claims.md): each claim, per seed, with its margin. --
+
+PAPER_COINS_TOTAL = 8.0      # Coins R vs R: total extrinsic reward per episode (paper).
+MUTUAL_DEFECTION = -2.0      # IPD reward per step when both defect.
+LAST = 20                    # Episodes averaged at the end of a run.
+
+
+def _seed_frames(folder: str) -> dict:
+  """{seed: DataFrame} of a folder's seed_<k>.csv files."""
+  import glob  # pylint: disable=g-import-not-at-top
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  frames = {}
+  for path in sorted(glob.glob(os.path.join(folder, "seed_*.csv"))):
+    seed = int(os.path.basename(path)[len("seed_"):-len(".csv")])
+    frames[seed] = pd.read_csv(path)
+  return frames
+
+
+def _ipd_r_vs_nl_rows(df) -> dict:
+  late = df[(df["episode"] >= 200) & (df["episode"] < 400)]
+  worst = min(late["reward_per_step_p0"].mean(), late["reward_per_step_p1"].mean())
+  reached = df.index[df["p_cooperate_p1"] >= 0.8]
+  first = int(df["episode"][reached[0]]) if len(reached) else None
+  return {"measured": f"episodes 200-399: lower player reward/step {worst:.2f}; NL first "
+                      f"P(C) >= 0.8 at episode {first if first is not None else 'never'}",
+          "margin": f"{worst - MUTUAL_DEFECTION:+.2f} over -2; "
+                    + (f"{200 - first} episodes to spare" if first is not None else "never"),
+          "passes": worst > MUTUAL_DEFECTION and first is not None and first < 200}
+
+
+def _ipd_nl_vs_nl_rows(df) -> dict:
+  cooperation = max(df["p_cooperate_p0"].tail(LAST).mean(), df["p_cooperate_p1"].tail(LAST).mean())
+  reward = max(df["reward_per_step_p0"].tail(LAST).mean(), df["reward_per_step_p1"].tail(LAST).mean())
+  return {"measured": f"last {LAST}: higher P(C) {cooperation:.3f}, higher reward/step {reward:.2f}",
+          "margin": f"{0.1 - cooperation:+.3f} under P(C) 0.1",
+          "passes": cooperation <= 0.1}
+
+
+def _coins_r_vs_r_rows(df, baseline) -> dict:
+  total = df["total_reward"].tail(LAST).mean()
+  own = df["p_own_coin"].tail(LAST).mean()
+  base, which, _ = baseline
+  return {"measured": f"last {LAST}: total reward {total:.1f}, P(own) {own:.3f} "
+                      f"(NL vs NL, {which}: {base:.3f})",
+          "margin": f"{total - PAPER_COINS_TOTAL:+.1f} over the paper's 8; P(own) "
+                    f"{own - base:+.3f} over NL vs NL",
+          "passes": total >= PAPER_COINS_TOTAL and own > base}
+
+
+def _coins_nl_vs_nl_rows(df) -> dict:
+  total = df["total_reward"].tail(LAST).mean()
+  own = df["p_own_coin"].tail(LAST).mean()
+  return {"measured": f"last {LAST}: total reward {total:.1f}, P(own) {own:.3f}",
+          "margin": f"P(own) {own - 0.5:+.3f} from 1/2",
+          "passes": abs(own - 0.5) <= 0.05}
+
+
+def _coins_r_vs_nl_rows(df, baseline) -> dict:
+  nl_own = df["p_own_coin_p1"].tail(LAST).mean()       # Player 1 is the naive learner.
+  base, which, base_frame = baseline
+  rewards = [df[f"reward_p{i}"].tail(LAST).mean() for i in (0, 1)]
+  same_episodes = ""
+  if base_frame is not None:
+    # The NL vs NL baseline drifts above 1/2 (README): the shaping relative to it over
+    # the same episodes, per 100 episodes.
+    gap = (df["p_own_coin_p1"] - base_frame["p_own_coin"]).dropna()
+    same_episodes = "; NL's P(own) minus NL vs NL's per 100 episodes: " + ", ".join(
+        f"{gap[i:i + 100].mean():+.3f}" for i in range(0, len(gap), 100))
+  return {"measured": f"last {LAST}: NL's P(own) {nl_own:.3f} (NL vs NL, {which}: "
+                      f"{base:.3f}); reward R {rewards[0]:+.1f}, NL {rewards[1]:+.1f}"
+                      + same_episodes,
+          "margin": f"NL's P(own) {nl_own - base:+.3f} over NL vs NL; lower reward "
+                    f"{min(rewards):+.1f} over 0",
+          "passes": nl_own > base and min(rewards) > 0}
+
+
+def _baseline_own(results_dir: str, name: str, seed: int):
+  """(NL vs NL's P(own) over its last episodes, which runs): the same seed's run at the
+  default scale, or the mean over its seeds when that seed was not run there."""
+  frames = _seed_frames(os.path.join(results_dir, BASELINE[name]))
+  own = {s: df["p_own_coin"].tail(LAST).mean() for s, df in frames.items()}
+  if seed in own:
+    return own[seed], "same seed", frames[seed]
+  return (sum(own.values()) / len(own), f"mean of seeds {','.join(map(str, sorted(own)))}",
+          None)
+
+
+# claim -> (experiment folder, its rule, needs the NL vs NL baseline, seeds needed to pass)
+CLAIMS = {
+    "IPD R vs NL: the NL is shaped to cooperate (first P(C) >= 0.8 within 200 episodes) "
+    "and both players stay above mutual defection over episodes 200-399":
+        ("ipd_r_vs_nl", _ipd_r_vs_nl_rows, False, 3),
+    "IPD NL vs NL ends in mutual defection (P(C) <= 0.1 in the last 20 episodes)":
+        ("ipd_nl_vs_nl", _ipd_nl_vs_nl_rows, False, None),
+    "Coins R vs R: about 8 total reward per episode (>= 8) and P(own) above NL vs NL":
+        ("coins_r_vs_r", _coins_r_vs_r_rows, True, None),
+    "Coins NL vs NL: P(own) near 1/2 (within 0.05)":
+        ("coins_nl_vs_nl", _coins_nl_vs_nl_rows, False, None),
+    "Coins R vs NL: the NL's P(own) rises above NL vs NL's, and both earn positive reward":
+        ("coins_r_vs_nl", _coins_r_vs_nl_rows, True, None),
+}
+
+
+def claims_table(results_dir: str) -> str:
+  """Markdown: per claim and seed, what was measured, the margin, pass or fail, and the
+  claim's verdict (every seed, or the number the claim names). Reads the seed CSVs
+  that `launch.reproduce` wrote under `results_dir` (and under its paper_scale/)."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  sections = []
+  for scale in ("", "paper_scale"):
+    rows = []
+    for claim, (name, rule, needs_baseline, needed) in CLAIMS.items():
+      frames = _seed_frames(os.path.join(results_dir, scale, name))
+      if not frames:
+        continue
+      results = {seed: rule(df, _baseline_own(results_dir, name, seed)) if needs_baseline
+                 else rule(df) for seed, df in frames.items()}
+      passed = sum(r["passes"] for r in results.values())
+      # A claim over "k of n seeds" asks all of fewer seeds (paper scale runs one).
+      needed_here = min(needed, len(results)) if needed else len(results)
+      verdict = (f"{'PASSES' if passed >= needed_here else 'FAILS'} ({passed} of "
+                 f"{len(results)} seeds; needs {needed_here})")
+      for seed, r in results.items():
+        rows.append({"claim": claim, "seed": seed, "measured": r["measured"],
+                     "margin": r["margin"], "seed passes": "yes" if r["passes"] else "no",
+                     "claim verdict": verdict})
+    if rows:
+      title = ("Paper scale (batch 2048)" if scale else
+               "Default scale (`launch.reproduce` defaults)")
+      sections.append(f"## {title}\n\n" + pd.DataFrame(rows).to_markdown(index=False))
+  return "\n\n".join(sections) + "\n"

@@ -74,3 +74,32 @@ def test_the_launcher_lists_the_library_experiments():
   listed = [ast.literal_eval(node.value) for node in tree.body
             if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "EXPERIMENTS"]
   assert listed == [paper.EXPERIMENTS]
+
+
+def _ipd_seed(path, seed, late_reward, first_cooperation):
+  episodes = list(range(400))
+  pd.DataFrame({
+      "seed": seed, "episode": episodes,
+      "reward_per_step_p0": [-1.0 if e < 200 else late_reward for e in episodes],
+      "reward_per_step_p1": [-1.0] * 400,
+      "p_cooperate_p0": [0.5] * 400,
+      "p_cooperate_p1": [0.9 if e >= first_cooperation else 0.3 for e in episodes],
+  }).to_csv(path / f"seed_{seed}.csv", index=False)
+
+
+def test_claims_table_gives_each_seed_its_margin_and_the_claim_its_verdict(tmp_path):
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / "ipd_r_vs_nl"
+  folder.mkdir()
+  # Seeds 1-2 pass; seed 3 is worse than mutual defection late; seed 4 cooperates too late.
+  for seed, late, first in ((1, -1.5, 50), (2, -1.2, 120), (3, -2.3, 50), (4, -1.0, 250)):
+    _ipd_seed(folder, seed, late, first)
+  table = paper.claims_table(str(tmp_path))
+  rows = [line for line in table.splitlines() if line.startswith("| IPD R vs NL")]
+  assert len(rows) == 4
+  assert "FAILS (2 of 4 seeds; needs 3)" in rows[0]
+  assert "+0.50 over -2" in rows[0] and "| yes " in rows[0]
+  assert "-0.30 over -2" in rows[2] and "| no " in rows[2]
+  assert "at episode 250" in rows[3] and "| no " in rows[3]
+  _ipd_seed(folder, 4, -1.0, 150)     # Now 3 of 4 pass: the claim passes.
+  assert "PASSES (3 of 4 seeds; needs 3)" in paper.claims_table(str(tmp_path))
