@@ -27,8 +27,6 @@ from acme.adders.reverb import base as adders_base
 
 from recip_acme.agents import base
 
-_STEP_FIELDS = ("start_of_episode", "action", "reward", "discount")
-
 
 @dataclasses.dataclass(frozen=True)
 class PlayerColumns:
@@ -39,14 +37,10 @@ class PlayerColumns:
   reward: int
   discount: int
   extras: Any          # Structure of the extras, leaves are column indices.
-
-  @property
-  def observation_columns(self) -> List[int]:
-    return tree.flatten(self.observation)
-
-  @property
-  def extras_columns(self) -> List[int]:
-    return tree.flatten(self.extras)
+  # The same, flat (the appends run every step, so no tree walks there).
+  observation_columns: List[int]
+  extras_columns: List[int]
+  single_array_observation: bool   # The observation is one array (not a structure).
 
 
 def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
@@ -60,7 +54,9 @@ def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
     k += 4
     ext = tree.unflatten_as(player_extras, list(range(k, k + extras_leaves)))
     k += extras_leaves
-    players.append(PlayerColumns(obs, start, action, reward, discount, ext))
+    players.append(PlayerColumns(
+        obs, start, action, reward, discount, ext, tree.flatten(obs), tree.flatten(ext),
+        isinstance(observation, np.ndarray)))
   return players, k, k + 1, k + 2    # players, state column, time-left column, width
 
 
@@ -123,15 +119,13 @@ class JointTrajectoryWriter:
       self._zeros[p.discount] = np.float32(0)
     self._zeros[self._state_col] = np.zeros(state_size, np.float32)
     self._zeros[self._time_col] = np.float32(0)
-    # Columns the partial step sets; Acme's dummy step after the last step leaves them.
-    self._observation_columns = frozenset(
-        [self._state_col, self._time_col]
-        + [c for p in self._players for c in p.observation_columns + [p.start_of_episode]])
-    # Per player (observation columns, whether the observation is one array, extras
-    # columns): the appends run every step, so no tree walks there.
-    self._fast = [(p.observation_columns, len(p.observation_columns) == 1 and
-                   isinstance(observation, np.ndarray), p.extras_columns)
-                  for p, observation in zip(self._players, observation_examples)]
+    # Acme's dummy step after the last one: zeros, except in the columns the partial
+    # step (the last observations) already set.
+    observed = {self._state_col, self._time_col}
+    for p in self._players:
+      observed.update(p.observation_columns + [p.start_of_episode])
+    self._dummy_step = tuple(None if i in observed else zero
+                             for i, zero in enumerate(self._zeros))
     self._record_policy = False
     self._open = False
 
@@ -141,11 +135,11 @@ class JointTrajectoryWriter:
                            state: np.ndarray, time_left: float) -> None:
     row: List[Any] = [None] * self._width
     start = np.bool_(first)
-    for p, (columns, single, _), observation in zip(self._players, self._fast, observations):
-      if single:
-        row[columns[0]] = observation
+    for p, observation in zip(self._players, observations):
+      if p.single_array_observation:
+        row[p.observation_columns[0]] = observation
       else:
-        for col, leaf in zip(columns, tree.flatten(observation)):
+        for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
           row[col] = leaf
       row[p.start_of_episode] = start
     row[self._state_col] = np.asarray(state, np.float32)
@@ -156,12 +150,11 @@ class JointTrajectoryWriter:
                 extras: Sequence[Sequence[Any]]) -> None:
     row: List[Any] = [None] * self._width
     discount = np.float32(discount)
-    for p, (_, _, columns), action, reward, flat_extras in zip(
-        self._players, self._fast, actions, rewards, extras):
+    for p, action, reward, flat_extras in zip(self._players, actions, rewards, extras):
       row[p.action] = action
       row[p.reward] = np.float32(reward)
       row[p.discount] = discount
-      for col, leaf in zip(columns, flat_extras):
+      for col, leaf in zip(p.extras_columns, flat_extras):
         row[col] = leaf
     self._writer.append(tuple(row))
 
@@ -214,8 +207,7 @@ class JointTrajectoryWriter:
 
   def _end_episode(self) -> None:
     """Acme's end of episode (dummy step, zero padding, last item), then the joint item."""
-    self._writer.append(tuple(self._zeros[i] if i not in self._observation_columns else None
-                              for i in range(self._width)))
+    self._writer.append(self._dummy_step)
     episode_length = self._writer.episode_steps - 1    # Transitions; the dummy step is extra.
     if self._joint_table is not None:
       if episode_length > self._max_episode_steps:
