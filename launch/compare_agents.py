@@ -25,7 +25,7 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("substrate", "coins", "Melting Pot substrate.")
 cli.allow("substrate", cli.name())
 flags.DEFINE_list("agents", ["reciprocator", "independent"], "Agents to compare.")
-cli.allow("agents", cli.names(("reciprocator", "independent")))
+cli.allow("agents", cli.names(("reciprocator", "independent", "prosocial")))
 flags.DEFINE_list("seeds", ["0", "1"], "Seeds (the same for every agent).")
 cli.allow("seeds", cli.integers(0))
 flags.DEFINE_integer("num_steps", 120_000, "Environment steps per run.")

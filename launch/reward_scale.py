@@ -40,6 +40,22 @@ cli.allow("train_flags", cli.any_list())
 LOW, HIGH = 0.1, 10.0
 
 
+def _published_reference(substrate: str) -> str:
+  """Markdown: Melting Pot 2.0's baselines on `substrate`'s scenarios. Written where the
+  game paid nothing in a fifth, to show whether trained selfish learners earn anything
+  there without a background that provides the public good."""
+  from recip_acme import baselines  # pylint: disable=g-import-not-at-top
+  try:
+    table = baselines.substrate_baselines(substrate)
+  except ValueError:
+    return ""
+  return (f"\n## Published reference: Melting Pot 2.0 baselines on {substrate}\n\n"
+          "The game paid nothing in some fifths above. Mean focal per-capita return per "
+          "scenario and baseline (trained for ~1e9 steps; "
+          "recip_acme/data/):\n\n"
+          + table.to_markdown(floatfmt=".2f") + "\n")
+
+
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
@@ -108,6 +124,8 @@ def main(argv):
             "`episodes_with_game_reward`: episodes in which any player got a non-zero "
             "extrinsic reward.\n\n")
     f.write(table.to_markdown(index=False, floatfmt=".4g") + "\n")
+    for substrate in table.loc[table["extrinsic_reward_std"] == 0, "substrate"].unique():
+      f.write(_published_reference(substrate))
   print("; ".join(verdicts))
   print(f"target {'met' if ok else 'NOT met'}; wrote {FLAGS.out}/scale.csv, scale.png, README.md "
         f"({time.time() - start:.0f} s)")

@@ -20,8 +20,10 @@ from launch import cli  # noqa: E402
 FLAGS = flags.FLAGS
 flags.DEFINE_string("substrate", "coins", "Melting Pot substrate to train on.")
 cli.allow("substrate", cli.name())
-flags.DEFINE_enum("agent", "reciprocator", ["reciprocator", "independent"],
-                  "reciprocator, or independent (the naive learner: adapter off).")
+flags.DEFINE_enum("agent", "reciprocator", ["reciprocator", "independent", "prosocial"],
+                  "reciprocator; independent (the naive learner: adapter off); or "
+                  "prosocial (each player learns from its environment's mean reward, "
+                  "as Melting Pot's *_prosocial baselines).")
 flags.DEFINE_enum("base", "impala", ["impala", "r2d2"], "The wrapped Acme TF learner.")
 flags.DEFINE_integer("num_steps", 40_000, "Environment steps to train for (all envs).")
 cli.allow("num_steps", cli.above(0, integer=True))

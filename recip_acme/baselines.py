@@ -135,3 +135,24 @@ def source_note() -> Dict[str, str]:
   return {"file": os.path.relpath(RESULTS_FILE, os.path.dirname(DATA_DIR)),
           "source": "DeepMind Melting Pot 2.0 results (meltingpot-results-2.1.1), "
                     "Agapiou et al. arXiv 2211.13746; see recip_acme/data/SOURCE.md"}
+
+
+def substrate_baselines(substrate: str, results: Optional[pd.DataFrame] = None
+                        ) -> pd.DataFrame:
+  """Every scenario of `substrate`: its description, number of focal players and each
+  baseline's mean focal per-capita return.
+
+  Why: on a substrate where our learners earn nothing (clean_up), this says whether
+  Melting Pot's own selfish baselines, trained for ~1e9 steps, earn anything when no
+  background player provides the public good.
+  """
+  from meltingpot.configs import scenarios as scenario_configs  # pylint: disable=g-import-not-at-top
+  results = load_results() if results is None else results
+  means = baseline_means(results[results["substrate"] == substrate])
+  if means.empty:
+    raise ValueError(f"no published results for substrate {substrate!r}")
+  configs = scenario_configs.SCENARIO_CONFIGS
+  info = pd.DataFrame({
+      "description": [configs[s].description for s in means.index],
+      "focal_players": [sum(configs[s].is_focal) for s in means.index]}, index=means.index)
+  return info.join(means)

@@ -299,6 +299,19 @@ def test_shipped_baselines_are_the_published_table():
   assert bounds.loc["coins_0", "min"] == pytest.approx(coins["focal_per_capita_return"].min())
 
 
+def test_substrate_baselines_describe_each_scenario_of_one_substrate():
+  table = baselines.substrate_baselines("clean_up")
+  assert list(table.index) == [f"clean_up_{i}" for i in range(9)]
+  assert table.loc["clean_up_1", "focal_players"] == 4
+  assert "ride free" in table.loc["clean_up_1", "description"]
+  # Where no background player cleans, Melting Pot's selfish baselines earn nothing and
+  # only the prosocial one does: the fact the reward-scale diagnostic's reading cites.
+  assert table.loc["clean_up_1", ["acb", "opre", "vmpo", "random"]].max() < 0.01
+  assert table.loc["clean_up_1", "acb_prosocial"] > 10
+  with pytest.raises(ValueError, match="no published results for substrate 'nope'"):
+    baselines.substrate_baselines("nope")
+
+
 def test_official_scenario_path_runs_once_bots_are_installed(trained_run, monkeypatch):
   """The official path (Melting Pot's own scenario factory and bot configs), with our
   exported model standing in for each of the scenario's bots, as installed assets would."""

@@ -23,7 +23,7 @@ from recip_acme.influence import config as influence_config
 from substrates import melting_pot
 
 
-AGENTS = ("reciprocator", "independent")
+AGENTS = ("reciprocator", "independent", "prosocial")
 BASES = ("impala", "r2d2")
 
 
@@ -101,7 +101,8 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
       replay_episodes=4, refit_every=1, initial_episodes=1,
       counterfactual=preset.counterfactual)
   recip = reciprocator_config.ReciprocatorConfig(
-      reciprocal=(agent == "reciprocator"), reciprocal_weight=preset.reciprocal_weight,
+      reciprocal=(agent == "reciprocator"), collective_reward=(agent == "prosocial"),
+      reciprocal_weight=preset.reciprocal_weight,
       share_policy=preset.share_policy, num_envs=preset.num_envs, influence=influence,
       reciprocal_scale=preset.reciprocal_scale)
   config = ExperimentConfig(

@@ -31,6 +31,15 @@ from recip_acme.agents.reciprocator import writing
 from recip_acme.influence import networks as influence_networks
 
 RECIPROCAL_REWARD = "reciprocal_reward"
+# The prosocial learner's extra: mean_j r_j - r_i, so that reward + it = mean_j r_j.
+COLLECTIVE_SHAPING = "collective_reward_shaping"
+
+
+def collective_shaping(rewards: np.ndarray) -> np.ndarray:
+  """[..., N] extrinsic rewards -> what each player's reward needs added to become the
+  mean of its environment's rewards (the prosocial learner's objective)."""
+  rewards = np.asarray(rewards, np.float32)
+  return rewards.mean(axis=-1, keepdims=True) - rewards
 
 
 @dataclasses.dataclass
@@ -120,8 +129,10 @@ class JointActor:
                writers: Optional[List[writing.JointTrajectoryWriter]] = None,
                influence: Optional[InfluenceSettings] = None,
                horizon: Optional[int] = None, seed: int = 0, jit_compile: bool = True,
-               observation_inputs: Optional[networks_lib.NetworkConfig] = None):
+               observation_inputs: Optional[networks_lib.NetworkConfig] = None,
+               collective_reward: bool = False):
     self._base = base_builder
+    self._collective_reward = collective_reward
     self._groups = list(groups)
     self._num_players = num_players
     self._num_envs = num_envs
@@ -305,15 +316,19 @@ class JointActor:
     ended = [ts.last() for ts in next_timesteps]
     if self._writers is None:
       return ended
+    rewards = np.stack([ts.rewards for ts in next_timesteps])   # [E, N]
+    shaping = collective_shaping(rewards) if self._collective_reward else None
     # Per group, the extras' leaves [E*G, ...] in tree.flatten order (the writer's).
     flat_extras = []
     for g, group in enumerate(self._groups):
       extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"][g])
       if self._influence is not None:
         extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
+      if shaping is not None:
+        extras[COLLECTIVE_SHAPING] = shaping[:, group.players].reshape(-1)
       flat_extras.append(tree.flatten(extras))
     next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
-    next_last_step = self._last_step_rows(np.stack([ts.rewards for ts in next_timesteps]))
+    next_last_step = self._last_step_rows(rewards)
     next_time_left = self._time_left(np.array([ts.step for ts in next_timesteps]))
     actions = actions.astype(np.int64)
     for e, ts in enumerate(next_timesteps):

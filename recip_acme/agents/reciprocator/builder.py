@@ -145,6 +145,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     extras = dict(self.base.extras_spec(networks.groups[g].network, spec.actions.num_values))
     if self.config.reciprocal:
       extras[acting.RECIPROCAL_REWARD] = tf.TensorSpec((), tf.float32)
+    if self.config.collective_reward:
+      extras[acting.COLLECTIVE_SHAPING] = tf.TensorSpec((), tf.float32)
     return extras
 
   # -- Acme builder interface ----------------------------------------------------
@@ -177,6 +179,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       if self.config.reciprocal:
         dataset = dataset.map(learning.reciprocal_reward_transform(
             self.reciprocal_weight, self.config.normalize_reciprocal_reward))
+      if self.config.collective_reward:
+        dataset = dataset.map(learning.collective_reward_transform())
       datasets.append(dataset)
     return datasets
 
@@ -216,7 +220,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     return acting.JointActor(
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
         writers=adder, influence=influence, horizon=self.spec.horizon, seed=int(random_key),
-        observation_inputs=self.network_config)
+        observation_inputs=self.network_config,
+        collective_reward=self.config.collective_reward)
 
   def make_learner(self, random_key, networks: ReciprocatorNetworks,
                    dataset: Sequence[tf.data.Dataset], replay_client: reverb.Client = None,

@@ -19,6 +19,13 @@ class ReciprocatorConfig:
   Attributes:
     reciprocal: False gives the independent (naive) learner: the same stack with the
       adapter off, extrinsic rewards only, no influence estimators.
+    collective_reward: the prosocial learner (Melting Pot 2.0's `*_prosocial`
+      baselines): each player learns from the mean extrinsic reward of all players
+      of its environment, through the same adapter (the actor writes
+      mean_j r_j - r_i beside each step and the dataset adds it). Not with
+      `reciprocal`. Why here: it is the reference for what a base learner can learn
+      when the whole group's return is its objective, the behaviour a reciprocal
+      reward is meant to induce from selfish ones.
     reciprocal_weight: w in r_total = r_ext + w * r_rec (its final value when
       `reciprocal_weight_start` is set).
     reciprocal_weight_start: if set, w grows linearly from this value to
@@ -49,6 +56,7 @@ class ReciprocatorConfig:
     influence: the value-of-influence estimators and their refits.
   """
   reciprocal: bool = True
+  collective_reward: bool = False
   reciprocal_weight: float = 1.0
   reciprocal_weight_start: Optional[float] = None
   reciprocal_weight_ramp_steps: int = 0
@@ -75,6 +83,9 @@ class ReciprocatorConfig:
       raise ValueError(f"reciprocal_scale_steps must be >= 1; got {self.reciprocal_scale_steps}")
     if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
       raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
+    if self.reciprocal and self.collective_reward:
+      raise ValueError("collective_reward (the prosocial learner) and reciprocal exclude "
+                       "each other: choose one agent")
 
   @property
   def effective_balance_decay(self) -> float:

@@ -40,6 +40,18 @@ def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
   return transform
 
 
+def collective_reward_transform():
+  """sample -> sample with reward + extras['collective_reward_shaping'], i.e. the mean
+  extrinsic reward of the player's environment (the prosocial learner's adapter)."""
+
+  def transform(sample: reverb.ReplaySample) -> reverb.ReplaySample:
+    data = sample.data
+    shaping = tf.cast(data.extras[acting.COLLECTIVE_SHAPING], data.reward.dtype)
+    return sample._replace(data=data._replace(reward=data.reward + shaping))
+
+  return transform
+
+
 def discounted_returns(rewards: tf.Tensor, discounts: tf.Tensor) -> tf.Tensor:
   """[B, T] rewards and per-step discounts (gamma * d_t) -> G_t = r_t + disc_t G_{t+1}
   (trfl's time-major discounted sum, on the learner's batch-major sequences)."""
