@@ -156,7 +156,7 @@ def episode_row(name: str, episode: int, stats) -> dict:
       row[f"param_change_p{i}"] = d["param_change"]
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
-    row.update(games.coins_episode_metrics(taken, rewards))
+    row.update(games.coins_episode_metrics(taken, rewards, stats["reciprocal_rewards"]))
   return row
 
 
@@ -400,6 +400,36 @@ CLAIMS = {
     "Coins R vs NL: the NL's P(own) rises above NL vs NL's, and both earn positive reward":
         ("coins_r_vs_nl", _coins_r_vs_nl_rows, True, None),
 }
+
+
+COINS_PAIRINGS = (("coins_nl_vs_nl", ("NL", "NL")), ("coins_r_vs_r", ("R", "R")),
+                  ("coins_r_vs_nl", ("R", "NL")))
+
+
+def coins_collection_table(results_dir: str, block: int = 100) -> str:
+  """Markdown: per Coins pairing, seed and player, the coins it collected per episode
+  (any colour) and the coins of its colour its opponent took, per `block` episodes.
+
+  Why: the R vs NL claim needs R to shape the NL through the rewards it leaves it. How
+  many coins each side collects, and how many of R's coins the NL takes, is the
+  measured decomposition of both players' rewards (a coin is +1 to its taker and -2 to
+  its owner when taken by the other).
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  rows = []
+  for name, kinds in COINS_PAIRINGS:
+    for seed, df in _seed_frames(os.path.join(results_dir, name)).items():
+      blocks = df["episode"] // block
+      for i, kind in enumerate(kinds):
+        collected = (df[f"own_coins_p{i}"] + df[f"other_coins_p{i}"]).groupby(blocks).mean()
+        taken = df[f"other_coins_p{1 - i}"].groupby(blocks).mean()
+        rows.append({"pairing": name, "seed": seed, "player": f"p{i} ({kind})",
+                     "coins collected per episode": ", ".join(f"{v:.1f}" for v in collected),
+                     "own-colour coins the opponent took": ", ".join(f"{v:.1f}" for v in taken)})
+  if not rows:
+    return ""
+  return (f"Per {block} episodes, in order (means over the block's episodes):\n\n"
+          + pd.DataFrame(rows).to_markdown(index=False) + "\n")
 
 
 def claims_table(results_dir: str) -> str:

@@ -180,6 +180,21 @@ def _build_with_avatar_locations(name: str, roles: Sequence[str]):
   return env
 
 
+def factory_settings(name: str, roles: Sequence[str]) -> dict:
+  """The substrate's lab2d settings for `roles`, built by its own config (Melting Pot's
+  public `configs.substrates` API), e.g. its `maxEpisodeLengthFrames`.
+
+  Building them draws from Python's `random` (coins: map size, colours); the state is
+  restored, so the maps `seeded_copies` gives stay those of a seed."""
+  from meltingpot.configs import substrates as substrate_configs  # pylint: disable=g-import-not-at-top
+  config = substrate_configs.get_config(name)
+  state = random.getstate()
+  try:
+    return dict(config.lab2d_settings_builder(roles=tuple(roles), config=config))
+  finally:
+    random.setstate(state)
+
+
 class MeltingPotSubstrate:
   """A Melting Pot substrate, all players controlled by one joint actor."""
 
@@ -223,6 +238,10 @@ class MeltingPotSubstrate:
                                if k not in ("RGB", "WORLD.RGB", *AVATAR_OBSERVATIONS)
                                and len(v.shape) <= 1 and not k.startswith("WORLD."))
     self._step = 0
+    # No episode is longer: the substrate's own frame limit, or our cut if shorter.
+    settings = factory_settings(name, self.roles)
+    limit = int(settings.get("maxEpisodeLengthFrames", MAX_EPISODE_STEPS))
+    self.max_episode_steps = min(limit, config.episode_step_limit or limit)
 
   @property
   def raw_rgb_shape(self) -> tuple:

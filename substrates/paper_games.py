@@ -168,11 +168,16 @@ class BatchedCoins:
     return self._output(rewards, self._step >= self.episode_length, info)
 
 
-def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray) -> dict:
+def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
+                          reciprocal_rewards: Optional[np.ndarray] = None) -> dict:
   """Per-episode Coins metrics from stacked [T, B, N, N] takes and [T, B, N] rewards.
 
   Returns per player i (averaged over the batch): own and other coins taken, and
-  P(own coin) = own / total over all players; plus total extrinsic reward.
+  P(own coin) = own / total over all players; plus total extrinsic reward. With the
+  [T, B, N] reciprocal rewards of the same steps: player i's mean r_rec on the steps it
+  took its own coin, the opponent's coin, and no coin (NaN where there was none), i.e.
+  what the reciprocal reward pays for collecting, which the extrinsic reward alone
+  cannot say.
   """
   per_game = coins_taken.sum(axis=0)                                # [B, taker, owner]
   n = per_game.shape[-1]
@@ -185,4 +190,13 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray) -> dict:
     out[f"other_coins_p{i}"] = float((total[:, i] - own[:, i]).mean())
     out[f"reward_p{i}"] = float(rewards[..., i].sum(axis=0).mean())
     out[f"p_own_coin_p{i}"] = float(own[:, i].sum() / max(total[:, i].sum(), 1))
+  if reciprocal_rewards is not None:
+    took_own = np.einsum("tbii->tbi", coins_taken) > 0              # [T, B, N]
+    took_other = (coins_taken.sum(axis=3) - np.einsum("tbii->tbi", coins_taken)) > 0
+    for i in range(n):
+      for label, mask in (("own", took_own[..., i]), ("other", took_other[..., i]),
+                          ("none", ~(took_own[..., i] | took_other[..., i]))):
+        values = reciprocal_rewards[..., i][mask]
+        out[f"reciprocal_reward_at_{label}_coin_p{i}"] = (
+            float(values.mean()) if values.size else float("nan"))
   return out

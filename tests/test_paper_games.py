@@ -91,6 +91,16 @@ def test_coins_episode_metrics():
   m = games.coins_episode_metrics(taken, rewards)
   assert m["p_own_coin"] == 0.5 and m["own_coins_p0"] == 1 and m["other_coins_p1"] == 1
   assert m["total_reward"] == 0.0 and m["reward_p0"] == -1.0
+  # The reciprocal reward each player got where it took its own coin, the other's, none.
+  taken = np.concatenate([taken, np.zeros((1, 1, 2, 2), np.int64)])   # Step 2: no take.
+  rewards = np.concatenate([rewards, np.zeros((1, 1, 2))])
+  r_rec = np.array([[[0.5, 7.0]], [[3.0, -1.5]], [[-4.0, 2.0]]])
+  m = games.coins_episode_metrics(taken, rewards, r_rec)
+  assert m["reciprocal_reward_at_own_coin_p0"] == 0.5
+  assert m["reciprocal_reward_at_other_coin_p1"] == -1.5
+  assert m["reciprocal_reward_at_none_coin_p0"] == -0.5      # Steps 1 and 2: (3 - 4) / 2.
+  assert m["reciprocal_reward_at_none_coin_p1"] == 4.5       # Steps 0 and 2.
+  assert np.isnan(m["reciprocal_reward_at_other_coin_p0"])
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -306,3 +306,32 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
     assert changed, f"setting {name} changed nothing"
   with pytest.raises(experiments.RunError, match="unknown settings grudge"):
     experiments.configure("coins", grudge=1)
+
+
+def test_episode_bound_comes_from_the_substrate_and_leaves_map_draws_alone():
+  """JointSpec.max_episode_steps (how many steps the joint writer keeps) is the
+  substrate's own frame limit, or the cut if shorter; reading it must not consume
+  Python's `random`, which fixes the maps of a seed (the test above)."""
+  import random  # pylint: disable=g-import-not-at-top
+  from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
+  random.seed(3)
+  env = melting_pot.MeltingPotSubstrate("coins")
+  ours = random.random()
+  random.seed(3)
+  factory = substrate.get_factory("coins")
+  raw = factory.build(factory.default_player_roles())
+  theirs = random.random()
+  raw.close()
+  assert ours == theirs
+  assert env.max_episode_steps == 5000
+  env.close()
+  cut = melting_pot.MeltingPotSubstrate("coins", melting_pot.AdapterConfig(episode_step_limit=60))
+  assert cut.max_episode_steps == 60
+  cut.close()
+  config = _small(adapter=melting_pot.AdapterConfig(episode_step_limit=60))
+  agent = experiments.build_agent(config)
+  try:
+    assert agent.builder.spec.max_episode_steps == 60
+  finally:
+    agent.close()

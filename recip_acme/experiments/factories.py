@@ -75,7 +75,8 @@ def make_builder(config: ExperimentConfig, env: melting_pot.MeltingPotSubstrate
   # Melting Pot episodes end at random; only a cut (episode_step_limit) gives a fixed
   # horizon, which the estimators' time-left input then counts down to.
   joint_spec = builder_lib.JointSpec([env.player_spec(i) for i in range(env.num_players)],
-                                     env.state_size, horizon=config.adapter.episode_step_limit)
+                                     env.state_size, horizon=config.adapter.episode_step_limit,
+                                     max_episode_steps=env.max_episode_steps)
   return builder_lib.ReciprocatorBuilder(make_base_builder(config), config.reciprocator,
                                          config.network, joint_spec, seed=config.seed)
 

@@ -49,7 +49,9 @@ class JointSpec:
   player_specs: Sequence[specs.EnvironmentSpec]
   state_size: int
   horizon: Optional[int] = None  # Fixed episode length, if any (for time-left inputs).
-  max_episode_steps: int = 5000  # No episode is longer (the joint writer keeps that many).
+  # No episode is longer (the joint writer keeps that many steps of the episode-long
+  # columns): the substrate's own limit (MeltingPotSubstrate.max_episode_steps).
+  max_episode_steps: int = 5000
 
   @property
   def num_players(self) -> int:
