@@ -124,9 +124,10 @@ def test_two_node_ray_cluster_trains_to_the_step_budget_and_resumes(tmp_path, tw
   # 1,601 is not a multiple of num_envs (2): the last step is never handed out, and
   # the run still ends.
   config.num_steps = 1601
-  start = time.time()
-  resumed = experiments.train(config, workdir, resume=True, verbose=False, max_seconds=150)
-  assert time.time() - start < 140, "the run waited for a step no actor can take"
+  # A generous time cap: a run that waits for a step no actor can take is cut by it
+  # (stopped_by_time) instead of hanging the suite; wall time itself is not asserted.
+  resumed = experiments.train(config, workdir, resume=True, verbose=False, max_seconds=600)
+  assert not resumed["stopped_by_time"], "the run waited for a step no actor can take"
   assert resumed["resumed_env_steps"] == 1200
   assert resumed["env_steps"] == 1600
   assert resumed["policy_learner_steps"] > summary["policy_learner_steps"]

@@ -335,3 +335,12 @@ def test_episode_bound_comes_from_the_substrate_and_leaves_map_draws_alone():
     assert agent.builder.spec.max_episode_steps == 60
   finally:
     agent.close()
+
+
+def test_summary_says_whether_the_time_cap_cut_the_run(tmp_path):
+  config = _small(agent="independent", num_steps=40)
+  finished = experiments.train(config, str(tmp_path / "a"), verbose=False, max_seconds=600)
+  assert finished["env_steps"] == 40 and finished["stopped_by_time"] is False
+  cut = experiments.train(_small(agent="independent", num_steps=10**6), str(tmp_path / "b"),
+                          verbose=False, max_seconds=0.0)
+  assert cut["stopped_by_time"] is True and cut["env_steps"] < 10**6

@@ -117,6 +117,9 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
     progress.write(summary)
   progress.close()
   summary["checkpoint"] = path
+  # Whether `max_seconds` cut the run short (a run that reached its budget says False):
+  # how a caller tells a finished run from one that waited for a step no actor takes.
+  summary["stopped_by_time"] = book.stopped_by_time
   if book.actor_nodes:
     summary["actor_nodes"] = book.actor_nodes
     summary["actors_ready_seconds"] = book.actors_ready_seconds
