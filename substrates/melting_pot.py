@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import dataclasses
 import contextlib
+import functools
 import importlib
 import random
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import dm_env
@@ -180,9 +181,10 @@ def _build_with_avatar_locations(name: str, roles: Sequence[str]):
   return env
 
 
-def factory_settings(name: str, roles: Sequence[str]) -> dict:
-  """The substrate's lab2d settings for `roles`, built by its own config (Melting Pot's
-  public `configs.substrates` API), e.g. its `maxEpisodeLengthFrames`.
+@functools.lru_cache(maxsize=None)   # One build per substrate and roles, not per copy.
+def episode_frame_limit(name: str, roles: Tuple[str, ...]) -> int:
+  """The substrate's own `maxEpisodeLengthFrames` for `roles`, from its lab2d settings
+  built by its config (Melting Pot's public `configs.substrates` API).
 
   Building them draws from Python's `random` (coins: map size, colours); the state is
   restored, so the maps `seeded_copies` gives stay those of a seed."""
@@ -190,9 +192,10 @@ def factory_settings(name: str, roles: Sequence[str]) -> dict:
   config = substrate_configs.get_config(name)
   state = random.getstate()
   try:
-    return dict(config.lab2d_settings_builder(roles=tuple(roles), config=config))
+    settings = config.lab2d_settings_builder(roles=roles, config=config)
   finally:
     random.setstate(state)
+  return int(settings.get("maxEpisodeLengthFrames", MAX_EPISODE_STEPS))
 
 
 class MeltingPotSubstrate:
@@ -239,8 +242,7 @@ class MeltingPotSubstrate:
                                and len(v.shape) <= 1 and not k.startswith("WORLD."))
     self._step = 0
     # No episode is longer: the substrate's own frame limit, or our cut if shorter.
-    settings = factory_settings(name, self.roles)
-    limit = int(settings.get("maxEpisodeLengthFrames", MAX_EPISODE_STEPS))
+    limit = episode_frame_limit(name, self.roles)
     self.max_episode_steps = min(limit, config.episode_step_limit or limit)
 
   @property

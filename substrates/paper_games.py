@@ -191,8 +191,8 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
     out[f"reward_p{i}"] = float(rewards[..., i].sum(axis=0).mean())
     out[f"p_own_coin_p{i}"] = float(own[:, i].sum() / max(total[:, i].sum(), 1))
   if reciprocal_rewards is not None:
-    took_own = np.einsum("tbii->tbi", coins_taken) > 0              # [T, B, N]
-    took_other = (coins_taken.sum(axis=3) - np.einsum("tbii->tbi", coins_taken)) > 0
+    own_steps = np.einsum("tbii->tbi", coins_taken)                # [T, B, N]
+    took_own, took_other = own_steps > 0, (coins_taken.sum(axis=3) - own_steps) > 0
     for i in range(n):
       for label, mask in (("own", took_own[..., i]), ("other", took_other[..., i]),
                           ("none", ~(took_own[..., i] | took_other[..., i]))):

@@ -229,8 +229,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
     for k in range(len(workers)):
       issue(k)
     while True:
-      if max_seconds is not None and time.time() - book.start_time > max_seconds:
-        book.stopped_by_time = True
+      if book.out_of_time(max_seconds):
         break
       ready, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0) if pending else ([], [])
       steps_in, rows_in = 0, []

@@ -35,9 +35,16 @@ class RunBook:
     self.start_time = self.last_log = self.last_ckpt_time = time.time()
     self.last_ckpt_steps = self.env_steps
     self.actor_restarts = 0   # Distributed runs: Ray actor restarts after crashes,
-    self.stopped_by_time = False   # True when max_seconds ended the run before its budget.
     self.actor_nodes = []     # and the IPs of the nodes the actors run on,
     self.actors_ready_seconds = None   # and seconds from the start until all were built.
+    self.stopped_by_time = False   # True when max_seconds ended the run before its budget.
+
+  def out_of_time(self, max_seconds: Optional[float]) -> bool:
+    """Whether the run has used `max_seconds` (None: no cap); records it if so, so the
+    summary tells a run cut by the cap from one that reached its budget."""
+    if max_seconds is not None and time.time() - self.start_time > max_seconds:
+      self.stopped_by_time = True
+    return self.stopped_by_time
 
   @property
   def episodes_written(self) -> int:
@@ -91,8 +98,7 @@ def run_experiment(config: ExperimentConfig, book: RunBook, max_seconds: Optiona
                     learner.policy_learning_enabled)
   num_envs = len(agent.envs)
   while book.env_steps < config.num_steps:
-    if max_seconds is not None and time.time() - book.start_time > max_seconds:
-      book.stopped_by_time = True
+    if book.out_of_time(max_seconds):
       break
     rows = loop.step()
     book.add_steps(num_envs)

@@ -26,12 +26,14 @@ from recip_acme.influence import data as data_lib
 from recip_acme.influence import learning as influence_learning
 
 
-def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
-  """sample -> sample with reward + w * extras['reciprocal_reward'] (the adapter)."""
+def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False,
+                                extra: str = acting.RECIPROCAL_REWARD):
+  """sample -> sample with reward + w * extras[extra] (the adapter; by default the
+  reciprocal reward)."""
 
   def transform(sample: reverb.ReplaySample) -> reverb.ReplaySample:
     data = sample.data
-    shaping = data.extras[acting.RECIPROCAL_REWARD]
+    shaping = data.extras[extra]
     if normalize:
       shaping = reciprocal.normalize(shaping)
     reward = data.reward + tf.cast(weight, data.reward.dtype) * tf.cast(shaping, data.reward.dtype)
@@ -43,13 +45,7 @@ def reciprocal_reward_transform(weight: tf.Variable, normalize: bool = False):
 def collective_reward_transform():
   """sample -> sample with reward + extras['collective_reward_shaping'], i.e. the mean
   extrinsic reward of the player's environment (the prosocial learner's adapter)."""
-
-  def transform(sample: reverb.ReplaySample) -> reverb.ReplaySample:
-    data = sample.data
-    shaping = tf.cast(data.extras[acting.COLLECTIVE_SHAPING], data.reward.dtype)
-    return sample._replace(data=data._replace(reward=data.reward + shaping))
-
-  return transform
+  return reciprocal_reward_transform(1.0, extra=acting.COLLECTIVE_SHAPING)
 
 
 def discounted_returns(rewards: tf.Tensor, discounts: tf.Tensor) -> tf.Tensor:
