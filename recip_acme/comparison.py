@@ -113,20 +113,26 @@ def curves(runs: Sequence[Tuple[str, int, pd.DataFrame]], window_steps: int) -> 
   return pd.concat(frames, ignore_index=True)
 
 
+SEED_LINE_STYLES = ("-", "--", ":", "-.")
+
+
 def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, float] = None):
-  """One panel per metric, one line per run (agents by colour)."""
+  """One panel per metric, one line per run: agents by colour, seeds by line style, so
+  that two seeds of one agent can be told apart (the legend names both)."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   panels = [m for m in (*METRICS, "abs_weighted_reciprocal_reward") if m in curve_table]
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
   colours = {}
+  styles = {}
   for ax, metric in zip(axes[0], panels):
     for (agent, seed), run in curve_table.groupby(["agent", "seed"]):
       if run[metric].isna().all():
         continue
       colour = colours.setdefault(agent, f"C{len(colours)}")
-      ax.plot(run["env_steps"], run[metric], color=colour, alpha=0.8, lw=1,
+      style = styles.setdefault(seed, SEED_LINE_STYLES[len(styles) % len(SEED_LINE_STYLES)])
+      ax.plot(run["env_steps"], run[metric], color=colour, ls=style, alpha=0.8, lw=1,
               label=f"{agent} seed {seed}")
     if reference is not None and metric in reference:
       ax.axhline(reference[metric], color="grey", ls="--", lw=1, label="random policy")
