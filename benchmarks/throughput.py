@@ -6,7 +6,9 @@
    Profile: the joint actor's time per environment step, split into the substrate,
    the TF step, the writes and the Python bookkeeping.
 4. Memory: resident memory of the learner process and of each Ray actor process over
-   a training run (default 10 minutes) on coins and clean_up, peak and growth.
+   a training run (default 10 minutes) on coins and clean_up, peak and growth; and
+   (section memory_recycle, not run by default) the same on coins with each actor
+   replaced by a fresh process every --recycle_steps env steps, against no replacement.
 2. Learner: the wrapped IMPALA learner's updates/s with the adapter on
    (reciprocator: shaped dataset) vs off (independent). Target: overhead <= 25 %.
 3. Ray (acting and learning, as `launch.train` runs): steady-state env steps/s on
@@ -19,6 +21,7 @@
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
                                 [--memory_seconds 600]
                                 [--sections actor,profile,learner,ray,memory]
+                                [--sections memory_recycle --recycle_steps 50000]
 """
 
 import argparse
@@ -220,13 +223,15 @@ def _ray_actor_pids(name: str = "ray::ActorWorker") -> list:
 
 
 def memory_use(substrate: str, seconds: float, num_actors: int = 2,
-               period: float = 5.0) -> dict:
+               period: float = 5.0, actor_recycle_steps: Optional[int] = None) -> dict:
   """Resident memory of the learner process (this one, the driver) and of each Ray
   actor process over one training run of `seconds`, sampled every `period` s.
 
   Growth is measured from the first sample after the first quarter of the run (when
   the tables, traced functions and Ray workers exist) to the last sample, so start-up
-  allocation is not counted as growth.
+  allocation is not counted as growth. With `actor_recycle_steps` the actor processes
+  change during the run, so per-process growth is not defined: the largest actor's
+  resident memory is compared between the two halves of that window instead.
   """
   import threading  # pylint: disable=g-import-not-at-top
   samples, done = [], threading.Event()
@@ -239,17 +244,24 @@ def memory_use(substrate: str, seconds: float, num_actors: int = 2,
                       {pid: rss for pid, rss in actors.items() if rss is not None}))
 
   config = experiments.default_config(substrate, "reciprocator", num_steps=10**9,
-                                      num_actors=num_actors, log_every_seconds=10.0)
+                                      num_actors=num_actors, log_every_seconds=10.0,
+                                      actor_recycle_steps=actor_recycle_steps)
   thread = threading.Thread(target=sample, daemon=True)
   thread.start()
   with tempfile.TemporaryDirectory() as workdir:
-    experiments.train(config, workdir, verbose=False, max_seconds=seconds)
+    summary = experiments.train(config, workdir, verbose=False, max_seconds=seconds)
   done.set()
   thread.join()
   settled = [s for s in samples if s[0] >= seconds / 4 and s[2]]
   first, last = settled[0], settled[-1]
   actor_pids = sorted(set(first[2]) & set(last[2]))
+  largest = [(t, max(actors.values())) for t, _, actors in settled]
+  middle = (first[0] + last[0]) / 2
   return {
+      "actor_peak_first_half": max(m for t, m in largest if t <= middle),
+      "actor_peak_second_half": max((m for t, m in largest if t > middle), default=float("nan")),
+      "actor_recycles": summary.get("actor_recycles", 0),
+      "env_steps": summary["env_steps"],
       "learner_peak": max(s[1] for s in samples),
       "learner_growth": last[1] - first[1],
       "actor_peak": max(max(s[2].values()) for s in samples if s[2]),
@@ -264,8 +276,11 @@ def main() -> None:
   parser.add_argument("--num_envs", default="1,4,8")
   parser.add_argument("--train_seconds", type=float, default=120.0)
   parser.add_argument("--memory_seconds", type=float, default=600.0)
+  parser.add_argument("--recycle_steps", type=int, default=50_000,
+                      help="memory_recycle: env steps after which an actor is replaced.")
   parser.add_argument("--sections", default="actor,profile,learner,ray,memory",
-                      help="Which parts to run: actor, profile, learner, ray, memory.")
+                      help="Which parts to run: actor, profile, learner, ray, memory, "
+                      "memory_recycle (coins with --actor_recycle_steps; not by default).")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
   sections = set(args.sections.split(","))
@@ -279,6 +294,8 @@ def main() -> None:
     ray_section(args.train_seconds, args.seconds)
   if "memory" in sections:
     memory_section(args.memory_seconds)
+  if "memory_recycle" in sections:
+    memory_recycle_section(args.memory_seconds, args.recycle_steps)
 
 
 def actor_section(env_counts, seconds) -> None:
@@ -345,6 +362,22 @@ def memory_section(seconds) -> None:
     print(f"{substrate:9s} learner peak {m['learner_peak']:7.0f} MiB, growth "
           f"{m['learner_growth']:+6.0f} MiB | actor peak {m['actor_peak']:7.0f} MiB, growth "
           f"{m['actor_growth']:+6.0f} MiB (growth over the last {m['window']:.0f} s)")
+
+
+def memory_recycle_section(seconds, recycle_steps) -> None:
+  """The same run on coins with each actor replaced every `recycle_steps` env steps
+  (launch.train --actor_recycle_steps): does the largest actor stay bounded?"""
+  print(f"== memory with actors replaced every {recycle_steps} env steps: resident MiB "
+        f"over a {seconds:.0f} s training run on coins (2 Ray actors + learner)")
+  for recycle in (None, recycle_steps):
+    m = memory_use("coins", seconds, actor_recycle_steps=recycle)
+    label = "never replaced" if recycle is None else f"replaced every {recycle}"
+    print(f"{label:24s} largest actor, peak in the first half {m['actor_peak_first_half']:6.0f} "
+          f"MiB, second half {m['actor_peak_second_half']:6.0f} MiB (difference "
+          f"{m['actor_peak_second_half'] - m['actor_peak_first_half']:+5.0f}) | replacements "
+          f"{m['actor_recycles']} | env steps {m['env_steps']} | learner peak "
+          f"{m['learner_peak']:6.0f} MiB, growth {m['learner_growth']:+5.0f} MiB "
+          f"(window {m['window']:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -122,6 +122,10 @@ flags.DEFINE_list("actor_resources", None, "Ray custom resources each actor need
 cli.allow("actor_resources", cli.resources())
 flags.DEFINE_float("actor_cpus", 1.0, "CPUs Ray reserves for each actor.")
 cli.allow("actor_cpus", cli.above(0))
+flags.DEFINE_integer("actor_recycle_steps", None, "With --num_actors > 1: replace each "
+                     "actor with a fresh process after it has taken this many env steps, "
+                     "which bounds its memory (README, Memory); default: never.")
+cli.allow("actor_recycle_steps", cli.above(0, integer=True))
 flags.DEFINE_float("checkpoint_minutes", 5.0, "Checkpoint period in minutes.")
 cli.allow("checkpoint_minutes", cli.above(0))
 flags.DEFINE_integer("checkpoint_every_steps", None, "Also checkpoint every N env steps.")
@@ -150,7 +154,8 @@ def main(argv):
       config = experiments.load_run_config(workdir)
       if FLAGS["num_steps"].present:
         config.num_steps = FLAGS.num_steps
-      for name in ("ray_address", "ray_node_ip", "reverb_port", "actor_cpus"):  # Where.
+      for name in ("ray_address", "ray_node_ip", "reverb_port", "actor_cpus",
+                   "actor_recycle_steps"):  # Where and how, not what is learned.
         if FLAGS[name].present:
           setattr(config, name, FLAGS[name].value)
       if FLAGS["actor_resources"].present:

@@ -195,3 +195,35 @@ def test_restarts_are_counted_once_whether_seen_failing_or_only_by_a_new_process
   counter.replied(1, 201)
   counter.replied(1, 202)      # ...and a later idle restart is counted too.
   assert counter.restarts == 4
+
+
+def test_a_replaced_actor_is_not_counted_as_restarted_and_gets_a_new_seed():
+  counter = distributed_lib.RestartCounter()
+  counter.replied(0, 100)
+  counter.replaced(0)          # Planned: the next process id is expected.
+  counter.replied(0, 300)
+  assert counter.restarts == 0
+  counter.replied(0, 301)      # A new process that was not planned is a restart.
+  assert counter.restarts == 1
+  seeds = {distributed_lib.actor_seed(7, k, generation=g) for k in range(4) for g in range(3)}
+  assert len(seeds) == 12
+  assert distributed_lib.actor_seed(7, 0, restart=1) not in seeds
+
+
+def test_actors_are_replaced_after_their_step_quota_and_the_records_stay_whole(
+    tmp_path, two_node_cluster):
+  workdir = str(tmp_path / "run")
+  config = _two_actor_config(1200)
+  config.actor_recycle_steps = 300   # 3 requests of 100 steps per actor process.
+  summary = experiments.train(config, workdir, verbose=False, max_seconds=600)
+  assert not summary["stopped_by_time"]
+  assert summary["env_steps"] == 1200
+  # 12 requests, at most 3 per process: at least 4 processes, so at least 2 replacements.
+  assert summary["actor_recycles"] >= 2
+  assert summary["actor_restarts"] == 0               # Planned, not crashes.
+  assert summary["actor_processes"] == 2 + summary["actor_recycles"]   # Fresh processes.
+  rows = _rows(workdir)
+  assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
+  assert len(rows) == summary["episodes"]
+  assert all(int(r["length"]) == 100 for r in rows)
+  assert summary["policy_learner_steps"] > 0

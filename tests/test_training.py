@@ -279,7 +279,8 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
       experiments.SETTINGS)
   values = {"num_steps": 123, "seed": 5, "num_actors": 3, "ray_address": "auto",
             "ray_node_ip": "127.0.0.2", "reverb_port": 9000, "actor_resources": {"n": 1.0},
-            "actor_cpus": 0.5, "checkpoint_minutes": 2.0, "checkpoint_every_steps": 77,
+            "actor_cpus": 0.5, "actor_recycle_steps": 800, "checkpoint_minutes": 2.0,
+            "checkpoint_every_steps": 77,
             "log_every_seconds": 3.0, "learner_period": 4, "variant": "balance",
             "balance_decay": 0.5, "reset_balance_each_episode": False,
             "normalize_reciprocal_reward": True, "value_sees_balance": True,

@@ -58,6 +58,11 @@ class ExperimentConfig:
   actor_resources: Dict[str, float] = dataclasses.field(default_factory=dict)
   actor_cpus: float = 1.0
   actor_chunk_steps: int = 400
+  # Replace each actor with a fresh process once it has taken this many env steps (None:
+  # never). TensorFlow 2.15 on Python 3.11 grows a process's memory with every call
+  # (README, Memory); a fresh process starts from the baseline again, so a long run's
+  # actors stay bounded. Its unfinished episodes are dropped, as at the run's end.
+  actor_recycle_steps: Optional[int] = None
   checkpoint_minutes: float = 5.0
   checkpoint_every_steps: Optional[int] = None
   log_every_seconds: float = 10.0
@@ -80,6 +85,8 @@ class ExperimentConfig:
       raise RunError(f"actor_resources need a name and an amount > 0; got {bad}")
     if self.actor_chunk_steps <= 0:
       raise RunError(f"actor_chunk_steps must be > 0; got {self.actor_chunk_steps}")
+    if self.actor_recycle_steps is not None and self.actor_recycle_steps <= 0:
+      raise RunError(f"actor_recycle_steps must be > 0; got {self.actor_recycle_steps}")
     if (self.reciprocator.influence.use_time_left and self.adapter.episode_step_limit is None):
       raise RunError("the estimators' time-left input needs a fixed episode length: set the "
                      "adapter's episode_step_limit (Melting Pot episodes end at random) or "
@@ -120,7 +127,7 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
 # Where each named setting lives. The names are the settings users give (the flags of
 # launch.train use the same names); a setting maps to one or more config fields.
 _TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
-        "actor_resources", "actor_cpus", "checkpoint_minutes", "checkpoint_every_steps",
+        "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes", "checkpoint_every_steps",
         "log_every_seconds", "learner_period")
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
                  "normalize_reciprocal_reward", "value_sees_balance", "reciprocal_scale",

@@ -20,6 +20,11 @@ ExperimentConfig by the same factories.
   request it was serving is handed out again, and its unreported steps and episodes
   are not counted, so counters and the episode rows stay consistent. A lost node's
   actors are placed on another node when the cluster has room.
+- With ``actor_recycle_steps``, an actor that has taken that many env steps is replaced
+  on purpose: it flushes its writers and exits, and a fresh process (a new seed) takes
+  its slot. TensorFlow's per-call memory growth (README, Memory) then stays bounded
+  however long the run. The replaced actor's unfinished episodes get no row, as at the
+  end of a run; a replacement is not counted as a restart.
 
 Reverb never authenticates, and a ``ray start`` cluster only with ``RAY_AUTH_MODE=token``
 (a local Ray started here turns Ray's token authentication on by itself): run them on a
@@ -51,9 +56,10 @@ RAY_ENVIRONMENT = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CL
 LOCAL_NODE_IP = "127.0.0.2" if sys.platform.startswith("linux") else "127.0.0.1"
 
 
-def actor_seed(run_seed: int, index: int, restart: int = 0) -> int:
-  """Distinct, reproducible sampling seeds per actor; a restarted actor gets a new one."""
-  return (int(run_seed) * 1000 + 1 + int(index)) + 7919 * int(restart)
+def actor_seed(run_seed: int, index: int, restart: int = 0, generation: int = 0) -> int:
+  """Distinct, reproducible sampling seeds per actor; a restarted actor gets a new one,
+  and so does each planned replacement (`generation`, config.actor_recycle_steps)."""
+  return (int(run_seed) * 1000 + 1 + int(index)) + 7919 * int(restart) + 104729 * int(generation)
 
 
 class ActorWorker:
@@ -67,7 +73,7 @@ class ActorWorker:
   """
 
   def __init__(self, config_dict: Dict[str, Any], server_address: str, index: int,
-               variable_update_period: int = 50):
+               generation: int = 0, variable_update_period: int = 50):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
     import ray  # pylint: disable=g-import-not-at-top
@@ -80,7 +86,7 @@ class ActorWorker:
     restart = 0
     if ray.get_runtime_context().was_current_actor_reconstructed:
       restart = 1 + os.getpid() % 100_000   # Any stream but the one that crashed.
-    self.seed = actor_seed(config.seed, index, restart)
+    self.seed = actor_seed(config.seed, index, restart, generation)
     self._side = factories.build_actor_side(config, server_address, self.seed,
                                             variable_update_period)
     self._initial_episodes = config.reciprocator.influence.initial_episodes
@@ -152,6 +158,11 @@ class RestartCounter:
       self.restarts += 1
     self._counted_failure[k] = False
 
+  def replaced(self, k: int) -> None:
+    """Actor k was replaced on purpose: its next process id is not a restart."""
+    self._pids.pop(k, None)
+    self._counted_failure[k] = False
+
 
 def connect(config: ExperimentConfig) -> bool:
   """Joins `config.ray_address`, or starts a local Ray; True if this call started it.
@@ -207,6 +218,8 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
   address = reverb_address(agent.server.port)
   config_dict = config_lib.config_to_dict(config)
   workers = [remote_worker.remote(config_dict, address, k) for k in range(config.num_actors)]
+  generation = [0] * config.num_actors       # Planned replacements of each actor slot,
+  steps_taken = [0] * config.num_actors      # and env steps its current process took.
   per_step = config.reciprocator.num_envs
   chunk = max(per_step, config.actor_chunk_steps // per_step * per_step)
   unissued = config.num_steps - book.env_steps
@@ -221,6 +234,16 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
     if steps > 0:
       pending[workers[k].run.remote(steps, book.episodes_written)] = (k, steps)
       unissued -= steps
+
+  def recycle(worker, k: int, new_generation: int):
+    """A fresh process for actor slot k; the old one flushes its writers and exits.
+    Its unfinished episodes are dropped (no row), as at the end of a run."""
+    try:
+      ray.get(worker.close.remote(), timeout=120)
+    except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+      pass   # Already gone: nothing left to flush.
+    ray.kill(worker, no_restart=True)
+    return remote_worker.remote(config_dict, address, k, new_generation)
 
   last_publish, closed = time.time(), False
   try:
@@ -256,8 +279,17 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
           raise RunError(f"actor {k} failed: {type(cause).__name__}: {last[:300]}") from e
         failing_since.pop(k, None)
         restarts.replied(k, pid)
+        book.actor_processes.add(pid)
         steps_in += steps
         rows_in.extend(dict(row, actor=k) for row in rows)
+        steps_taken[k] += steps
+        if (config.actor_recycle_steps and steps_taken[k] >= config.actor_recycle_steps
+            and unissued >= per_step):   # No fresh process for a slot with nothing left.
+          workers[k] = recycle(workers[k], k, generation[k] + 1)
+          generation[k] += 1
+          steps_taken[k] = 0
+          restarts.replaced(k)
+          book.actor_recycles += 1
         issue(k)
       book.add_steps(steps_in)
       for row in rows_in:

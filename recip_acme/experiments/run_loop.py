@@ -35,6 +35,8 @@ class RunBook:
     self.start_time = self.last_log = self.last_ckpt_time = time.time()
     self.last_ckpt_steps = self.env_steps
     self.actor_restarts = 0   # Distributed runs: Ray actor restarts after crashes,
+    self.actor_recycles = 0   # planned replacements (config.actor_recycle_steps),
+    self.actor_processes = set()   # the actor process ids that served requests,
     self.actor_nodes = []     # and the IPs of the nodes the actors run on,
     self.actors_ready_seconds = None   # and seconds from the start until all were built.
     self.stopped_by_time = False   # True when max_seconds ended the run before its budget.
@@ -81,6 +83,8 @@ class RunBook:
                         self.env_steps - self.steps_at_start, time.time() - self.start_time)
     if self.config.num_actors > 1:
       row["actor_restarts"] = self.actor_restarts
+      row["actor_recycles"] = self.actor_recycles
+      row["actor_processes"] = len(self.actor_processes)
     return row
 
 
