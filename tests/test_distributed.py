@@ -227,3 +227,13 @@ def test_actors_are_replaced_after_their_step_quota_and_the_records_stay_whole(
   assert len(rows) == summary["episodes"]
   assert all(int(r["length"]) == 100 for r in rows)
   assert summary["policy_learner_steps"] > 0
+
+
+def test_actor_recycling_is_refused_without_separate_actor_processes():
+  config = _two_actor_config(100)
+  config.actor_recycle_steps = 0
+  with pytest.raises(experiments.RunError, match="actor_recycle_steps must be > 0"):
+    config.validate()
+  config.actor_recycle_steps, config.num_actors = 500, 1
+  with pytest.raises(experiments.RunError, match="needs num_actors > 1"):
+    config.validate()

@@ -87,6 +87,9 @@ class ExperimentConfig:
       raise RunError(f"actor_chunk_steps must be > 0; got {self.actor_chunk_steps}")
     if self.actor_recycle_steps is not None and self.actor_recycle_steps <= 0:
       raise RunError(f"actor_recycle_steps must be > 0; got {self.actor_recycle_steps}")
+    if self.actor_recycle_steps is not None and self.num_actors == 1:
+      raise RunError("actor_recycle_steps needs num_actors > 1: with one actor, acting runs "
+                     "in the learner's process, which is not replaced")
     if (self.reciprocator.influence.use_time_left and self.adapter.episode_step_limit is None):
       raise RunError("the estimators' time-left input needs a fixed episode length: set the "
                      "adapter's episode_step_limit (Melting Pot episodes end at random) or "
