@@ -378,6 +378,9 @@ def memory_recycle_section(seconds, recycle_steps) -> None:
           f"{m['actor_recycles']} | env steps {m['env_steps']} | learner peak "
           f"{m['learner_peak']:6.0f} MiB, growth {m['learner_growth']:+5.0f} MiB "
           f"(window {m['window']:.0f} s)")
+    if recycle is not None and not m["actor_recycles"]:
+      print(f"  no actor reached {recycle} env steps in {seconds:.0f} s, so this row says "
+            "nothing about replacement: lower --recycle_steps or raise --memory_seconds")
 
 
 if __name__ == "__main__":
