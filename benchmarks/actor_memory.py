@@ -28,7 +28,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-PARTS = ("tf_function", "tf_read", "substrate", "adapter", "network", "policy", "actor", "actor_writes")
+PARTS = ("tf_function", "tf_read", "substrate", "adapter", "network", "policy", "actor",
+         "actor_writes")
 
 
 def _rss_mib() -> float:

@@ -130,8 +130,8 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
 # Where each named setting lives. The names are the settings users give (the flags of
 # launch.train use the same names); a setting maps to one or more config fields.
 _TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
-        "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes", "checkpoint_every_steps",
-        "log_every_seconds", "learner_period")
+        "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes",
+        "checkpoint_every_steps", "log_every_seconds", "learner_period")
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
                  "normalize_reciprocal_reward", "value_sees_balance", "reciprocal_scale",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
