@@ -35,17 +35,19 @@ class Variant:
 
   Attributes:
     name: descriptive name used in configs and logs.
-    published_name: the name in the authors' code (accepted as an alias).
+    published_name: the name in the authors' code (accepted as an alias); None for a
+      project extension, which the authors' code does not have.
     increment: "received" (VoI[t,j,i]: what j did to me), "net" (received minus
       given, VoI[t,j,i] - VoI[t,i,j]) or "received_minus_debit" (two accumulators:
       G gets VoI[t,j,i], the debit D gets VoI[t,i,j] + VoI[t,j,j]; X = G - D).
-    reward: "product" (X * given), "sign_of_balance" (sign(X) * given) or
-      "sign_of_influence" (X * sign(given)), with given = VoI[t,i,j].
+    reward: "product" (X * given), "sign_of_balance" (sign(X) * given),
+      "sign_of_influence" (X * sign(given)) or "positive_balance" (max(X, 0) * given),
+      with given = VoI[t,i,j].
     fixed_decay: if set, the decay this variant always uses (ignores the argument).
     description: one line for --help and the README.
   """
   name: str
-  published_name: str
+  published_name: Optional[str]
   increment: str
   reward: str
   fixed_decay: Optional[float] = None
@@ -69,11 +71,20 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("signed_received_minus_debit", "signed_grudge_minus_debit",
             "received_minus_debit", "sign_of_balance",
             description="sign of (received - debit) times influence given"),
+    # Project extension (README, "Reciprocators on Melting Pot"): in symmetric self-play
+    # on coins the "balance" reward paid for taking the partner's coin after the partner
+    # took one (results/coins_reciprocator_vs_independent_2M_s1). Clipping X at 0 keeps
+    # the reward for repaying influence and the penalty for harming a partner one owes,
+    # and drops the reward for harming a partner who harmed first.
+    Variant("forgiving_balance", None, "net", "positive_balance",
+            description="net balance clipped at 0 (no pay for retaliation), times "
+            "influence given; a project extension"),
     Variant("lagged_product", "lagged_product", "received", "product", fixed_decay=0.0,
             description="IPD-Rollout: previous step's influence received times "
             "influence given, no accumulation"),
 ]}
-ALIASES: dict[str, str] = {v.published_name: v.name for v in VARIANTS.values()}
+ALIASES: dict[str, str] = {v.published_name: v.name for v in VARIANTS.values()
+                           if v.published_name is not None}
 DEFAULT_VARIANT = "balance"
 
 
@@ -195,6 +206,8 @@ def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
     pair = tf.sign(lagged) * given
   elif variant.reward == "sign_of_influence":
     pair = lagged * tf.sign(given)
+  elif variant.reward == "positive_balance":
+    pair = tf.nn.relu(lagged) * given
   else:  # pragma: no cover
     raise ValueError(variant.reward)
   num_players = tf.shape(given)[-1]

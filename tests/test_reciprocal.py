@@ -26,6 +26,8 @@ EXPECTED_2P_DECAY_HALF = {
     "signed_received": [[0, 0], [-1, 3], [2, 1]],
     "received_minus_debit": [[0, 0], [-0.5, -3], [8.5, 4.6]],
     "signed_received_minus_debit": [[0, 0], [-1, -3], [2, 1]],
+    # Player 1's balances are -1 and -4.5 when it is paid: clipped to 0, no reward.
+    "forgiving_balance": [[0, 0], [-1, 0], [9, 0]],
     "lagged_product": [[0, 0], [-2, 3], [6, 1]],  # No accumulation, whatever the decay.
 }
 # Three players, decay 1 (the paper's lambda): rewards are averaged over the 2 opponents.
@@ -38,6 +40,9 @@ EXPECTED_3P_DECAY_ONE = {
     "signed_received": [[0, 0, 0], [1, 0, 0], [1, -0.5, -1]],
     "received_minus_debit": [[0, 0, 0], [1, -0.5, 0], [0, 0, -3]],
     "signed_received_minus_debit": [[0, 0, 0], [1, -0.5, 0], [0, 0, -1]],
+    # At t=2 player 0's balance towards 1 is -1 (clipped) and towards 2 is 2; player
+    # 2's are -2 and 3, and it gives 2 to player 0 and 0 to player 1.
+    "forgiving_balance": [[0, 0, 0], [1, 0, 0], [1, -0.5, 0]],
     "lagged_product": [[0, 0, 0], [2, 0, 0], [0, -1, 0]],
 }
 
@@ -62,6 +67,8 @@ def _reference(voi, variant, decay):
           r = np.sign(x) * given
         elif spec.reward == "sign_of_influence":
           r = x * np.sign(given)
+        elif spec.reward == "positive_balance":
+          r = np.maximum(x, 0) * given
         else:
           r = x * given
         out[t, ..., i] += r / (num_players - 1)
@@ -107,6 +114,20 @@ def test_published_names_are_aliases():
     np.testing.assert_allclose(a.numpy(), EXPECTED_2P_DECAY_HALF[descriptive], atol=1e-6)
   assert reciprocal.DEFAULT_VARIANT == "balance"
   assert reciprocal.get_variant("petty_payoff").name == "balance"
+
+
+def test_forgiving_balance_never_pays_for_harm():
+  # The reason for the variant: harming an opponent (given < 0) is never rewarded,
+  # whatever the history, while "balance" rewards it after the opponent harmed first.
+  voi = np.random.default_rng(3).normal(size=(200, 3, 3))
+  forgiving = reciprocal.reciprocal_terms(voi, "forgiving_balance", 0.9).pair_rewards
+  balance = reciprocal.reciprocal_terms(voi, "balance", 0.9).pair_rewards
+  harm = voi < 0
+  assert np.all(forgiving.numpy()[harm] <= 0)
+  assert np.any(balance.numpy()[harm] > 0)
+  # Where the balance is positive the two agree.
+  positive = reciprocal.reciprocal_terms(voi, "balance", 0.9).lagged_balance.numpy() > 0
+  np.testing.assert_allclose(forgiving.numpy()[positive], balance.numpy()[positive])
 
 
 def test_lag_step_t_influence_does_not_pay_at_step_t():
