@@ -363,9 +363,11 @@ def _coins_r_vs_nl_rows(df, baseline) -> dict:
   same_episodes = ""
   if base_frame is not None:
     # The NL vs NL baseline drifts above 1/2 (README): the shaping relative to it over
-    # the same episodes, per 100 episodes.
-    gap = (df["p_own_coin_p1"] - base_frame["p_own_coin"]).dropna()
-    same_episodes = "; NL's P(own) minus NL vs NL's per 100 episodes: " + ", ".join(
+    # the same episodes, per 100 episodes, against the same player slot's P(own).
+    column = "p_own_coin_p1" if "p_own_coin_p1" in base_frame else "p_own_coin"
+    gap = (df["p_own_coin_p1"] - base_frame[column]).dropna()
+    same_episodes = ("; NL's P(own) minus the same player's in NL vs NL, per 100 "
+                     "episodes: ") + ", ".join(
         f"{gap[i:i + 100].mean():+.3f}" for i in range(0, len(gap), 100))
   return {"measured": f"last {LAST}: NL's P(own) {nl_own:.3f} (NL vs NL, {which}: "
                       f"{base:.3f}); reward R {rewards[0]:+.1f}, NL {rewards[1]:+.1f}"
@@ -375,15 +377,24 @@ def _coins_r_vs_nl_rows(df, baseline) -> dict:
           "passes": nl_own > base and min(rewards) > 0}
 
 
-def _baseline_own(results_dir: str, name: str, seed: int):
-  """(NL vs NL's P(own) over its last episodes, which runs): the same seed's run at the
-  default scale, or the mean over its seeds when that seed was not run there."""
-  frames = _seed_frames(os.path.join(results_dir, BASELINE[name]))
-  own = {s: df["p_own_coin"].tail(LAST).mean() for s, df in frames.items()}
-  if seed in own:
-    return own[seed], "same seed", frames[seed]
-  return (sum(own.values()) / len(own), f"mean of seeds {','.join(map(str, sorted(own)))}",
-          None)
+def _baseline_own(results_dir: str, scale: str, name: str, seed: int):
+  """(NL vs NL's P(own) over its last episodes, which runs, the run's frame or None).
+
+  The baseline is taken at the claim's own scale when NL vs NL was run there (its same
+  seed, else the mean of its seeds), since the baseline's drift above 1/2 depends on the
+  batch size; otherwise at the default scale, and the label says so.
+  """
+  folders = [(scale, "")] if not scale else [(scale, ""), ("", "default scale, ")]
+  for folder, prefix in folders:
+    frames = _seed_frames(os.path.join(results_dir, folder, BASELINE[name]))
+    if not frames:
+      continue
+    own = {s: df["p_own_coin"].tail(LAST).mean() for s, df in frames.items()}
+    if seed in own:
+      return own[seed], f"{prefix}same seed", frames[seed]
+    return (sum(own.values()) / len(own),
+            f"{prefix}mean of seeds {','.join(map(str, sorted(own)))}", None)
+  raise ValueError(f"claim {name} needs {BASELINE[name]} results under {results_dir}")
 
 
 # claim -> (experiment folder, its rule, needs the NL vs NL baseline, seeds needed to pass)
@@ -444,7 +455,7 @@ def claims_table(results_dir: str) -> str:
       frames = _seed_frames(os.path.join(results_dir, scale, name))
       if not frames:
         continue
-      results = {seed: rule(df, _baseline_own(results_dir, name, seed)) if needs_baseline
+      results = {seed: rule(df, _baseline_own(results_dir, scale, name, seed)) if needs_baseline
                  else rule(df) for seed, df in frames.items()}
       passed = sum(r["passes"] for r in results.values())
       # A claim over "k of n seeds" asks all of fewer seeds (paper scale runs one).

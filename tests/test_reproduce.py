@@ -103,3 +103,24 @@ def test_claims_table_gives_each_seed_its_margin_and_the_claim_its_verdict(tmp_p
   assert "at episode 250" in rows[3] and "| no " in rows[3]
   _ipd_seed(folder, 4, -1.0, 150)     # Now 3 of 4 pass: the claim passes.
   assert "PASSES (3 of 4 seeds; needs 3)" in paper.claims_table(str(tmp_path))
+
+
+def _coins_seed(path, seed, own):
+  path.mkdir(parents=True, exist_ok=True)
+  pd.DataFrame({"seed": seed, "episode": range(30), "p_own_coin": own, "p_own_coin_p1": own,
+                "total_reward": 9.0, "reward_p0": 1.0, "reward_p1": 1.0}
+               ).to_csv(path / f"seed_{seed}.csv", index=False)
+
+
+def test_claims_compare_with_the_nl_baseline_of_the_same_scale(tmp_path):
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
+  _coins_seed(tmp_path / "coins_nl_vs_nl", 0, 0.50)
+  _coins_seed(tmp_path / "paper_scale" / "coins_r_vs_nl", 11, 0.60)
+  # Without a paper-scale NL vs NL, the default scale's is used, and labelled so.
+  assert "(NL vs NL, default scale, mean of seeds 0: 0.500)" in paper.claims_table(str(tmp_path))
+  # With one, the paper-scale claim is measured against it: 0.60 is not above 0.65.
+  _coins_seed(tmp_path / "paper_scale" / "coins_nl_vs_nl", 11, 0.65)
+  paper_rows = paper.claims_table(str(tmp_path)).split("Paper scale")[1]
+  row = [line for line in paper_rows.splitlines() if line.startswith("| Coins R vs NL")][0]
+  assert "(NL vs NL, same seed: 0.650)" in row and "-0.050 over NL vs NL" in row
+  assert "| no " in row
