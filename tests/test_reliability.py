@@ -63,14 +63,21 @@ def _kill_after_new_checkpoint(proc, workdir, newer_than, timeout=400):
   return _checkpoint_numbers(workdir)[-1]
 
 
-@pytest.mark.parametrize("num_actors", [1, 2])
-def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(tmp_path, num_actors,
-                                                                          ray_tmpdir):
+@pytest.mark.parametrize("num_actors,recycle_steps", [
+    pytest.param(1, 0, id="one_process"),
+    pytest.param(2, 0, id="two_actors"),
+    # Actor processes replaced every 600 env steps (--actor_recycle_steps): kills land
+    # between and during replacements, and the records must stay as whole.
+    pytest.param(2, 600, id="two_actors_recycled")])
+def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
+    tmp_path, num_actors, recycle_steps, ray_tmpdir):
   workdir = str(tmp_path / "run")
   budget = 4000
   flags = [f"--num_steps={budget}", "--checkpoint_every_steps=400", "--episode_step_limit=100",
            "--num_envs=2", "--unroll_length=10", "--log_every_seconds=2",
            f"--num_actors={num_actors}"]
+  if recycle_steps:
+    flags.append(f"--actor_recycle_steps={recycle_steps}")
   last = _kill_after_new_checkpoint(_start(workdir, flags), workdir, newer_than=1)
   # First resume, killed again after it has written a checkpoint of its own.
   last = _kill_after_new_checkpoint(_start(workdir, ["--resume"]), workdir, newer_than=last)
@@ -85,8 +92,12 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(tmp_p
   assert steps == sorted(steps) and steps[-1] <= budget
   assert len(rows) >= budget // 100 - 2 * num_actors * 2   # Episodes after the last kill.
   with open(os.path.join(workdir, records.PROGRESS_FILE)) as f:
-    progress = [float(r["env_steps"]) for r in csv.DictReader(f)]
+    progress_rows = list(csv.DictReader(f))
+  progress = [float(r["env_steps"]) for r in progress_rows]
   assert progress == sorted(progress)
+  if recycle_steps:   # The setting survived both resumes, and actors were replaced.
+    assert experiments.load_run_config(workdir).actor_recycle_steps == recycle_steps
+    assert max(float(r.get("actor_recycles") or 0) for r in progress_rows) >= 1
 
 
 # -- Checkpoints hold everything, and restore it at once ---------------------------
