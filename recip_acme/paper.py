@@ -384,7 +384,7 @@ def _baseline_own(results_dir: str, scale: str, name: str, seed: int):
   seed, else the mean of its seeds), since the baseline's drift above 1/2 depends on the
   batch size; otherwise at the default scale, and the label says so.
   """
-  folders = [(scale, "")] if not scale else [(scale, ""), ("", "default scale, ")]
+  folders = [(scale, "")] + ([("", "default scale, ")] if scale else [])
   for folder, prefix in folders:
     frames = _seed_frames(os.path.join(results_dir, folder, BASELINE[name]))
     if not frames:

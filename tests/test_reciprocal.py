@@ -120,14 +120,14 @@ def test_forgiving_balance_never_pays_for_harm():
   # The reason for the variant: harming an opponent (given < 0) is never rewarded,
   # whatever the history, while "balance" rewards it after the opponent harmed first.
   voi = np.random.default_rng(3).normal(size=(200, 3, 3))
-  forgiving = reciprocal.reciprocal_terms(voi, "forgiving_balance", 0.9).pair_rewards
-  balance = reciprocal.reciprocal_terms(voi, "balance", 0.9).pair_rewards
+  forgiving = reciprocal.reciprocal_terms(voi, "forgiving_balance", 0.9).pair_rewards.numpy()
+  balance = reciprocal.reciprocal_terms(voi, "balance", 0.9)
   harm = voi < 0
-  assert np.all(forgiving.numpy()[harm] <= 0)
-  assert np.any(balance.numpy()[harm] > 0)
+  assert np.all(forgiving[harm] <= 0)
+  assert np.any(balance.pair_rewards.numpy()[harm] > 0)
   # Where the balance is positive the two agree.
-  positive = reciprocal.reciprocal_terms(voi, "balance", 0.9).lagged_balance.numpy() > 0
-  np.testing.assert_allclose(forgiving.numpy()[positive], balance.numpy()[positive])
+  positive = balance.lagged_balance.numpy() > 0
+  np.testing.assert_allclose(forgiving[positive], balance.pair_rewards.numpy()[positive])
 
 
 def test_lag_step_t_influence_does_not_pay_at_step_t():
