@@ -41,8 +41,8 @@ class Variant:
       given, VoI[t,j,i] - VoI[t,i,j]) or "received_minus_debit" (two accumulators:
       G gets VoI[t,j,i], the debit D gets VoI[t,i,j] + VoI[t,j,j]; X = G - D).
     reward: "product" (X * given), "sign_of_balance" (sign(X) * given),
-      "sign_of_influence" (X * sign(given)) or "positive_balance" (max(X, 0) * given),
-      with given = VoI[t,i,j].
+      "sign_of_influence" (X * sign(given)), "positive_balance" (max(X, 0) * given)
+      or "owed_harm" (max(X, 0) * min(given, 0)), with given = VoI[t,i,j].
     fixed_decay: if set, the decay this variant always uses (ignores the argument).
     description: one line for --help and the README.
   """
@@ -79,6 +79,15 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
     Variant("forgiving_balance", None, "net", "positive_balance",
             description="net balance clipped at 0 (no pay for retaliation), times "
             "influence given; a project extension"),
+    # Project extension (README): with `forgiving_balance` a step where i could have
+    # harmed j and did not is a positive influence against the policy-marginal
+    # counterfactual, and it is paid; at w >= 2 that made "stay away from coins" the
+    # shaped optimum (results/coins_forgiving_balance_2M_s1). Keeping only the negative
+    # part of the influence given charges harm to a partner one owes and pays nothing.
+    Variant("owed_harm_penalty", None, "net", "owed_harm",
+            description="net balance clipped at 0, times the harm given (influence "
+            "clipped at 0): harming a partner one owes costs, nothing is paid; a "
+            "project extension"),
     Variant("lagged_product", "lagged_product", "received", "product", fixed_decay=0.0,
             description="IPD-Rollout: previous step's influence received times "
             "influence given, no accumulation"),
@@ -208,6 +217,8 @@ def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
     pair = lagged * tf.sign(given)
   elif variant.reward == "positive_balance":
     pair = tf.nn.relu(lagged) * given
+  elif variant.reward == "owed_harm":
+    pair = tf.nn.relu(lagged) * tf.minimum(given, 0.)
   else:  # pragma: no cover
     raise ValueError(variant.reward)
   num_players = tf.shape(given)[-1]

@@ -28,6 +28,8 @@ EXPECTED_2P_DECAY_HALF = {
     "signed_received_minus_debit": [[0, 0], [-1, -3], [2, 1]],
     # Player 1's balances are -1 and -4.5 when it is paid: clipped to 0, no reward.
     "forgiving_balance": [[0, 0], [-1, 0], [9, 0]],
+    # Player 0 owes 1 at t=1 and harms (-1): -1; at t=2 it helps (2): not paid.
+    "owed_harm_penalty": [[0, 0], [-1, 0], [0, 0]],
     "lagged_product": [[0, 0], [-2, 3], [6, 1]],  # No accumulation, whatever the decay.
 }
 # Three players, decay 1 (the paper's lambda): rewards are averaged over the 2 opponents.
@@ -43,6 +45,8 @@ EXPECTED_3P_DECAY_ONE = {
     # At t=2 player 0's balance towards 1 is -1 (clipped) and towards 2 is 2; player
     # 2's are -2 and 3, and it gives 2 to player 0 and 0 to player 1.
     "forgiving_balance": [[0, 0, 0], [1, 0, 0], [1, -0.5, 0]],
+    # Only player 1 harms a partner it owes: at t=2 it owes player 0 1 and gives -1.
+    "owed_harm_penalty": [[0, 0, 0], [0, 0, 0], [0, -0.5, 0]],
     "lagged_product": [[0, 0, 0], [2, 0, 0], [0, -1, 0]],
 }
 
@@ -69,6 +73,8 @@ def _reference(voi, variant, decay):
           r = x * np.sign(given)
         elif spec.reward == "positive_balance":
           r = np.maximum(x, 0) * given
+        elif spec.reward == "owed_harm":
+          r = np.maximum(x, 0) * np.minimum(given, 0.0)
         else:
           r = x * given
         out[t, ..., i] += r / (num_players - 1)
@@ -128,6 +134,20 @@ def test_forgiving_balance_never_pays_for_harm():
   # Where the balance is positive the two agree.
   positive = balance.lagged_balance.numpy() > 0
   np.testing.assert_allclose(forgiving[positive], balance.pair_rewards.numpy()[positive])
+
+
+def test_owed_harm_penalty_pays_nothing_and_charges_harm_to_a_creditor():
+  # The reason for the variant: no step is paid (a step where i could have harmed j
+  # and did not is a positive influence, and paying it taught coin avoidance), while
+  # harm to a partner i owes costs what `forgiving_balance` charges for it.
+  voi = np.random.default_rng(4).normal(size=(200, 3, 3))
+  penalty = reciprocal.reciprocal_terms(voi, "owed_harm_penalty", 0.9).pair_rewards.numpy()
+  forgiving = reciprocal.reciprocal_terms(voi, "forgiving_balance", 0.9).pair_rewards.numpy()
+  harm = voi < 0
+  assert np.all(penalty <= 0)
+  assert np.all(penalty[~harm] == 0)
+  np.testing.assert_allclose(penalty[harm], forgiving[harm])
+  assert np.any(penalty < 0)
 
 
 def test_lag_step_t_influence_does_not_pay_at_step_t():
