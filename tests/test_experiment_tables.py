@@ -84,6 +84,20 @@ def test_learning_by_fifth_weighs_the_shaping_by_partner_coins_taken():
   assert np.isnan(t.loc[5, "shaping_took_partner_coin"])
 
 
+def test_learning_by_fifth_weighs_own_takes_and_other_steps_by_their_counts():
+  # Two players: episode 1 has 2 * 100 player-steps, 8 of them takes, so 192 "otherwise".
+  e = _episodes([(100, 100, 5, 3, 0.0, 0.0), (200, 100, 1, 1, 0.0, 0.0),
+                 (1000, 800, 0, 0, 0.0, 0.0)])
+  e["shaping_took_own_coin"] = [0.5, -1.0, float("nan")]
+  e["shaping_otherwise"] = [0.01, -0.02, 0.0]
+  t = records.learning_by_fifth(e, 1000).set_index("fifth")
+  assert t.loc[1, "shaping_took_own_coin"] == pytest.approx((5 * 0.5 - 1 * 1.0) / 6)
+  assert t.loc[1, "shaping_otherwise"] == pytest.approx((192 * 0.01 - 198 * 0.02) / 390)
+  assert np.isnan(t.loc[5, "shaping_took_own_coin"])
+  assert t.loc[5, "shaping_otherwise"] == 0.0
+  assert "shaping_took_partner_coin" not in t  # Only the columns the episodes hold.
+
+
 def test_margins_pair_seeds_and_subtract_the_baseline():
   good = _episodes([(500, 500, 40, 10, 30.0, 30.0), (1000, 500, 40, 10, 30.0, 30.0)])
   poor = _episodes([(500, 500, 25, 25, 0.0, 0.0), (1000, 500, 20, 30, -10.0, 0.0)])

@@ -144,14 +144,21 @@ def learning_by_fifth(episodes, num_steps: int):
         coins = float(part["own_coins"].sum() + part["other_coins"].sum())
         row["coins_per_step"] = coins / steps
         row["p_own_coin"] = float(part["own_coins"].sum()) / coins if coins else float("nan")
-      if "shaping_took_partner_coin" in part:
-        # Mean w * r_rec on the steps a Reciprocator took its partner's coin, over all
-        # such steps of the fifth (each episode's mean weighted by its count): what the
-        # reciprocal reward does to exploitation (README, the Melting Pot comparison).
-        takes = part["other_coins"].astype(float)
-        shaping = part["shaping_took_partner_coin"].fillna(0.0)
-        row["shaping_took_partner_coin"] = (float((shaping * takes).sum() / takes.sum())
-                                            if takes.sum() else float("nan"))
+      # Mean w * r_rec on the player-steps a Reciprocator took its partner's coin, took
+      # its own, or took none, over all such steps of the fifth (each episode's mean
+      # weighted by its count). The first is what the reciprocal reward does to
+      # exploitation; the other two show whether it pays for collecting at all
+      # (README, the Melting Pot comparison: paying non-takes taught coin avoidance).
+      num_players = sum(c.startswith("return_p") for c in part.columns)
+      counts = {"shaping_took_partner_coin": part["other_coins"].astype(float),
+                "shaping_took_own_coin": part["own_coins"].astype(float),
+                "shaping_otherwise": (num_players * part["length"] - part["own_coins"]
+                                      - part["other_coins"]).astype(float)}
+      for column, count in counts.items():
+        if column in part:
+          shaping = part[column].fillna(0.0)
+          row[column] = (float((shaping * count).sum() / count.sum())
+                         if count.sum() else float("nan"))
     rows.append(row)
   return pd.DataFrame(rows)
 
