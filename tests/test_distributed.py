@@ -195,6 +195,10 @@ def test_restarts_are_counted_once_whether_seen_failing_or_only_by_a_new_process
   counter.replied(1, 201)
   counter.replied(1, 202)      # ...and a later idle restart is counted too.
   assert counter.restarts == 4
+  # The run's counter gets each restart once: all four, then only the new one.
+  assert counter.take_new() == 4 and counter.take_new() == 0
+  counter.failed(0)
+  assert counter.take_new() == 1 and counter.restarts == 5
 
 
 def test_a_replaced_actor_is_not_counted_as_restarted_and_gets_a_new_seed():

@@ -143,6 +143,7 @@ class RestartCounter:
 
   def __init__(self):
     self.restarts = 0
+    self._reported = 0
     self._pids: Dict[int, int] = {}
     self._counted_failure: Dict[int, bool] = {}
 
@@ -157,6 +158,11 @@ class RestartCounter:
     if known is not None and known != pid and not self._counted_failure.get(k):
       self.restarts += 1
     self._counted_failure[k] = False
+
+  def take_new(self) -> int:
+    """Restarts counted since the last call, so that each reaches the run's counter once."""
+    new, self._reported = self.restarts - self._reported, self.restarts
+    return new
 
   def replaced(self, k: int) -> None:
     """Actor k was replaced on purpose: its next process id is not a restart."""
@@ -289,7 +295,7 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
           generation[k] += 1
           steps_taken[k] = 0
           restarts.replaced(k)
-          book.actor_recycles += 1
+          book.count_actor_events(recycles=1)
         issue(k)
       book.add_steps(steps_in)
       for row in rows_in:
@@ -311,9 +317,10 @@ def run_distributed_experiment(config: ExperimentConfig, book, max_seconds: Opti
         break
       if not busy:
         time.sleep(0.02)   # Idle: nothing arrived and no learner had data.
+      book.count_actor_events(restarts=restarts.take_new())
       book.periodic()
   finally:
-    book.actor_restarts = restarts.restarts
+    book.count_actor_events(restarts=restarts.take_new())
     for worker in workers:
       ray.kill(worker, no_restart=True)
     if started:

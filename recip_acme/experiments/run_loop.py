@@ -34,9 +34,7 @@ class RunBook:
     self.steps_at_start = self.env_steps
     self.start_time = self.last_log = self.last_ckpt_time = time.time()
     self.last_ckpt_steps = self.env_steps
-    self.actor_restarts = 0   # Distributed runs: Ray actor restarts after crashes,
-    self.actor_recycles = 0   # planned replacements (config.actor_recycle_steps),
-    self.actor_processes = set()   # the actor process ids that served requests,
+    self.actor_processes = set()   # Distributed runs: actor process ids that served requests,
     self.actor_nodes = []     # and the IPs of the nodes the actors run on,
     self.actors_ready_seconds = None   # and seconds from the start until all were built.
     self.stopped_by_time = False   # True when max_seconds ended the run before its budget.
@@ -59,6 +57,22 @@ class RunBook:
       self.agent.counter.increment(env_steps=steps)
       self.agent.builder.reciprocal_weight.assign(
           self.config.reciprocator.weight_at(self.env_steps))
+
+  def count_actor_events(self, restarts: int = 0, recycles: int = 0) -> None:
+    """Adds actor restarts after crashes and planned replacements
+    (config.actor_recycle_steps) to the run's counter. The checkpoint saves the counter,
+    so both totals carry across --resume as env_steps does, and a progress row shows
+    the run's totals, not those of the process that wrote it."""
+    if restarts or recycles:
+      self.agent.counter.increment(actor_restarts=restarts, actor_recycles=recycles)
+
+  @property
+  def actor_restarts(self) -> int:
+    return int(self.agent.counter.get_counts().get("actor_restarts", 0))
+
+  @property
+  def actor_recycles(self) -> int:
+    return int(self.agent.counter.get_counts().get("actor_recycles", 0))
 
   def add_episode(self, row: Dict[str, Any]) -> None:
     episode = self.agent.counter.increment(episodes=1)["episodes"]
