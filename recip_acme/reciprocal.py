@@ -42,7 +42,9 @@ class Variant:
       G gets VoI[t,j,i], the debit D gets VoI[t,i,j] + VoI[t,j,j]; X = G - D).
     reward: "product" (X * given), "sign_of_balance" (sign(X) * given),
       "sign_of_influence" (X * sign(given)), "positive_balance" (max(X, 0) * given)
-      or "owed_harm" (max(X, 0) * min(given, 0)), with given = VoI[t,i,j].
+      "owed_harm" (max(X, 0) * min(given, 0)) or "centered_owed_harm"
+      (max(X, 0) * (min(given, 0) - expected_harm)), with given = VoI[t,i,j] and
+      expected_harm = E_{a_i ~ pi_i}[min(VoI[t,i,j](a_i), 0)] (see `expected_harm`).
     fixed_decay: if set, the decay this variant always uses (ignores the argument).
     description: one line for --help and the README.
   """
@@ -52,6 +54,12 @@ class Variant:
   reward: str
   fixed_decay: Optional[float] = None
   description: str = ""
+
+  @property
+  def needs_expected_harm(self) -> bool:
+    """Whether the reward needs `expected_harm`: i's harm to j averaged over the
+    actions i could have taken (the marginal estimator gives it; networks.py)."""
+    return self.reward == "centered_owed_harm"
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in [
@@ -88,6 +96,17 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in [
             description="net balance clipped at 0, times the harm given (influence "
             "clipped at 0): harming a partner one owes costs, nothing is paid; a "
             "project extension"),
+    # Project extension (README): the negative part of a VoI that is zero-mean over
+    # i's own actions is not zero-mean itself, so `owed_harm_penalty` charged i for
+    # being where it could harm j at all (near coins and near j), and it learned to
+    # collect below random play (results/coins_owed_harm_penalty_2M_s1). Subtracting
+    # the harm i's own policy would do on average in the same state makes the reward
+    # zero-mean over i's actions again: it ranks i's actions in a state (harm less than
+    # usual: paid; more: charged) without making any state cheaper to be in.
+    Variant("centered_owed_harm", None, "net", "centered_owed_harm",
+            description="net balance clipped at 0, times (harm given minus the harm "
+            "i's own policy gives on average in that state): zero-mean over i's "
+            "actions; needs counterfactual='marginal'; a project extension"),
     Variant("lagged_product", "lagged_product", "received", "product", fixed_decay=0.0,
             description="IPD-Rollout: previous step's influence received times "
             "influence given, no accumulation"),
@@ -207,7 +226,8 @@ def _effective_balance(state: ReciprocalState, variant: Variant) -> tf.Tensor:
   return state.balance
 
 
-def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
+def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant,
+                      expected_harm: Optional[tf.Tensor] = None):
   """(opponent-averaged rewards [..., N], pair rewards [..., N, N])."""
   if variant.reward == "product":
     pair = lagged * given
@@ -219,6 +239,8 @@ def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
     pair = tf.nn.relu(lagged) * given
   elif variant.reward == "owed_harm":
     pair = tf.nn.relu(lagged) * tf.minimum(given, 0.)
+  elif variant.reward == "centered_owed_harm":
+    pair = tf.nn.relu(lagged) * (tf.minimum(given, 0.) - expected_harm)
   else:  # pragma: no cover
     raise ValueError(variant.reward)
   num_players = tf.shape(given)[-1]
@@ -227,7 +249,8 @@ def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant):
 
 
 def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
-                     state: ReciprocalState) -> ReciprocalTerms:
+                     state: ReciprocalState,
+                     expected_harm: Optional[tf.Tensor] = None) -> ReciprocalTerms:
   given, balance_increment, debit_increment = _increments(voi, variant)
   balance = _decayed_cumsum(balance_increment, state.balance, decay)
   lagged = _lag(balance, state.balance)
@@ -236,12 +259,12 @@ def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
     debit = _decayed_cumsum(debit_increment, state.debit, decay)
     lagged = lagged - _lag(debit, state.debit)
     final = ReciprocalState(balance[-1], debit[-1])
-  rewards, pair = _averaged_rewards(lagged, given, variant)
+  rewards, pair = _averaged_rewards(lagged, given, variant, expected_harm)
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
-def _resolve(voi, variant: str, initial_state):
-  """Shared argument handling: (variant spec, voi tensor, decay tensor, state)."""
+def _resolve(voi, variant: str, initial_state, expected_harm=None):
+  """Shared argument handling: (variant spec, voi tensor, state, expected harm)."""
   spec = get_variant(variant)
   voi = tf.convert_to_tensor(voi)
   if not voi.dtype.is_floating:
@@ -249,7 +272,18 @@ def _resolve(voi, variant: str, initial_state):
   if initial_state is not None:
     initial_state = ReciprocalState(*(tf.cast(tf.convert_to_tensor(x), voi.dtype)
                                       for x in initial_state))
-  return spec, voi, initial_state
+  if spec.needs_expected_harm:
+    if expected_harm is None:
+      raise ValueError(f"variant {spec.name!r} needs expected_harm (i's harm to j averaged "
+                       "over i's policy), which the estimators give with "
+                       "counterfactual='marginal'")
+    expected_harm = tf.cast(tf.convert_to_tensor(expected_harm), voi.dtype)
+    if not expected_harm.shape.is_compatible_with(voi.shape):
+      raise ValueError(f"expected_harm must have voi's shape {voi.shape}; "
+                       f"got {expected_harm.shape}")
+  else:
+    expected_harm = None   # Other variants do not read it.
+  return spec, voi, initial_state, expected_harm
 
 
 def _decay_value(spec: Variant, balance_decay: float) -> float:
@@ -260,13 +294,14 @@ def _decay_value(spec: Variant, balance_decay: float) -> float:
 
 
 def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
-                    state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
+                    state: Optional[ReciprocalState] = None,
+                    expected_harm=None) -> ReciprocalTerms:
   """One step of `reciprocal_terms` for online use: voi_t is ``[B..., N, N]``.
 
   Equal to ``reciprocal_terms(voi_t[None], ...)`` without the time axis (a test pins
   it), but a handful of ops: the joint actor calls it at every environment step.
   """
-  spec, voi_t, state = _resolve(voi_t, variant, state)
+  spec, voi_t, state, expected_harm = _resolve(voi_t, variant, state, expected_harm)
   _check_shapes(voi_t[None], state)
   decay = tf.constant(_decay_value(spec, balance_decay), voi_t.dtype)
   if state is None:
@@ -277,7 +312,7 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
   final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
   if debit_increment is not None:
     final = ReciprocalState(final.balance, decay * state.debit + debit_increment)
-  rewards, pair = _averaged_rewards(lagged, given, spec)
+  rewards, pair = _averaged_rewards(lagged, given, spec, expected_harm)
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
@@ -298,9 +333,15 @@ def balance_observation(state: ReciprocalState, variant: str = DEFAULT_VARIANT) 
 
 
 def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
-                     initial_state: Optional[ReciprocalState] = None) -> ReciprocalTerms:
-  """Reciprocal rewards with every intermediate term (see ReciprocalTerms)."""
-  spec, voi, initial_state = _resolve(voi, variant, initial_state)
+                     initial_state: Optional[ReciprocalState] = None,
+                     expected_harm=None) -> ReciprocalTerms:
+  """Reciprocal rewards with every intermediate term (see ReciprocalTerms).
+
+  ``expected_harm`` (voi's shape; only variants with ``needs_expected_harm`` read it):
+  ``expected_harm[t, ..., i, j]`` = E_{a_i ~ pi_i}[min(VoI of i's action a_i on j, 0)].
+  """
+  spec, voi, initial_state, expected_harm = _resolve(voi, variant, initial_state,
+                                                     expected_harm)
   _check_shapes(voi, initial_state)
   decay = tf.constant(_decay_value(spec, balance_decay), voi.dtype)
   state = initial_state
@@ -310,10 +351,12 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
 
   num_steps = voi.shape[0]
   if num_steps is None or num_steps <= _MAX_BLOCK:
-    return _terms_one_block(voi, spec, decay, state)
+    return _terms_one_block(voi, spec, decay, state, expected_harm)
   blocks = []
   for start in range(0, num_steps, _MAX_BLOCK):
-    block = _terms_one_block(voi[start:start + _MAX_BLOCK], spec, decay, state)
+    block = _terms_one_block(voi[start:start + _MAX_BLOCK], spec, decay, state,
+                             None if expected_harm is None
+                             else expected_harm[start:start + _MAX_BLOCK])
     state = block.final_state
     blocks.append(block)
   return ReciprocalTerms(*(tf.concat([getattr(b, f) for b in blocks], 0)
@@ -321,8 +364,8 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
 
 
 def reciprocal_rewards(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
-                       initial_state: Optional[ReciprocalState] = None
-                       ) -> tuple[tf.Tensor, ReciprocalState]:
+                       initial_state: Optional[ReciprocalState] = None,
+                       expected_harm=None) -> tuple[tf.Tensor, ReciprocalState]:
   """Opponent-averaged reciprocal reward of every player at every step.
 
   Args:
@@ -332,12 +375,13 @@ def reciprocal_rewards(voi, variant: str = DEFAULT_VARIANT, balance_decay: float
       Ignored by ``lagged_product``, which never accumulates.
     initial_state: balances carried from a previous chunk of the same episode;
       ``None`` is a fresh episode (all zero).
+    expected_harm: for variants with ``needs_expected_harm`` (see reciprocal_terms).
 
   Returns:
     ``rewards [T, (B...,) N]`` before the weight w, and the state after step T-1.
     Splitting an episode into chunks and passing the state gives identical rewards.
   """
-  terms = reciprocal_terms(voi, variant, balance_decay, initial_state)
+  terms = reciprocal_terms(voi, variant, balance_decay, initial_state, expected_harm)
   return terms.rewards, terms.final_state
 
 

@@ -83,6 +83,48 @@ def test_fitted_marginal_voi_recovers_a_known_influence():
   np.testing.assert_allclose(voi[:, 1, :], 0.0, atol=0.05)
 
 
+def test_expected_harm_averages_the_negative_voi_of_every_action_j_could_take():
+  # Oracle: call the estimators once per action of j (j's action replaced), take the
+  # VoI each gives against the same counterfactual, clip at 0, weight by pi_j.
+  rng = np.random.default_rng(4)
+  est = _estimators(seed=5, players=3)
+  state = rng.normal(size=(5, F)).astype(np.float32)
+  base = rng.integers(0, A, size=(5, 3))
+  policy = _policy(rng, 5, players=3)
+  for future_term in (True, False):
+    harm = networks.expected_harm(est(state, base, None, policy), 0.9, future_term).numpy()
+    assert harm.shape == (5, 3, 3)
+    for j in range(3):
+      expected = np.zeros((5, 3), np.float32)
+      for a_j in range(A):
+        joint = base.copy()
+        joint[:, j] = a_j
+        voi = networks.value_of_influence(est(state, joint, None, policy), 0.9,
+                                          future_term).numpy()
+        expected += policy[:, j, a_j:a_j + 1] * np.minimum(voi[:, j, :], 0.0)
+      np.testing.assert_allclose(harm[:, j, :], expected, atol=1e-5)
+    assert np.all(harm <= 0) and np.any(harm < -1e-4)
+
+
+def test_expected_harm_needs_the_marginal_counterfactual():
+  tf.random.set_seed(0)
+  est = networks.InfluenceEstimators(N, A, F, hidden_sizes=(16,), use_time_left=False)
+  predictions = est(np.zeros((2, F), np.float32), np.zeros((2, N), np.int64))
+  with pytest.raises(ValueError, match="counterfactual='marginal'"):
+    networks.expected_harm(predictions, 0.9)
+
+
+def test_the_centered_variant_needs_the_marginal_counterfactual_in_the_config():
+  from recip_acme.agents.reciprocator import config as reciprocator_config
+  reciprocator_config.ReciprocatorConfig(     # The marginal counterfactual: accepted.
+      variant="centered_owed_harm",
+      influence=config_lib.InfluenceConfig(counterfactual="marginal"))
+  with pytest.raises(ValueError, match="needs counterfactual='marginal'"):
+    reciprocator_config.ReciprocatorConfig(
+        variant="centered_owed_harm",
+        influence=config_lib.InfluenceConfig(counterfactual="regression"))
+
+
 def test_marginal_needs_the_policy_and_the_returns_estimator():
   with pytest.raises(ValueError, match="behaviour probabilities"):
     _estimators()(np.zeros((1, F), np.float32), np.zeros((1, N), np.int64))

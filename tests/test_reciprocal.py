@@ -30,8 +30,13 @@ EXPECTED_2P_DECAY_HALF = {
     "forgiving_balance": [[0, 0], [-1, 0], [9, 0]],
     # Player 0 owes 1 at t=1 and harms (-1): -1; at t=2 it helps (2): not paid.
     "owed_harm_penalty": [[0, 0], [-1, 0], [0, 0]],
+    # With HARM_2P: player 0 owes 1 at t=1 and harms by -1 where its policy harms by
+    # -0.5 on average: 1 * (-1 + 0.5); at t=2 it owes 4.5 and helps: 4.5 * (0 + 0.5).
+    "centered_owed_harm": [[0, 0], [-0.5, 0], [2.25, 0]],
     "lagged_product": [[0, 0], [-2, 3], [6, 1]],  # No accumulation, whatever the decay.
 }
+# expected_harm[t][i][j] for the 2-player table: i's harm to j averaged over i's policy.
+HARM_2P = [[[0.0, -0.5], [-0.25, 0.0]]] * 3
 # Three players, decay 1 (the paper's lambda): rewards are averaged over the 2 opponents.
 # e.g. "balance", player 0: pair (0,1) gives 0, 2, -1 and pair (0,2) gives 0, 0, 2.
 EXPECTED_3P_DECAY_ONE = {
@@ -51,7 +56,14 @@ EXPECTED_3P_DECAY_ONE = {
 }
 
 
-def _reference(voi, variant, decay):
+def _harm_for(variant, voi, seed=0):
+  """A made-up expected harm (<= 0, voi's shape) for the variants that read one."""
+  if not reciprocal.get_variant(variant).needs_expected_harm:
+    return None
+  return -np.abs(np.random.default_rng(seed).normal(size=np.shape(voi)))
+
+
+def _reference(voi, variant, decay, harm=None):
   """A naive per-step loop shaped like the published code (a second, independent oracle)."""
   spec = reciprocal.get_variant(variant)
   decay = spec.fixed_decay if spec.fixed_decay is not None else decay
@@ -75,6 +87,8 @@ def _reference(voi, variant, decay):
           r = np.maximum(x, 0) * given
         elif spec.reward == "owed_harm":
           r = np.maximum(x, 0) * np.minimum(given, 0.0)
+        elif spec.reward == "centered_owed_harm":
+          r = np.maximum(x, 0) * (np.minimum(given, 0.0) - np.asarray(harm)[t, ..., i, j])
         else:
           r = x * given
         out[t, ..., i] += r / (num_players - 1)
@@ -91,7 +105,8 @@ def _reference(voi, variant, decay):
 @pytest.mark.parametrize("variant", sorted(EXPECTED_2P_DECAY_HALF))
 def test_two_players_hand_computed(variant):
   rewards, _ = reciprocal.reciprocal_rewards(
-      np.array(VOI_2P, np.float64), variant=variant, balance_decay=0.5)
+      np.array(VOI_2P, np.float64), variant=variant, balance_decay=0.5,
+      expected_harm=HARM_2P)   # Read only by the variants that need it.
   np.testing.assert_allclose(rewards.numpy(), EXPECTED_2P_DECAY_HALF[variant], atol=1e-12)
 
 
@@ -104,7 +119,7 @@ def test_three_players_hand_computed(variant):
 
 def test_hand_computed_tables_agree_with_the_naive_loop():
   for variant, expected in EXPECTED_2P_DECAY_HALF.items():
-    np.testing.assert_allclose(_reference(VOI_2P, variant, 0.5), expected, atol=1e-12)
+    np.testing.assert_allclose(_reference(VOI_2P, variant, 0.5, HARM_2P), expected, atol=1e-12)
   for variant, expected in EXPECTED_3P_DECAY_ONE.items():
     np.testing.assert_allclose(_reference(VOI_3P, variant, 1.0), expected, atol=1e-12)
 
@@ -150,6 +165,48 @@ def test_owed_harm_penalty_pays_nothing_and_charges_harm_to_a_creditor():
   assert np.any(penalty < 0)
 
 
+def test_centered_owed_harm_is_zero_mean_over_the_players_own_actions():
+  # The reason for the variant: owed_harm_penalty's mean over i's own actions is
+  # negative wherever i could harm j (a cost of being there). Here every step's VoI of
+  # each of i's A actions is made zero-mean under pi_i, as the marginal estimator's is;
+  # whatever i's balance, the reward averaged over i's actions at step t is then 0,
+  # and harming more than i's policy does on average is charged.
+  rng = np.random.default_rng(5)
+  steps, players, actions = 30, 3, 4
+  pi = rng.dirichlet(np.ones(actions), size=(steps, players))            # [T, N(i), A]
+  q = rng.normal(size=(steps, players, players, actions))                # [T, i, j, A]
+  per_action = q - np.einsum("tia,tija->tij", pi, q)[..., None]          # VoI of each a_i.
+  harm = np.einsum("tia,tija->tij", pi, np.minimum(per_action, 0.0))
+  taken = rng.integers(0, actions, size=(steps, players))
+  voi = np.take_along_axis(per_action, taken[:, :, None, None], axis=-1)[..., 0]
+  penalty = reciprocal.reciprocal_terms(voi, "owed_harm_penalty", 0.9)
+  for t in (3, 17, 29):
+    for i in range(players):
+      mean, penalty_mean = np.zeros(players), np.zeros(players)
+      for a in range(actions):    # i's action at step t replaced by each a.
+        alt = voi.copy()
+        alt[t, i] = per_action[t, i, :, a]
+        centered = reciprocal.reciprocal_terms(alt, "centered_owed_harm", 0.9,
+                                               expected_harm=harm).pair_rewards.numpy()
+        mean += pi[t, i, a] * centered[t, i]
+        penalty_mean += pi[t, i, a] * reciprocal.reciprocal_terms(
+            alt, "owed_harm_penalty", 0.9).pair_rewards.numpy()[t, i]
+      np.testing.assert_allclose(mean, 0.0, atol=1e-9)
+      owed = penalty.lagged_balance.numpy()[t, i] > 0
+      owed[i] = False
+      assert np.all(penalty_mean[owed] < 0)     # What the centering removes.
+  centered = reciprocal.reciprocal_terms(voi, "centered_owed_harm", 0.9, expected_harm=harm)
+  worse = (np.minimum(voi, 0) < harm) & (centered.lagged_balance.numpy() > 0)
+  assert np.any(worse) and np.all(centered.pair_rewards.numpy()[worse] < 0)
+
+
+def test_centered_owed_harm_without_expected_harm_says_what_is_missing():
+  with pytest.raises(ValueError, match="needs expected_harm"):
+    reciprocal.reciprocal_rewards(VOI_2P, "centered_owed_harm")
+  with pytest.raises(ValueError, match="expected_harm must have voi's shape"):
+    reciprocal.reciprocal_rewards(VOI_2P, "centered_owed_harm", expected_harm=np.zeros((3, 2)))
+
+
 def test_lag_step_t_influence_does_not_pay_at_step_t():
   # All influence at step 0 only: nothing can be paid at step 0, and step 1 pays
   # (balance from step 0) x (influence at step 1) = 0 as well.
@@ -177,16 +234,21 @@ def test_decay_of_the_balance(decay):
 @pytest.mark.parametrize("shape", [(40, 2, 2), (40, 3, 3), (40, 5, 4, 4)])
 def test_matches_naive_loop_on_random_influences(variant, shape):
   voi = np.random.default_rng(len(shape) + shape[-1]).normal(size=shape)
-  rewards, _ = reciprocal.reciprocal_rewards(voi, variant, balance_decay=0.9)
-  np.testing.assert_allclose(rewards.numpy(), _reference(voi, variant, 0.9), atol=1e-9)
+  harm = _harm_for(variant, voi)
+  rewards, _ = reciprocal.reciprocal_rewards(voi, variant, balance_decay=0.9, expected_harm=harm)
+  np.testing.assert_allclose(rewards.numpy(), _reference(voi, variant, 0.9, harm), atol=1e-9)
 
 
 @pytest.mark.parametrize("variant", reciprocal.variant_names())
 def test_chunked_equals_one_pass(variant):
   voi = np.random.default_rng(7).normal(size=(50, 8, 3, 3)).astype(np.float32)
-  whole, whole_state = reciprocal.reciprocal_rewards(voi, variant, 0.95)
-  first, state = reciprocal.reciprocal_rewards(voi[:17], variant, 0.95)
-  second, final_state = reciprocal.reciprocal_rewards(voi[17:], variant, 0.95, state)
+  harm = _harm_for(variant, voi)
+  part = lambda h, s: None if h is None else h[s]
+  whole, whole_state = reciprocal.reciprocal_rewards(voi, variant, 0.95, expected_harm=harm)
+  first, state = reciprocal.reciprocal_rewards(voi[:17], variant, 0.95,
+                                               expected_harm=part(harm, slice(None, 17)))
+  second, final_state = reciprocal.reciprocal_rewards(voi[17:], variant, 0.95, state,
+                                                      part(harm, slice(17, None)))
   np.testing.assert_allclose(np.concatenate([first, second]), whole, rtol=1e-5, atol=1e-5)
   for a, b in zip(final_state, whole_state):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
@@ -194,8 +256,10 @@ def test_chunked_equals_one_pass(variant):
 
 def test_long_sequences_are_blocked_without_changing_results():
   voi = np.random.default_rng(3).normal(size=(2500, 2, 2))
-  rewards, _ = reciprocal.reciprocal_rewards(voi, "balance", 0.99)
-  np.testing.assert_allclose(rewards.numpy(), _reference(voi, "balance", 0.99), atol=1e-8)
+  for variant in ("balance", "centered_owed_harm"):   # The harm is blocked with voi.
+    harm = _harm_for(variant, voi)
+    rewards, _ = reciprocal.reciprocal_rewards(voi, variant, 0.99, expected_harm=harm)
+    np.testing.assert_allclose(rewards.numpy(), _reference(voi, variant, 0.99, harm), atol=1e-8)
 
 
 def test_inside_tf_function_with_unknown_length():
@@ -250,10 +314,12 @@ def test_normalize_and_linear_weight():
 @pytest.mark.parametrize("variant", reciprocal.variant_names())
 def test_online_step_equals_the_sequence_computation(variant):
   voi = np.random.default_rng(11).normal(size=(6, 4, 3, 3))
-  whole = reciprocal.reciprocal_terms(voi, variant, 0.8)
+  harm = _harm_for(variant, voi)
+  whole = reciprocal.reciprocal_terms(voi, variant, 0.8, expected_harm=harm)
   state = None
   for t in range(6):
-    step = reciprocal.reciprocal_step(voi[t], variant, 0.8, state)
+    step = reciprocal.reciprocal_step(voi[t], variant, 0.8, state,
+                                      None if harm is None else harm[t])
     np.testing.assert_allclose(step.rewards, whole.rewards[t], atol=1e-9)
     np.testing.assert_allclose(step.lagged_balance, whole.lagged_balance[t], atol=1e-9)
     state = step.final_state

@@ -22,7 +22,7 @@ everything downstream stay the same.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
@@ -38,11 +38,18 @@ class Predictions(NamedTuple):
 
   ``cf_reward[j]`` / ``cf_return[j]`` are the counterfactual estimates with player j
   left out, stacked as ``[N (left out j), B, N (influenced i)]``.
+
+  With the marginal counterfactual, ``by_action[j]`` ``[2, A_j, B, N]`` holds the
+  joint reward and return estimates with j's action replaced by each a_j (what the
+  counterfactual averages), and ``policy`` ``[B, N, A]`` the weights it used; both
+  are None otherwise. `expected_harm` reads them.
   """
   reward: tf.Tensor
   cf_reward: tf.Tensor
   next_return: tf.Tensor
   cf_next_return: tf.Tensor
+  by_action: Optional[Tuple[tf.Tensor, ...]] = None
+  policy: Optional[tf.Tensor] = None
 
 
 class InfluenceEstimators(snt.Module):
@@ -143,7 +150,7 @@ class InfluenceEstimators(snt.Module):
     """
     joint = self.mlp(dense, actions)                                         # [2, B, N]
     batch = tf.shape(dense)[0]
-    counterfactuals = []
+    counterfactuals, by_action = [], []
     for j, num in enumerate(self.num_actions):
       start, stop = int(self._offsets[j]), int(self._offsets[j + 1])
       block = np.zeros((1, actions.shape[-1]), np.float32)
@@ -154,11 +161,13 @@ class InfluenceEstimators(snt.Module):
       variants = tf.reshape(others[None] + choices[:, None, :], [-1, actions.shape[-1]])
       tiled = tf.tile(dense, [num, 1])                                       # [A_j * B, Dd]
       out = tf.reshape(self.mlp(tiled, variants), [2, num, batch, self.num_players])
+      by_action.append(out)
       weights = tf.transpose(tf.cast(policy[:, j, :num], tf.float32))       # [A_j, B]
       counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))        # [2, B, N]
     cf = tf.stack(counterfactuals, axis=1)                                   # [2, N(j), B, N]
     return Predictions(reward=joint[0], cf_reward=cf[0], next_return=joint[1],
-                       cf_next_return=cf[1])
+                       cf_next_return=cf[1], by_action=tuple(by_action),
+                       policy=tf.cast(policy, tf.float32))
 
   def __call__(self, state: tf.Tensor, joint_action: tf.Tensor,
                time_left: Optional[tf.Tensor] = None,
@@ -232,3 +241,28 @@ def value_of_influence(predictions: Predictions, gamma: float,
   if future_term:
     voi = voi + gamma * (predictions.next_return[None] - predictions.cf_next_return)
   return tf.transpose(voi, [1, 0, 2])                                    # [B, N(j), N(i)]
+
+
+def expected_harm(predictions: Predictions, gamma: float,
+                  future_term: bool = True) -> tf.Tensor:
+  """harm[b, j, i] = sum_{a_j} pi_j(a_j) min(VoI of a_j on i, 0), as ``[B, N(j), N(i)]``.
+
+  The VoI of each action j could have taken, against the same counterfactual as
+  `value_of_influence`: Q_i(s, a_j, a^-j) - sum_{a'} pi_j(a') Q_i(s, a', a^-j). Its
+  policy-weighted mean is 0 by construction, but the mean of its negative part is
+  not; that mean is what `centered_owed_harm` subtracts (reciprocal.py), so that the
+  reward ranks j's actions in a state without making the state itself costly.
+  Needs the marginal counterfactual, whose predictions carry every a_j's estimate.
+  """
+  if predictions.by_action is None or predictions.policy is None:
+    raise ValueError("expected_harm needs the estimate of every action of each player: "
+                     "build the estimators with counterfactual='marginal'")
+  harms = []
+  for j, out in enumerate(predictions.by_action):                      # [2, A_j, B, N]
+    num = out.shape[1]
+    voi = out[0] - predictions.cf_reward[j][None]                     # [A_j, B, N]
+    if future_term:
+      voi = voi + gamma * (out[1] - predictions.cf_next_return[j][None])
+    weights = tf.transpose(predictions.policy[:, j, :num])             # [A_j, B]
+    harms.append(tf.einsum("kb,kbi->bi", weights, tf.minimum(voi, 0.)))
+  return tf.stack(harms, axis=1)                                       # [B, N(j), N(i)]

@@ -117,8 +117,11 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
   predictions = settings.estimators(state, joint_action, time_left, policy)
   voi = influence_networks.value_of_influence(predictions, settings.gamma,
                                               settings.future_term)
+  harm = None
+  if reciprocal.get_variant(settings.variant).needs_expected_harm:
+    harm = influence_networks.expected_harm(predictions, settings.gamma, settings.future_term)
   return voi, reciprocal.reciprocal_step(voi, settings.variant, settings.balance_decay,
-                                         rec_state)
+                                         rec_state, harm)
 
 
 class JointActor:

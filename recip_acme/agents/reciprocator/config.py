@@ -73,7 +73,11 @@ class ReciprocatorConfig:
       default_factory=influence_config.InfluenceConfig)
 
   def __post_init__(self):
-    reciprocal_lib.get_variant(self.variant)  # Unknown names fail here, listing valid ones.
+    variant = reciprocal_lib.get_variant(self.variant)  # Unknown names fail here.
+    if variant.needs_expected_harm and self.influence.counterfactual != "marginal":
+      raise ValueError(f"variant {variant.name!r} needs counterfactual='marginal' (the "
+                       f"estimate of every action it averages over); got "
+                       f"{self.influence.counterfactual!r}")
     if self.num_envs < 1:
       raise ValueError(f"num_envs must be >= 1; got {self.num_envs}")
     if self.reciprocal_scale not in RECIPROCAL_SCALES:
