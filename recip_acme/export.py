@@ -48,10 +48,11 @@ class ExportError(ValueError):
   """A problem with an export's inputs, said in one line."""
 
 
-def downsample_rgb(image: tf.Tensor, factor: int) -> tf.Tensor:
-  """uint8 [H, W, C] -> uint8 [H//f, W//f, C] block means, rounded to nearest.
+def downsample_rgb(image: tf.Tensor, factor: int, pooling: str = "mean") -> tf.Tensor:
+  """uint8 [H, W, C] -> uint8 [H//f, W//f, C] block means (rounded to nearest) or,
+  with pooling "max", per-channel block maxima.
 
-  The in-graph twin of `substrates.melting_pot.area_downsample` (OpenCV's
+  The in-graph twin of `substrates.melting_pot.downsample_rgb` (for means, OpenCV's
   INTER_AREA); a test pins the two against each other.
   """
   if factor == 1:
@@ -64,6 +65,8 @@ def downsample_rgb(image: tf.Tensor, factor: int) -> tf.Tensor:
   out_h, out_w = height // factor, width // factor
   x = tf.cast(image, tf.float32)
   x = tf.reshape(x, [out_h, factor, out_w, factor, channels])
+  if pooling == "max":
+    return tf.cast(tf.reduce_max(x, axis=[1, 3]), tf.uint8)
   x = tf.reduce_mean(x, axis=[1, 3])
   return tf.cast(tf.clip_by_value(tf.floor(x + 0.5), 0.0, 255.0), tf.uint8)
 
@@ -72,7 +75,8 @@ class MeltingPotBot(tf.Module):
   """A trained policy network with Melting Pot's SavedModel bot interface."""
 
   def __init__(self, network: snt.RNNCore, network_config: networks_lib.NetworkConfig,
-               rgb_shape: Sequence[int], rgb_downsample: int, action_mode: str = "sample"):
+               rgb_shape: Sequence[int], rgb_downsample: int, action_mode: str = "sample",
+               rgb_pooling: str = "mean"):
     super().__init__(name="recip_acme_bot")
     downsample_rgb(tf.zeros(rgb_shape, tf.uint8), rgb_downsample)   # Checks the factor.
     if action_mode not in ACTION_MODES:
@@ -80,6 +84,7 @@ class MeltingPotBot(tf.Module):
     self._network = network
     self._config = network_config
     self._downsample = int(rgb_downsample)
+    self._pooling = rgb_pooling
     self._action_mode = action_mode
     self._state_template = tree.map_structure(lambda x: x[0], network.initial_state(1))
     flat_state = tree.flatten(self._state_template)
@@ -111,7 +116,7 @@ class MeltingPotBot(tf.Module):
     num_core = len(tree.flatten(self._state_template))
     state, previous_action = state[:num_core], state[num_core:]
     state = tree.unflatten_as(self._state_template, list(state))
-    rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample)
+    rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample, self._pooling)
     last_step = None
     if self._config.last_step_inputs:   # As networks.last_step_features: zeros on FIRST.
       features = tf.concat([tf.reshape(tf.cast(timestep["reward"], tf.float32), [1]),
@@ -236,7 +241,7 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   players = []
   for group in networks.groups:
     bot = MeltingPotBot(group.network, builder.network_config, raw_rgb_shape,
-                        config.adapter.rgb_downsample, mode)
+                        config.adapter.rgb_downsample, mode, config.adapter.rgb_pooling)
     for i in group.players:
       rel = f"player_{i}"
       save_bot(bot, os.path.join(out, rel))

@@ -137,6 +137,32 @@ def test_in_model_downsampling_matches_the_training_adapter(shape, factor):
     assert (ours == adapter).mean() > 0.95   # Only exact .5 ties may round differently.
 
 
+@pytest.mark.parametrize("shape,factor", [((88, 88, 3), 8), ((40, 40, 3), 4), ((88, 88, 3), 1)])
+def test_in_model_max_pooling_matches_the_training_adapter_exactly(shape, factor):
+  rng = np.random.default_rng(3)
+  image = rng.integers(0, 256, shape, dtype=np.uint8)
+  ours = export.downsample_rgb(tf.constant(image), factor, "max").numpy()
+  adapter = melting_pot.downsample_rgb(image, factor, "max")
+  np.testing.assert_array_equal(ours, adapter)
+
+
+def test_max_pooling_keeps_a_small_sprite_at_its_own_colour():
+  # Why the option: one bright 2x2 sprite in an 8x8 black cell is 1/16 as bright after
+  # the mean, and keeps its colour after the max; a block without it stays black.
+  image = np.zeros((16, 16, 3), np.uint8)
+  image[3:5, 3:5] = (208, 48, 128)
+  mean = melting_pot.downsample_rgb(image, 8, "mean")
+  peak = melting_pot.downsample_rgb(image, 8, "max")
+  np.testing.assert_array_equal(peak[0, 0], (208, 48, 128))
+  np.testing.assert_array_equal(mean[0, 0], (13, 3, 8))   # 4 of 64 pixels: 1/16 of each.
+  assert peak[1:, :].max() == 0 and peak[:, 1:].max() == 0
+
+
+def test_an_unknown_rgb_pooling_is_one_clear_error():
+  with pytest.raises(ValueError, match="rgb_pooling must be one of mean, max; got 'median'"):
+    melting_pot.AdapterConfig(rgb_pooling="median")
+
+
 def test_export_refuses_a_factor_that_does_not_divide_the_image():
   with pytest.raises(export.ExportError, match="not divisible"):
     export.downsample_rgb(tf.zeros((88, 88, 3), tf.uint8), 3)
