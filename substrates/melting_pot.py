@@ -65,9 +65,9 @@ class AdapterConfig:
     rgb_downsample: block size of the downsampling of each player's RGB (1 = off).
     rgb_pooling: how a block becomes one pixel: "mean" (area average) or "max" (per
       channel). Why "max": a coin covers a small part of its 8x8 cell, so the mean of
-      the cell is dim (coins: about 0.06-0.16 of full scale per channel) and two coin
-      colours differ by about 0.1; the maximum keeps each sprite's own colour (about
-      0.4 apart), which is what telling one's own coins from the partner's needs.
+      the cell is dim, and on coins a blue and a red coin differ by at most 0.14 of
+      full scale in any channel; the maximum keeps each sprite's own colour, 0.5 apart
+      (results/coin_colours). Telling one's own coins from the partner's needs that.
     world_downsample: block size for the global WORLD.RGB state of the estimators.
     max_episode_steps: scale of the step-count feature (steps / this).
     episode_step_limit: if set, episodes are cut after this many steps (a
