@@ -65,7 +65,7 @@ def copy_colours(seed: int, num_envs: int) -> List[Tuple[str, str]]:
 
 def shared_colours(copies: List[Tuple[str, str]]) -> List[str]:
   """Colours that belong to player 0 in one copy and to player 1 in another."""
-  return sorted({c for c0, _ in copies for _, c1 in copies for c in [c0] if c == c1})
+  return sorted({a for a, _ in copies} & {b for _, b in copies})
 
 
 def cell_colours(seed: int, steps: int) -> Dict[str, List[Tuple[Tuple[int, ...], int]]]:

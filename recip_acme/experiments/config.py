@@ -137,8 +137,8 @@ _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
                  "reciprocal_weight_ramp_steps", "num_envs", "share_policy")
 _INFLUENCE = ("future_term", "counterfactual")
-_ADAPTER = ("rgb_downsample", "rgb_pooling", "world_downsample", "episode_step_limit", "avatar_locations",
-            "estimator_view", "local_radius")
+_ADAPTER = ("rgb_downsample", "rgb_pooling", "world_downsample", "episode_step_limit",
+            "avatar_locations", "estimator_view", "local_radius")
 _NETWORK = ("conv_channels", "mlp_sizes", "lstm_size", "observe_last_step")
 _IMPALA_ONLY = ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size")
 SETTINGS = (_TOP + _RECIPROCATOR + _INFLUENCE + _ADAPTER + _NETWORK + _IMPALA_ONLY

@@ -150,6 +150,7 @@ class InfluenceEstimators(snt.Module):
     """
     joint = self.mlp(dense, actions)                                         # [2, B, N]
     batch = tf.shape(dense)[0]
+    policy = tf.cast(policy, tf.float32)
     counterfactuals, by_action = [], []
     for j, num in enumerate(self.num_actions):
       start, stop = int(self._offsets[j]), int(self._offsets[j + 1])
@@ -162,12 +163,11 @@ class InfluenceEstimators(snt.Module):
       tiled = tf.tile(dense, [num, 1])                                       # [A_j * B, Dd]
       out = tf.reshape(self.mlp(tiled, variants), [2, num, batch, self.num_players])
       by_action.append(out)
-      weights = tf.transpose(tf.cast(policy[:, j, :num], tf.float32))       # [A_j, B]
+      weights = tf.transpose(policy[:, j, :num])                            # [A_j, B]
       counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))        # [2, B, N]
     cf = tf.stack(counterfactuals, axis=1)                                   # [2, N(j), B, N]
     return Predictions(reward=joint[0], cf_reward=cf[0], next_return=joint[1],
-                       cf_next_return=cf[1], by_action=tuple(by_action),
-                       policy=tf.cast(policy, tf.float32))
+                       cf_next_return=cf[1], by_action=tuple(by_action), policy=policy)
 
   def __call__(self, state: tf.Tensor, joint_action: tf.Tensor,
                time_left: Optional[tf.Tensor] = None,
