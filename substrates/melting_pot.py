@@ -77,8 +77,10 @@ class AdapterConfig:
       and orientation (one-hot N, E, S, W) to the estimators' state (module doc).
     estimator_view: what the estimators' state is built from. "world": WORLD.RGB
       downsampled by `world_downsample`; "local": every player's own view, only the
-      (2 * local_radius + 1)^2 cells around its avatar, one averaged colour per cell
-      (module doc, "Why local views").
+      (2 * local_radius + 1)^2 cells around its avatar, one colour per cell, pooled as
+      `rgb_pooling` pools the players' RGB (module doc, "Why local views"). With the
+      mean, the estimators charged own-coin takes 0.5-0.7x what they charged
+      partner-coin takes (results/coins_centered_owed_harm_immediate_w3_max_s1).
     local_radius: cells on each side of the avatar kept by the "local" view.
   """
   rgb_downsample: int = 8
@@ -290,7 +292,8 @@ class MeltingPotSubstrate:
                     for obs in timestep.observation]
     if self.config.estimator_view == "local":
       view = np.concatenate([
-          area_downsample(obs["RGB"][self._local_window], CELL_PIXELS).reshape(-1)
+          downsample_rgb(obs["RGB"][self._local_window], CELL_PIXELS,
+                         self.config.rgb_pooling).reshape(-1)
           for obs in timestep.observation])
     else:
       view = area_downsample(timestep.observation[0]["WORLD.RGB"],

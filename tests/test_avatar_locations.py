@@ -58,9 +58,13 @@ def test_substrates_without_locations_say_so():
         "collaborative_cooking__asymmetric", melting_pot.AdapterConfig(avatar_locations=True))
 
 
-def test_local_view_is_the_cells_around_each_avatar():
+@pytest.mark.parametrize("pooling", melting_pot.RGB_POOLINGS)
+def test_local_view_is_the_cells_around_each_avatar(pooling):
+  # The estimators' cells are pooled as the policy's input is: with max pooling the
+  # estimators must see the coin colours the policy sees (results/coin_colours).
   from recip_acme import influence_check  # pylint: disable=g-import-not-at-top
-  env = melting_pot.MeltingPotSubstrate("coins", melting_pot.AdapterConfig(estimator_view="local"))
+  env = melting_pot.MeltingPotSubstrate(
+      "coins", melting_pot.AdapterConfig(estimator_view="local", rgb_pooling=pooling))
   try:
     assert env.avatar_cell == influence_check.AVATAR_CELL == (9, 5)
     assert env.state_size == 2 * 3 * 3 * 3 + 1
