@@ -62,7 +62,8 @@ flags.DEFINE_bool("future_term", True, "Include the future (return) term of VoI;
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
 cli.allow("rgb_downsample", cli.above(0, integer=True))
 flags.DEFINE_enum("rgb_pooling", None, ["mean", "max"], "How a block of players' RGB "
-                  "becomes one pixel: mean (preset) or max (keeps sprite colours).")
+                  "becomes one pixel: mean or max (keeps sprite colours; the coins "
+                  "preset's).")
 flags.DEFINE_integer("world_downsample", None, "Block size for WORLD.RGB (preset: 8).")
 cli.allow("world_downsample", cli.above(0, integer=True))
 flags.DEFINE_bool("avatar_locations", None, "Give the influence estimators every avatar's "

@@ -49,8 +49,13 @@ PRESETS: Dict[str, Preset] = {
     # r_rec matched to the game by its rms: the mean-abs match made the rare
     # coin-taking steps' r_rec 10-20x the game's largest reward (README, "Reciprocators
     # on Melting Pot", and results/coins_reciprocator_vs_independent_1M/).
+    # Max pooling of the players' RGB (and of the estimators' cells): with the mean a
+    # blue and a red coin are at most 0.14 of full scale apart, and the prosocial control
+    # learned colour in 1 of 3 seeds within 2M steps; with the max, in 3 of 3 within 1M
+    # (results/coins_prosocial_max_pooling/).
     "coins": Preset(baseline_cost=0.01, reciprocal_scale="extrinsic_rms",
-                    adapter=melting_pot.AdapterConfig(estimator_view="local")),
+                    adapter=melting_pot.AdapterConfig(estimator_view="local",
+                                                      rgb_pooling="max")),
     "prisoners_dilemma_in_the_matrix__repeated": _MATRIX,
     "chicken_in_the_matrix__repeated": _MATRIX,
     "stag_hunt_in_the_matrix__repeated": _MATRIX,

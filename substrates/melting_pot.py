@@ -79,7 +79,7 @@ class AdapterConfig:
       downsampled by `world_downsample`; "local": every player's own view, only the
       (2 * local_radius + 1)^2 cells around its avatar, one colour per cell, pooled as
       `rgb_pooling` pools the players' RGB (module doc, "Why local views"). With the
-      mean, the estimators charged own-coin takes 0.5-0.7x what they charged
+      mean, the estimators charged own-coin takes 0.3-1.1x what they charged
       partner-coin takes (results/coins_centered_owed_harm_immediate_w3_max_s1).
     local_radius: cells on each side of the avatar kept by the "local" view.
   """

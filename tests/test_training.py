@@ -288,7 +288,7 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "reciprocal_weight": 0.123, "reciprocal_weight_start": 0.01,
             "reciprocal_weight_ramp_steps": 50, "num_envs": 3, "share_policy": True,
             "future_term": False, "counterfactual": "regression", "rgb_downsample": 4,
-            "rgb_pooling": "max",
+            "rgb_pooling": "mean",   # The coins preset's is max.
             "world_downsample": 4, "episode_step_limit": 33, "avatar_locations": True,
             "estimator_view": "world", "local_radius": 2, "conv_channels": ["3"],
             "mlp_sizes": ["5"], "lstm_size": 7, "observe_last_step": True,
