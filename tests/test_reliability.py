@@ -11,6 +11,7 @@ import csv
 import glob
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,6 +156,21 @@ def test_resume_refits_the_estimators_on_the_new_servers_episodes(tmp_path):
   assert again["influence_fits"] > first["influence_fits"]
   rows = _episode_rows(workdir)
   assert [int(r["episode"]) for r in rows] == list(range(1, 9))
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint_starts_it_again(tmp_path, capsys):
+  workdir = str(tmp_path)
+  with pytest.raises(experiments.RunError, match="--resume: no checkpoint in"):
+    experiments.train(_small(100), workdir, resume=True, verbose=False)   # Not a run.
+  experiments.train(_small(100), workdir, verbose=False)
+  shutil.rmtree(os.path.join(workdir, "checkpoints"))   # As if killed before it saved.
+  assert len(_episode_rows(workdir)) == 2
+  summary = experiments.train(experiments.load_run_config(workdir), workdir, resume=True,
+                              verbose=False)
+  assert "stopped before its first checkpoint" in capsys.readouterr().out
+  assert summary["env_steps"] == 100 and "resumed_from" not in summary
+  # The killed run's rows are gone, not numbered twice.
+  assert [int(r["episode"]) for r in _episode_rows(workdir)] == [1, 2]
 
 
 def test_damaged_newest_checkpoint_falls_back_and_is_kept_aside(tmp_path, capsys):

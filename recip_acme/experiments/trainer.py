@@ -47,12 +47,20 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
   config.validate()
   workdir = os.path.abspath(os.path.expanduser(workdir))
   config_path = os.path.join(workdir, "config.json")
-  if resume:
-    if not checkpointing.has_checkpoint(workdir):
+  if resume and not checkpointing.has_checkpoint(workdir):
+    if not os.path.exists(config_path):
       raise RunError(f"--resume: no checkpoint in {checkpointing.checkpoint_dir(workdir)}")
-  elif checkpointing.has_checkpoint(workdir):
+    # Killed before its first checkpoint: there is nothing to continue, and starting
+    # again is what the user asked for. Its records are cut below.
+    print(f"--resume: the run in {workdir} stopped before its first checkpoint; "
+          "starting it again from step 0", flush=True)
+    resume = False
+  elif not resume and checkpointing.has_checkpoint(workdir):
     raise RunError(f"{workdir} already holds a run; pass --resume to continue it, or "
                    "choose another --workdir (nothing was overwritten)")
+  if not resume:
+    # Rows left by a run that never checkpointed would otherwise be numbered again.
+    records.rewind(workdir, episodes=0, env_steps=0)
   try:
     os.makedirs(workdir, exist_ok=True)
     with open(config_path, "w") as f:
