@@ -5,7 +5,9 @@ process each, `--parallel` at a time). With --resume the same command continues 
 runs (launch.train --resume) and reuses finished ones, so a comparison longer than a
 session is run by repeating it. Writes under --out: fifths.csv (per run and fifth:
 coins per step, P(own coin), collective return per 1,000 steps, reciprocal-reward
-scale), margins.csv (per seed, first agent minus second, last fifth), curves.csv and
+scale), runs/ (each run's config and episode and progress rows, which a later report
+reads when the workdir is gone: a finished run archived there is not trained again, on
+this machine or another), margins.csv (per seed, first agent minus second, last fifth), curves.csv and
 curves.png (trailing-window curves), README.md with the exact command.
 
   python -m launch.compare_agents --substrate=coins --seeds=1,2,3 --num_steps=1000000 \
@@ -70,8 +72,15 @@ def main(argv):
       train_flags=[f"--substrate={FLAGS.substrate}", f"--agent={agent}", f"--base={FLAGS.base}",
                    f"--seed={seed}", *extra, *FLAGS.train_flags]) for agent, seed in pairs]
   if not FLAGS.report_only:
+    to_train = []
+    for run in runs:
+      source = comparison.records_source(run.workdir, out)
+      if source != run.workdir and run_queue.steps_reached(source) >= run.num_steps:
+        print(f"reusing: {run.name}, finished, from its archived records in {source}")
+      else:
+        to_train.append(run)
     try:
-      run_queue.run_all(runs, FLAGS.parallel, FLAGS.resume)
+      run_queue.run_all(to_train, FLAGS.parallel, FLAGS.resume)
     except run_queue.RunQueueError as e:
       cli.fail(str(e))
   command = "python -m launch.compare_agents " + " ".join(sys.argv[1:])

@@ -4,10 +4,18 @@ Input: each run's episodes.csv (one row per episode). Everything is pooled over 
 steps of a fifth of the run (records.learning_by_fifth), so the tables read the same
 at any budget. The reference a learning curve must beat on coins is a uniformly random
 policy, measured on the same substrate by `random_policy_coins`.
+
+Workdirs hold checkpoints (megabytes) and do not outlive the machine they ran on; a
+comparison of 3 seeds at 1M steps takes more than one session here. So each report also
+archives every run's records (config, episode and progress rows: kilobytes) under
+`OUT/runs/`, and a later report, on any machine, reads a run from its archive when its
+workdir is gone (`records_source`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -16,6 +24,31 @@ import pandas as pd
 from recip_acme.experiments import records
 
 METRICS = ("coins_per_step", "p_own_coin", "collective_return_per_1000_steps")
+ARCHIVE_DIR = "runs"
+ARCHIVED_FILES = ("config.json", records.EPISODES_FILE, records.PROGRESS_FILE)
+
+
+def archive_records(workdir: str, archived: str) -> None:
+  """Copies the run's records (ARCHIVED_FILES, not its checkpoints) to `archived`."""
+  for name in ARCHIVED_FILES:
+    source = os.path.join(workdir, name)
+    if os.path.exists(source):
+      os.makedirs(os.path.dirname(os.path.join(archived, name)), exist_ok=True)
+      shutil.copyfile(source, os.path.join(archived, name))
+
+
+def archived_path(out: str, workdir: str) -> str:
+  """Where the report in `out` archives the records of the run in `workdir`."""
+  return os.path.join(out, ARCHIVE_DIR, os.path.basename(os.path.normpath(workdir)))
+
+
+def records_source(workdir: str, out: str) -> str:
+  """Where a run's records are read from: its workdir while that holds episode rows
+  (it is the newer), else its copy archived under `out` (the workdir is gone with its
+  machine)."""
+  if os.path.exists(os.path.join(workdir, records.EPISODES_FILE)):
+    return workdir
+  return archived_path(out, workdir)
 
 
 def random_policy_coins(steps: int, seeds: Sequence[int] = (0,),
@@ -152,9 +185,15 @@ def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequenc
            random_reference_steps: int, command: str) -> pd.DataFrame:
   """The per-fifth table, curves, plot, margins and README.md of a set of runs
   (agent, seed, workdir) in `out`; returns the fifths. Unfinished runs are tabulated
-  as they stand and named in the README. `command` is what made it."""
-  import os  # pylint: disable=g-import-not-at-top
+  as they stand and named in the README. `command` is what made it. A run is read from
+  `records_source`, and its records archived under `out` for the next report."""
   from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
+  runs = [(a, s, records_source(w, out)) for a, s, w in runs]
+  for _, _, source in runs:
+    if os.path.exists(os.path.join(source, records.EPISODES_FILE)):
+      archived = archived_path(out, source)
+      if os.path.abspath(source) != os.path.abspath(archived):
+        archive_records(source, archived)
   reached = {(a, s): run_queue.steps_reached(w) for a, s, w in runs}
   episodes = [(a, s, pd.read_csv(os.path.join(w, records.EPISODES_FILE)))
               for a, s, w in runs if os.path.exists(os.path.join(w, records.EPISODES_FILE))]

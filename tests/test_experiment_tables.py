@@ -1,6 +1,7 @@
 """Multi-run experiments: resumable run queue, per-fifth learning tables, margins."""
 
 import os
+import shutil
 import subprocess
 import sys
 
@@ -135,6 +136,15 @@ def test_compare_agents_trains_then_reuses_on_resume(tmp_path):
   assert os.path.getsize(tmp_path / "out" / "curves.png") > 0
   again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0 and "running:" not in again.stdout   # Finished: reused.
+  # On a machine without the workdirs, the records archived under --out stand in.
+  archived = tmp_path / "out" / "runs" / "coins_independent_s0"
+  assert (archived / records.EPISODES_FILE).exists() and (archived / "config.json").exists()
+  assert not list(archived.rglob("*ckpt*"))   # Records, never checkpoints.
+  shutil.rmtree(tmp_path / "runs")
+  moved = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert moved.returncode == 0, moved.stderr[-2000:]
+  assert "running:" not in moved.stdout and "reusing: independent seed 0" in moved.stdout
+  pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "out" / "fifths.csv"), fifths)
   assert np.isfinite(fifths.loc[fifths["episodes"] > 0, "coins_per_step"]).all()
 
 
