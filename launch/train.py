@@ -36,9 +36,11 @@ flags.DEFINE_float("reciprocal_weight", None, "w: weight of the reciprocal rewar
 cli.allow("reciprocal_weight", cli.at_least(0))
 flags.DEFINE_float("reciprocal_weight_start", None, "If set, w ramps linearly from this.")
 cli.allow("reciprocal_weight_start", cli.at_least(0))
-flags.DEFINE_integer("reciprocal_weight_ramp_steps", 0, "Steps of that ramp.")
+flags.DEFINE_integer("reciprocal_weight_ramp_steps", None, "Steps of that ramp "
+                     "(default: the preset's).")
 cli.allow("reciprocal_weight_ramp_steps", cli.at_least(0, integer=True))
-flags.DEFINE_string("variant", "balance", "Reciprocal-reward variant (or published name).")
+flags.DEFINE_string("variant", None, "Reciprocal-reward variant (or published name; "
+                    "default: the preset's).")
 cli.allow("variant", cli.name())
 flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code).")
 cli.allow("balance_decay", cli.number(0, maximum=1))
@@ -57,8 +59,9 @@ flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic", "extrinsic_rms
 flags.DEFINE_integer("reciprocal_scale_steps", None, "Horizon of that running scale, in "
                      "joint steps (default 10000).")
 cli.allow("reciprocal_scale_steps", cli.above(0, integer=True))
-flags.DEFINE_bool("future_term", True, "Include the future (return) term of VoI; "
-                  "--nofuture_term keeps the immediate-reward term only.")
+flags.DEFINE_bool("future_term", None, "Include the future (return) term of VoI; "
+                  "--nofuture_term keeps the immediate-reward term only (default: "
+                  "the preset's).")
 flags.DEFINE_integer("rgb_downsample", None, "Block size for players' RGB (preset: 8).")
 cli.allow("rgb_downsample", cli.above(0, integer=True))
 flags.DEFINE_enum("rgb_pooling", None, ["mean", "max"], "How a block of players' RGB "

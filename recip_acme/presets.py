@@ -8,9 +8,10 @@ of launch/train.py override any of it. Values are sized for a 2-core CPU machine
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict
+from typing import Dict, Optional
 
 from recip_acme import networks as networks_lib
+from recip_acme import reciprocal as reciprocal_lib
 from substrates import assets
 from substrates import melting_pot
 
@@ -33,6 +34,14 @@ class Preset:
   # rescaled to the game's reward scale.
   counterfactual: str = "marginal"
   reciprocal_scale: str = "extrinsic"
+  # The reciprocal reward itself (ALGORITHM.md's by default): its variant, whether VoI
+  # has its future term, and a ramp of w from `reciprocal_weight_start` over the first
+  # `reciprocal_weight_ramp_steps` env steps (None: no ramp). A substrate's preset may
+  # choose these because what works depends on its reward density and episode length.
+  variant: str = reciprocal_lib.DEFAULT_VARIANT
+  future_term: bool = True
+  reciprocal_weight_start: Optional[float] = None
+  reciprocal_weight_ramp_steps: int = 0
 
 
 _MATRIX = Preset(adapter=melting_pot.AdapterConfig(rgb_downsample=4, world_downsample=8),

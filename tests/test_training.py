@@ -1,5 +1,6 @@
 """The ReciprocatorBuilder stack on Melting Pot: adapter, baselines, presets, resume, CLI."""
 
+import dataclasses
 import glob
 import os
 import signal
@@ -312,6 +313,30 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
     assert changed, f"setting {name} changed nothing"
   with pytest.raises(experiments.RunError, match="unknown settings grudge"):
     experiments.configure("coins", grudge=1)
+
+
+def test_a_preset_chooses_the_reciprocal_reward_and_flags_left_unset_keep_it(monkeypatch):
+  """variant, future_term and w's ramp come from the substrate's preset (what works
+  depends on its reward density), so launch.train's flags for them default to None."""
+  from recip_acme import presets
+  chosen = dataclasses.replace(presets.PRESETS["coins"], variant="centered_owed_harm",
+                               future_term=False, reciprocal_weight_start=0.0,
+                               reciprocal_weight_ramp_steps=100)
+  monkeypatch.setitem(presets.PRESETS, "coins", chosen)
+  unset = dict(variant=None, future_term=None, reciprocal_weight_start=None,
+               reciprocal_weight_ramp_steps=None)
+  recip = experiments.configure("coins", **unset).reciprocator
+  assert (recip.variant, recip.influence.future_term) == ("centered_owed_harm", False)
+  assert (recip.reciprocal_weight_start, recip.reciprocal_weight_ramp_steps) == (0.0, 100)
+  recip = experiments.configure("coins", **{**unset, "variant": "balance",
+                                            "future_term": True}).reciprocator
+  assert (recip.variant, recip.influence.future_term) == ("balance", True)
+  flags_default = subprocess.run(
+      [sys.executable, "-c", "from absl import flags; import launch.train; "
+       "flags.FLAGS(['x']); print([flags.FLAGS[n].default for n in ('variant', "
+       "'future_term', 'reciprocal_weight_start', 'reciprocal_weight_ramp_steps')])"],
+      cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert flags_default.stdout.strip() == "[None, None, None, None]", flags_default.stderr[-500:]
 
 
 def test_episode_bound_comes_from_the_substrate_and_leaves_map_draws_alone():

@@ -109,10 +109,12 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
       hidden_sizes=preset.influence_hidden_sizes, gamma=preset.gamma,
       use_time_left=False, batch_size=1024, epochs=5, samples_per_epoch=8 * 1024,
       replay_episodes=4, refit_every=1, initial_episodes=1,
-      counterfactual=preset.counterfactual)
+      counterfactual=preset.counterfactual, future_term=preset.future_term)
   recip = reciprocator_config.ReciprocatorConfig(
       reciprocal=(agent == "reciprocator"), collective_reward=(agent == "prosocial"),
-      reciprocal_weight=preset.reciprocal_weight,
+      reciprocal_weight=preset.reciprocal_weight, variant=preset.variant,
+      reciprocal_weight_start=preset.reciprocal_weight_start,
+      reciprocal_weight_ramp_steps=preset.reciprocal_weight_ramp_steps,
       share_policy=preset.share_policy, num_envs=preset.num_envs, influence=influence,
       reciprocal_scale=preset.reciprocal_scale)
   config = ExperimentConfig(
