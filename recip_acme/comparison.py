@@ -188,12 +188,13 @@ def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequenc
   as they stand and named in the README. `command` is what made it. A run is read from
   `records_source`, and its records archived under `out` for the next report."""
   from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
-  runs = [(a, s, records_source(w, out)) for a, s, w in runs]
-  for _, _, source in runs:
-    if os.path.exists(os.path.join(source, records.EPISODES_FILE)):
-      archived = archived_path(out, source)
-      if os.path.abspath(source) != os.path.abspath(archived):
-        archive_records(source, archived)
+  resolved = []
+  for a, s, w in runs:
+    source, archived = records_source(w, out), archived_path(out, w)
+    if source == w and os.path.abspath(w) != os.path.abspath(archived):
+      archive_records(w, archived)   # The workdir holds episode rows (records_source).
+    resolved.append((a, s, source))
+  runs = resolved
   reached = {(a, s): run_queue.steps_reached(w) for a, s, w in runs}
   episodes = [(a, s, pd.read_csv(os.path.join(w, records.EPISODES_FILE)))
               for a, s, w in runs if os.path.exists(os.path.join(w, records.EPISODES_FILE))]
