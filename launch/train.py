@@ -49,6 +49,9 @@ flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per b
 flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also reads the "
                   "player's influence balances; the policy does not (README, project "
                   "extensions). Default: the preset's.")
+flags.DEFINE_bool("subtract_partner_influence", False, "Each player learns from its "
+                  "reward minus the others' immediate VoI on it (a zero-mean control "
+                  "variate; needs --counterfactual=marginal; README, project extensions).")
 flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
                   "How VoI's counterfactual is formed: 'marginal' (preset default: the "
                   "joint estimator averaged over j's behaviour policy) or 'regression' "

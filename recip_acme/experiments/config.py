@@ -137,7 +137,8 @@ _TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
                  "normalize_reciprocal_reward", "value_sees_balance", "reciprocal_scale",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
-                 "reciprocal_weight_ramp_steps", "num_envs", "share_policy")
+                 "reciprocal_weight_ramp_steps", "num_envs", "share_policy",
+                 "subtract_partner_influence")
 _INFLUENCE = ("future_term", "counterfactual")
 _ADAPTER = ("rgb_downsample", "rgb_pooling", "world_downsample", "episode_step_limit",
             "avatar_locations", "estimator_view", "local_radius")

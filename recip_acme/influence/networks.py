@@ -243,6 +243,21 @@ def value_of_influence(predictions: Predictions, gamma: float,
   return tf.transpose(voi, [1, 0, 2])                                    # [B, N(j), N(i)]
 
 
+def partner_reward_influence(predictions: Predictions) -> tf.Tensor:
+  """[B, N(i)]: sum over j != i of j's immediate VoI on i, rhat_i - rhat_i^{-j}.
+
+  What the other players' actions added to i's reward this step, as the estimators
+  see it. With the marginal counterfactual each term has mean exactly 0 under j's
+  behaviour policy (tests/test_marginal_counterfactual.py), so subtracting it from
+  r_i (ReciprocatorConfig.subtract_partner_influence) removes variance i cannot
+  control without moving the expected return of any of i's actions.
+  """
+  immediate = predictions.reward[None] - predictions.cf_reward           # [N(j), B, N(i)]
+  num_players = immediate.shape[0]
+  others = tf.constant(1.0 - np.eye(num_players), immediate.dtype)       # [j, i]: j != i.
+  return tf.einsum("jbi,ji->bi", immediate, others)
+
+
 def expected_harm(predictions: Predictions, gamma: float,
                   future_term: bool = True) -> tf.Tensor:
   """harm[b, j, i] = sum_{a_j} pi_j(a_j) min(VoI of a_j on i, 0), as ``[B, N(j), N(i)]``.

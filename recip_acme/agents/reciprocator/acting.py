@@ -31,6 +31,9 @@ from recip_acme.agents.reciprocator import writing
 from recip_acme.influence import networks as influence_networks
 
 RECIPROCAL_REWARD = "reciprocal_reward"
+# Sum over j != i of j's immediate VoI on i; the adapter subtracts it from r_i when
+# ReciprocatorConfig.subtract_partner_influence (a control variate, README).
+PARTNER_INFLUENCE = "partner_influence"
 # The prosocial learner's extra: mean_j r_j - r_i, so that reward + it = mean_j r_j.
 COLLECTIVE_SHAPING = "collective_reward_shaping"
 
@@ -60,6 +63,8 @@ class InfluenceSettings:
   reset_balance_each_episode: bool
   # Multiplies r_rec by a running std(r_ext)/mean|r_rec| (reciprocal_scale="extrinsic").
   scale: Optional[reciprocal.ExtrinsicScale] = None
+  # Also compute the others' immediate VoI on each player (PARTNER_INFLUENCE).
+  partner_influence: bool = False
 
 
 def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
@@ -105,10 +110,18 @@ def joint_policy_step(groups: Sequence[PolicyGroup], base_builder: base.BaseBuil
   return JointPolicyStep(tf.stack(actions, axis=1), probabilities, extras_out, cores_out)
 
 
+class InfluenceStep(NamedTuple):
+  """One step of the influence side (see influence_step)."""
+  voi: tf.Tensor                          # [E, N(j), N(i)].
+  terms: Any                              # reciprocal.reciprocal_step's output.
+  partner_influence: Optional[tf.Tensor]  # [E, N] if settings.partner_influence.
+
+
 def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: tf.Tensor,
                    time_left: tf.Tensor, probabilities: Sequence[tf.Tensor],
-                   rec_state: reciprocal.ReciprocalState):
-  """VoI of the sampled joint action and the reciprocal-reward step: (voi, terms)."""
+                   rec_state: reciprocal.ReciprocalState) -> InfluenceStep:
+  """VoI of the sampled joint action, the reciprocal-reward step and, if asked, the
+  others' immediate VoI on each player."""
   policy = None
   if settings.estimators.needs_policy:
     width = max(p.shape[-1] for p in probabilities)
@@ -120,8 +133,11 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
   harm = None
   if reciprocal.get_variant(settings.variant).needs_expected_harm:
     harm = influence_networks.expected_harm(predictions, settings.gamma, settings.future_term)
-  return voi, reciprocal.reciprocal_step(voi, settings.variant, settings.balance_decay,
-                                         rec_state, harm)
+  partner = (influence_networks.partner_reward_influence(predictions)
+             if settings.partner_influence else None)
+  return InfluenceStep(voi, reciprocal.reciprocal_step(voi, settings.variant,
+                                                       settings.balance_decay, rec_state, harm),
+                       partner)
 
 
 class JointActor:
@@ -208,12 +224,15 @@ class JointActor:
               "extras": [dict(e, core_state=c) for e, c in zip(step.extras, cores)]}
     if self._influence is not None:
       rec_state = reciprocal.ReciprocalState(*(v.read_value() for v in self._rec_vars))
-      voi, terms = influence_step(self._influence, state, step.actions, time_left,
-                                  step.probabilities, rec_state)
+      influence = influence_step(self._influence, state, step.actions, time_left,
+                                 step.probabilities, rec_state)
+      terms = influence.terms
       for v, x in zip(self._rec_vars, terms.final_state):
         v.assign(x)
-      result.update(voi=voi, reciprocal_reward=terms.rewards,
+      result.update(voi=influence.voi, reciprocal_reward=terms.rewards,
                     lagged_balance=terms.lagged_balance)
+      if influence.partner_influence is not None:
+        result["partner_influence"] = influence.partner_influence
       if self._balance_observation:   # What the next observations carry: B[t].
         result["next_balance"] = self._balance_rows(terms.final_state)
     return result
@@ -303,7 +322,8 @@ class JointActor:
     """VoI [E, N, N], reciprocal reward [E, N] and balances of the last step (logs)."""
     if self._influence is None or self._last is None:
       return None
-    out = {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance")}
+    out = {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance",
+                                              "partner_influence") if k in self._last}
     out["reciprocal_reward"] = out["reciprocal_reward"] * np.float32(self._reward_factor)
     return out
 
@@ -327,6 +347,9 @@ class JointActor:
       extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"][g])
       if self._influence is not None:
         extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
+        if self._influence.partner_influence:
+          extras[PARTNER_INFLUENCE] = (
+              self._last["partner_influence"].numpy()[:, group.players].reshape(-1))
       if shaping is not None:
         extras[COLLECTIVE_SHAPING] = shaping[:, group.players].reshape(-1)
       flat_extras.append(tree.flatten(extras))

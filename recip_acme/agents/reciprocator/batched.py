@@ -214,10 +214,11 @@ class BatchedReciprocators:
     out = {"actions": step.actions, "logits": [e["logits"] for e in step.extras],
            "cores": step.cores}
     if self._influence_settings is not None:
-      voi, terms = acting.influence_step(self._influence_settings, state, step.actions,
-                                         time_left, step.probabilities,
-                                         reciprocal.ReciprocalState(balance, debit))
-      out.update(voi=voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,
+      influence = acting.influence_step(self._influence_settings, state, step.actions,
+                                        time_left, step.probabilities,
+                                        reciprocal.ReciprocalState(balance, debit))
+      terms = influence.terms
+      out.update(voi=influence.voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,
                  debit=terms.final_state.debit)
     return out
 

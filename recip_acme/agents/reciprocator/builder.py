@@ -147,6 +147,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     extras = dict(self.base.extras_spec(networks.groups[g].network, spec.actions.num_values))
     if self.config.reciprocal:
       extras[acting.RECIPROCAL_REWARD] = tf.TensorSpec((), tf.float32)
+      if self.config.subtract_partner_influence:
+        extras[acting.PARTNER_INFLUENCE] = tf.TensorSpec((), tf.float32)
     if self.config.collective_reward:
       extras[acting.COLLECTIVE_SHAPING] = tf.TensorSpec((), tf.float32)
     return extras
@@ -181,6 +183,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       if self.config.reciprocal:
         dataset = dataset.map(learning.reciprocal_reward_transform(
             self.reciprocal_weight, self.config.normalize_reciprocal_reward))
+        if self.config.subtract_partner_influence:
+          dataset = dataset.map(learning.partner_influence_transform())
       if self.config.collective_reward:
         dataset = dataset.map(learning.collective_reward_transform())
       datasets.append(dataset)
@@ -218,7 +222,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
           scale=(reciprocal.ExtrinsicScale(
               self.config.reciprocal_scale_steps,
               statistic="rms" if self.config.reciprocal_scale == "extrinsic_rms" else "mean_abs")
-                 if self.config.reciprocal_scale != "none" else None))
+                 if self.config.reciprocal_scale != "none" else None),
+          partner_influence=self.config.subtract_partner_influence)
     return acting.JointActor(
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
         writers=adder, influence=influence, horizon=self.spec.horizon, seed=int(random_key),

@@ -45,6 +45,13 @@ class ReciprocatorConfig:
       "extrinsic_rms" divides by rms(r_rec) instead: the same second moment as
       std(r_ext), so r_rec's rare large values stay near the game's (README).
     reciprocal_scale_steps: the horizon of those running statistics, in joint steps.
+    subtract_partner_influence: project extension (README, "Reciprocators on Melting
+      Pot"): each player's learner samples r_i - sum_{j != i} (rhat_i - rhat_i^{-j}),
+      its reward minus the others' immediate VoI on it. Needs the marginal
+      counterfactual, under which that sum has mean 0 given the state and i's action
+      (the others act independently of i's action), so i's policy gradient keeps its
+      expectation while the variance of what i cannot control (a partner taking its
+      coin) leaves its reward. The game's rewards are still what runs record.
     value_sees_balance: project extension (README, "Reciprocators on Melting Pot"):
       the base learner's value head also reads the player's lagged balance towards
       each opponent; the policy does not (networks.BalanceAwareImpalaCore). The
@@ -66,6 +73,7 @@ class ReciprocatorConfig:
   normalize_reciprocal_reward: bool = False
   reciprocal_scale: str = "none"
   reciprocal_scale_steps: int = 10_000
+  subtract_partner_influence: bool = False
   value_sees_balance: bool = False
   share_policy: bool = False
   num_envs: int = 1
@@ -78,6 +86,13 @@ class ReciprocatorConfig:
       raise ValueError(f"variant {variant.name!r} needs counterfactual='marginal' (the "
                        f"estimate of every action it averages over); got "
                        f"{self.influence.counterfactual!r}")
+    if self.subtract_partner_influence and not self.reciprocal:
+      raise ValueError("subtract_partner_influence needs the influence estimators: "
+                       "reciprocal=True (agent=reciprocator)")
+    if self.subtract_partner_influence and self.influence.counterfactual != "marginal":
+      raise ValueError(f"subtract_partner_influence needs counterfactual='marginal' (only "
+                       f"then is the subtracted VoI zero-mean under the others' policy); "
+                       f"got {self.influence.counterfactual!r}")
     if self.num_envs < 1:
       raise ValueError(f"num_envs must be >= 1; got {self.num_envs}")
     if self.reciprocal_scale not in RECIPROCAL_SCALES:

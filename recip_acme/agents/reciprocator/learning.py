@@ -48,6 +48,12 @@ def collective_reward_transform():
   return reciprocal_reward_transform(1.0, extra=acting.COLLECTIVE_SHAPING)
 
 
+def partner_influence_transform():
+  """sample -> sample with reward - extras['partner_influence']: the others' immediate
+  VoI on the player taken out of its reward (ReciprocatorConfig.subtract_partner_influence)."""
+  return reciprocal_reward_transform(-1.0, extra=acting.PARTNER_INFLUENCE)
+
+
 def discounted_returns(rewards: tf.Tensor, discounts: tf.Tensor) -> tf.Tensor:
   """[B, T] rewards and per-step discounts (gamma * d_t) -> G_t = r_t + disc_t G_{t+1}
   (trfl's time-major discounted sum, on the learner's batch-major sequences)."""
