@@ -119,3 +119,15 @@ def test_every_learner_samples_its_reward_plus_reciprocal_minus_partner_influenc
       assert gaps.max() < 1e-4, (seen, expected[i])
   finally:
     agent.close()
+
+
+def test_episode_rows_report_the_spread_the_control_variate_leaves(tmp_path):
+  import pandas as pd
+  from substrates import melting_pot
+  config = _small(num_steps=120)
+  config.reciprocator.subtract_partner_influence = True
+  config.adapter = melting_pot.AdapterConfig(episode_step_limit=60)
+  experiments.train(config, str(tmp_path), verbose=False)
+  episodes = pd.read_csv(tmp_path / "episodes.csv")
+  assert len(episodes) == 2
+  assert (episodes["controlled_reward_std"] > 0).all()   # r - partner influence varies.

@@ -32,6 +32,9 @@ class EpisodeObserver:
     self.abs_rewards = 0.0
     self.reciprocal = np.zeros(self.num_players)
     self.abs_weighted_reciprocal = 0.0
+    # Sums of r - partner influence and its square (subtract_partner_influence).
+    self.controlled_rewards = 0.0
+    self.squared_controlled_rewards = 0.0
     self.steps = 0
     self.tally = metrics_lib.make_tally(self.substrate, self.num_players)
 
@@ -90,6 +93,10 @@ class ActingLoop:
       if rec is not None:
         s.reciprocal += rec["reciprocal_reward"][e]
         s.abs_weighted_reciprocal += weight * float(np.abs(rec["reciprocal_reward"][e]).sum())
+        if "partner_influence" in rec:
+          controlled = ts.rewards - rec["partner_influence"][e]
+          s.controlled_rewards += float(controlled.sum())
+          s.squared_controlled_rewards += float(np.square(controlled).sum())
       if s.tally is not None:
         s.tally.add(ts.rewards, ts.signals, None if rec is None else rec["voi"][e],
                     None if rec is None else weight * rec["reciprocal_reward"][e])
@@ -108,6 +115,12 @@ class ActingLoop:
           row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))
           row["abs_weighted_reciprocal_reward"] = s.abs_weighted_reciprocal / player_steps
           row["reciprocal_weight"] = weight
+          if "partner_influence" in rec:
+            # What the control variate leaves of the reward's spread (README): compare
+            # with extrinsic_reward_std, the spread it replaces.
+            mean_controlled = s.controlled_rewards / player_steps
+            row["controlled_reward_std"] = float(np.sqrt(max(
+                s.squared_controlled_rewards / player_steps - mean_controlled ** 2, 0.0)))
         if s.tally is not None:
           row.update(s.tally.summary())
         rows.append(row)
