@@ -156,7 +156,8 @@ def episode_row(name: str, episode: int, stats) -> dict:
       row[f"param_change_p{i}"] = d["param_change"]
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
-    row.update(games.coins_episode_metrics(taken, rewards, stats["reciprocal_rewards"]))
+    row.update(games.coins_episode_metrics(taken, rewards, stats["reciprocal_rewards"],
+                                           stats.get("voi"), stats.get("balance")))
   return row
 
 

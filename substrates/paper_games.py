@@ -169,7 +169,9 @@ class BatchedCoins:
 
 
 def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
-                          reciprocal_rewards: Optional[np.ndarray] = None) -> dict:
+                          reciprocal_rewards: Optional[np.ndarray] = None,
+                          voi: Optional[np.ndarray] = None,
+                          balance: Optional[np.ndarray] = None) -> dict:
   """Per-episode Coins metrics from stacked [T, B, N, N] takes and [T, B, N] rewards.
 
   Returns per player i (averaged over the batch): own and other coins taken, and
@@ -178,6 +180,13 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
   took its own coin, the opponent's coin, and no coin (NaN where there was none), i.e.
   what the reciprocal reward pays for collecting, which the extrinsic reward alone
   cannot say.
+
+  With two players and the [T, B, N(j), N(i)] VoI and [T, B, N(i), N(j)] lagged
+  balances of the same steps, what r_rec is made of at the events that matter for
+  retaliation (#15): player i's estimated VoI on its partner when i took the partner's
+  coin (`voi_on_partner_at_other_coin`), the partner's estimated VoI on i when the
+  partner took i's coin (`partner_voi_at_lost_coin`), and i's balance towards the
+  partner at i's takes of the partner's coin (`balance_at_other_coin`).
   """
   per_game = coins_taken.sum(axis=0)                                # [B, taker, owner]
   n = per_game.shape[-1]
@@ -199,4 +208,13 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
         values = reciprocal_rewards[..., i][mask]
         out[f"reciprocal_reward_at_{label}_coin_p{i}"] = (
             float(values.mean()) if values.size else float("nan"))
+  if voi is not None and balance is not None and n == 2:
+    own_steps = np.einsum("tbii->tbi", coins_taken)
+    took_other = (coins_taken.sum(axis=3) - own_steps) > 0          # [T, B, taker]
+    mean = lambda x: float(x.mean()) if x.size else float("nan")  # noqa: E731
+    for i in range(n):
+      j = 1 - i
+      out[f"voi_on_partner_at_other_coin_p{i}"] = mean(voi[:, :, i, j][took_other[..., i]])
+      out[f"partner_voi_at_lost_coin_p{i}"] = mean(voi[:, :, j, i][took_other[..., j]])
+      out[f"balance_at_other_coin_p{i}"] = mean(balance[:, :, i, j][took_other[..., i]])
   return out

@@ -101,6 +101,17 @@ def test_coins_episode_metrics():
   assert m["reciprocal_reward_at_none_coin_p0"] == -0.5      # Steps 1 and 2: (3 - 4) / 2.
   assert m["reciprocal_reward_at_none_coin_p1"] == 4.5       # Steps 0 and 2.
   assert np.isnan(m["reciprocal_reward_at_other_coin_p0"])
+  # What r_rec was made of at a partner-coin take: step 1, player 1 took player 0's coin.
+  voi = np.zeros((3, 1, 2, 2))
+  voi[1, 0, 1, 0] = -1.75    # voi[t, b, j, i]: player 1's VoI on player 0 at step 1.
+  voi[1, 0, 0, 1] = 0.25
+  balance = np.zeros((3, 1, 2, 2))
+  balance[1, 0, 1, 0] = -0.5  # balance[t, b, i, j]: player 1's balance towards player 0.
+  m = games.coins_episode_metrics(taken, rewards, r_rec, voi, balance)
+  assert m["voi_on_partner_at_other_coin_p1"] == -1.75
+  assert m["partner_voi_at_lost_coin_p0"] == -1.75
+  assert m["balance_at_other_coin_p1"] == -0.5
+  assert np.isnan(m["voi_on_partner_at_other_coin_p0"])   # Player 0 took no partner coin.
 
 
 @pytest.mark.parametrize("n", [2, 3])

@@ -218,7 +218,8 @@ class BatchedReciprocators:
                                         time_left, step.probabilities,
                                         reciprocal.ReciprocalState(balance, debit))
       terms = influence.terms
-      out.update(voi=influence.voi, reciprocal_reward=terms.rewards, balance=terms.final_state.balance,
+      out.update(voi=influence.voi, reciprocal_reward=terms.rewards,
+                 lagged_balance=terms.lagged_balance, balance=terms.final_state.balance,
                  debit=terms.final_state.debit)
     return out
 
@@ -232,7 +233,7 @@ class BatchedReciprocators:
     if self.config.reset_balance_each_episode:
       self._balances = reciprocal.initial_state([b], n)
     record = {k: [] for k in ("obs", "state", "actions", "rewards", "logits", "cores", "r_rec",
-                              "time_left", "info")}
+                              "time_left", "info", "voi", "balance")}
     for t in range(horizon + 1):
       time_left = np.full(b, (horizon - t) / horizon, np.float32)
       out = self._act(step.observations, step.state, time_left, cores,
@@ -247,6 +248,8 @@ class BatchedReciprocators:
                else np.zeros((b, n), np.float32))
       if self.estimators is not None:
         self._balances = reciprocal.ReciprocalState(out["balance"], out["debit"])
+        record["voi"].append(out["voi"].numpy())                    # [B, N(j), N(i)]
+        record["balance"].append(out["lagged_balance"].numpy())    # [B, N(i), N(j)]
       record["state"].append(step.state)
       record["time_left"].append(time_left)
       cores = tree.map_structure(lambda x: x.numpy(), out["cores"])
@@ -307,7 +310,10 @@ class BatchedReciprocators:
     rewards = np.stack(record["rewards"])                            # [T, B, N]
     return {"rewards": rewards, "actions": np.stack(record["actions"]),
             "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],
-            "influence_fitted": fitted}
+            "influence_fitted": fitted,
+            # [T, B, N, N] each when there are estimators: what r_rec was made of.
+            "voi": np.stack(record["voi"]) if record["voi"] else None,
+            "balance": np.stack(record["balance"]) if record["balance"] else None}
 
   def policy_diagnostics(self, observations: np.ndarray) -> list:
     """Per player: how saturated its policy is on `observations` [S, obs], and how much
