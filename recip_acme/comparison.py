@@ -25,7 +25,7 @@ from recip_acme.experiments import records
 
 METRICS = ("coins_per_step", "p_own_coin", "collective_return_per_1000_steps")
 ARCHIVE_DIR = "runs"
-ARCHIVED_FILES = ("config.json", records.EPISODES_FILE, records.PROGRESS_FILE)
+ARCHIVED_FILES = (records.CONFIG_FILE, records.EPISODES_FILE, records.PROGRESS_FILE)
 
 
 def archive_records(workdir: str, archived: str) -> None:

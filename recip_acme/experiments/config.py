@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional
 
 from recip_acme import networks as networks_lib
 from recip_acme import presets
+from recip_acme.experiments import records
 from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.r2d2 import config as r2d2_config
 from recip_acme.agents.reciprocator import config as reciprocator_config
@@ -206,7 +207,7 @@ def config_from_dict(d: Dict[str, Any]) -> ExperimentConfig:
 
 def load_run_config(workdir: str) -> ExperimentConfig:
   """The configuration a run in `workdir` was started with (for --resume)."""
-  path = os.path.join(os.path.abspath(os.path.expanduser(workdir)), "config.json")
+  path = os.path.join(os.path.abspath(os.path.expanduser(workdir)), records.CONFIG_FILE)
   try:
     with open(path) as f:
       return config_from_dict(json.load(f))

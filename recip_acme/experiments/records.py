@@ -14,6 +14,7 @@ import csv
 import os
 from typing import Any, Callable, Dict
 
+CONFIG_FILE = "config.json"     # The run's configuration (resume reuses it).
 EPISODES_FILE = "episodes.csv"
 PROGRESS_FILE = os.path.join("logs", "progress", "logs.csv")
 

@@ -46,7 +46,7 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
   """
   config.validate()
   workdir = os.path.abspath(os.path.expanduser(workdir))
-  config_path = os.path.join(workdir, "config.json")
+  config_path = os.path.join(workdir, records.CONFIG_FILE)
   if resume and not checkpointing.has_checkpoint(workdir):
     if not os.path.exists(config_path):
       raise RunError(f"--resume: no checkpoint in {checkpointing.checkpoint_dir(workdir)}")
