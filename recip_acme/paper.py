@@ -157,7 +157,8 @@ def episode_row(name: str, episode: int, stats) -> dict:
   else:
     taken = np.stack([info["coins_taken"] for info in stats["info"]])
     row.update(games.coins_episode_metrics(taken, rewards, stats["reciprocal_rewards"],
-                                           stats.get("voi"), stats.get("balance")))
+                                           stats.get("voi"), stats.get("balance"),
+                                           stats.get("action_probabilities")))
   return row
 
 

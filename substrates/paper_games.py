@@ -171,7 +171,8 @@ class BatchedCoins:
 def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
                           reciprocal_rewards: Optional[np.ndarray] = None,
                           voi: Optional[np.ndarray] = None,
-                          balance: Optional[np.ndarray] = None) -> dict:
+                          balance: Optional[np.ndarray] = None,
+                          action_probabilities: Optional[np.ndarray] = None) -> dict:
   """Per-episode Coins metrics from stacked [T, B, N, N] takes and [T, B, N] rewards.
 
   Returns per player i (averaged over the batch): own and other coins taken, and
@@ -186,7 +187,11 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
   retaliation (#15): player i's estimated VoI on its partner when i took the partner's
   coin (`voi_on_partner_at_other_coin`), the partner's estimated VoI on i when the
   partner took i's coin (`partner_voi_at_lost_coin`), and i's balance towards the
-  partner at i's takes of the partner's coin (`balance_at_other_coin`).
+  partner at i's takes of the partner's coin (`balance_at_other_coin`). With the
+  [T, B, N] probabilities each player's policy gave the action it took: that
+  probability at i's takes of the partner's coin (`action_probability_at_other_coin`):
+  a near-certain take is one the counterfactual estimator already expects, so its VoI
+  is small whatever its extrinsic effect.
   """
   per_game = coins_taken.sum(axis=0)                                # [B, taker, owner]
   n = per_game.shape[-1]
@@ -199,22 +204,22 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
     out[f"other_coins_p{i}"] = float((total[:, i] - own[:, i]).mean())
     out[f"reward_p{i}"] = float(rewards[..., i].sum(axis=0).mean())
     out[f"p_own_coin_p{i}"] = float(own[:, i].sum() / max(total[:, i].sum(), 1))
+  own_steps = np.einsum("tbii->tbi", coins_taken)                  # [T, B, taker]
+  took_own, took_other = own_steps > 0, (coins_taken.sum(axis=3) - own_steps) > 0
+  mean = lambda x: float(x.mean()) if x.size else float("nan")   # noqa: E731
   if reciprocal_rewards is not None:
-    own_steps = np.einsum("tbii->tbi", coins_taken)                # [T, B, N]
-    took_own, took_other = own_steps > 0, (coins_taken.sum(axis=3) - own_steps) > 0
     for i in range(n):
       for label, mask in (("own", took_own[..., i]), ("other", took_other[..., i]),
                           ("none", ~(took_own[..., i] | took_other[..., i]))):
-        values = reciprocal_rewards[..., i][mask]
-        out[f"reciprocal_reward_at_{label}_coin_p{i}"] = (
-            float(values.mean()) if values.size else float("nan"))
+        out[f"reciprocal_reward_at_{label}_coin_p{i}"] = mean(reciprocal_rewards[..., i][mask])
   if voi is not None and balance is not None and n == 2:
-    own_steps = np.einsum("tbii->tbi", coins_taken)
-    took_other = (coins_taken.sum(axis=3) - own_steps) > 0          # [T, B, taker]
-    mean = lambda x: float(x.mean()) if x.size else float("nan")  # noqa: E731
     for i in range(n):
       j = 1 - i
       out[f"voi_on_partner_at_other_coin_p{i}"] = mean(voi[:, :, i, j][took_other[..., i]])
       out[f"partner_voi_at_lost_coin_p{i}"] = mean(voi[:, :, j, i][took_other[..., j]])
       out[f"balance_at_other_coin_p{i}"] = mean(balance[:, :, i, j][took_other[..., i]])
+  if action_probabilities is not None:
+    for i in range(n):
+      out[f"action_probability_at_other_coin_p{i}"] = mean(
+          action_probabilities[..., i][took_other[..., i]])
   return out

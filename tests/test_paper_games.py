@@ -112,6 +112,11 @@ def test_coins_episode_metrics():
   assert m["partner_voi_at_lost_coin_p0"] == -1.75
   assert m["balance_at_other_coin_p1"] == -0.5
   assert np.isnan(m["voi_on_partner_at_other_coin_p0"])   # Player 0 took no partner coin.
+  probabilities = np.full((3, 1, 2), 0.5)
+  probabilities[1, 0, 1] = 0.9
+  m = games.coins_episode_metrics(taken, rewards, r_rec, voi, balance, probabilities)
+  assert m["action_probability_at_other_coin_p1"] == 0.9
+  assert np.isnan(m["action_probability_at_other_coin_p0"])
 
 
 @pytest.mark.parametrize("n", [2, 3])

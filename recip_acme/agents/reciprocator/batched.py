@@ -308,9 +308,16 @@ class BatchedReciprocators:
           learner.step()
       self.seconds["updates"] += time.perf_counter() - clock
     rewards = np.stack(record["rewards"])                            # [T, B, N]
+    actions = np.stack(record["actions"])                            # [T, B, N]
+    logits = np.stack([np.stack(l, axis=-2) for l in record["logits"][:len(actions)]])
+    logits = logits - logits.max(axis=-1, keepdims=True)             # [T, B, N, A]
+    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    taken_log_probs = np.take_along_axis(log_probs, actions[..., None], axis=-1)[..., 0]
     return {"rewards": rewards, "actions": np.stack(record["actions"]),
             "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],
             "influence_fitted": fitted,
+            # [T, B, N]: how likely each player's policy was to take the action it took.
+            "action_probabilities": np.exp(taken_log_probs),
             # [T, B, N, N] each when there are estimators: what r_rec was made of.
             "voi": np.stack(record["voi"]) if record["voi"] else None,
             "balance": np.stack(record["balance"]) if record["balance"] else None}
