@@ -62,6 +62,9 @@ flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
                   "2 players; the published Coins code: next-state classifiers and a "
                   "state-value critic) or 'returns' (default for coins3_r; regressed "
                   "Monte-Carlo returns, ALGORITHM.md section 1).")
+flags.DEFINE_enum("counterfactual", None, ["regression", "marginal", "marginal_uniform"],
+                  "Coins: how VoI's counterfactual is formed (default 'regression', "
+                  "ALGORITHM.md; the marginal ones need --future_estimator=returns).")
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
@@ -100,8 +103,12 @@ def main(argv):
     return
   frames, run_start = [], time.time()
   for seed in (int(s) for s in FLAGS.seeds):
-    env, config = paper.experiment_setup(name, batch_size, seed, FLAGS.influence_epochs,
-                                         FLAGS.future_term, FLAGS.future_estimator)
+    try:
+      env, config = paper.experiment_setup(name, batch_size, seed, FLAGS.influence_epochs,
+                                           FLAGS.future_term, FLAGS.future_estimator,
+                                           FLAGS.counterfactual)
+    except ValueError as e:   # Settings that do not go together: one line, nothing run.
+      cli.fail(str(e))
     config = paper.with_overrides(
         config, FLAGS.reciprocal_weight,
         **{k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.POLICY_SETTINGS})

@@ -52,10 +52,11 @@ flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also read
 flags.DEFINE_bool("subtract_partner_influence", False, "Each player learns from its "
                   "reward minus the others' immediate VoI on it (a zero-mean control "
                   "variate; needs --counterfactual=marginal; README, project extensions).")
-flags.DEFINE_enum("counterfactual", None, ["regression", "marginal"],
+flags.DEFINE_enum("counterfactual", None, ["regression", "marginal", "marginal_uniform"],
                   "How VoI's counterfactual is formed: 'marginal' (preset default: the "
-                  "joint estimator averaged over j's behaviour policy) or 'regression' "
-                  "(ALGORITHM.md: a separate estimator blind to j's action).")
+                  "joint estimator averaged over j's behaviour policy), "
+                  "'marginal_uniform' (averaged over a uniformly random j) or "
+                  "'regression' (ALGORITHM.md: a separate estimator blind to j's action).")
 flags.DEFINE_enum("reciprocal_scale", None, ["none", "extrinsic", "extrinsic_rms"],
                   "'extrinsic' (preset default) rescales r_rec by a running "
                   "std(r_ext)/mean|r_rec|; 'none' keeps ALGORITHM.md's r_rec.")

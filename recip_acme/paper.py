@@ -80,7 +80,8 @@ def with_overrides(config, reciprocal_weight: Optional[float] = None, **settings
 def experiment_setup(name: str, batch_size: int, seed: int,
                      influence_epochs: Optional[int] = None,
                      future_term: Optional[bool] = None,
-                     future_estimator: Optional[str] = None):
+                     future_estimator: Optional[str] = None,
+                     counterfactual: Optional[str] = None):
   """(environment, BatchedConfig) for one experiment and seed; None keeps the
   experiment's default of each Coins estimator setting."""
   from recip_acme.agents.impala import config as impala_config  # pylint: disable=g-import-not-at-top
@@ -119,7 +120,8 @@ def experiment_setup(name: str, batch_size: int, seed: int,
                                  refit_every=2, initial_episodes=2, gamma=0.99,
                                  future_term=True if future_term is None else future_term,
                                  future_estimator=future_estimator or (
-                                     "transition" if num_players == 2 else "returns"))
+                                     "transition" if num_players == 2 else "returns"),
+                                 counterfactual=counterfactual or "regression")
   return env, batched.BatchedConfig(reciprocal_weights=weights, variant="balance",
                                     influence=influence, seed=seed,
                                     impala=impala_config.ImpalaConfig(**COINS_IMPALA),

@@ -132,3 +132,41 @@ def test_marginal_needs_the_policy_and_the_returns_estimator():
     config_lib.InfluenceConfig(counterfactual="marginal", future_estimator="transition")
   with pytest.raises(ValueError, match="counterfactual must be one of"):
     config_lib.InfluenceConfig(counterfactual="both")
+
+
+def test_the_uniform_marginal_counts_a_predictable_harm_in_full():
+  """Known answer: with the joint estimator fixed, VoI under 'marginal_uniform' equals
+  the behaviour marginal's VoI evaluated with a uniform policy; a j that takes its
+  action with probability ~1 has behaviour-marginal VoI ~0 but uniform VoI
+  Q(a_j) - mean_a Q(a)."""
+  rng = np.random.default_rng(6)
+  behaviour = _estimators(seed=7)
+  tf.random.set_seed(7)
+  uniform = networks.InfluenceEstimators(N, A, F, hidden_sizes=(16,), use_time_left=False,
+                                         counterfactual="marginal_uniform")
+  for u, b in zip(uniform.trainable_variables, behaviour.trainable_variables):
+    u.assign(b)
+  assert not uniform.needs_policy
+  state = rng.normal(size=(4, F)).astype(np.float32)
+  joint = rng.integers(0, A, size=(4, N))
+  flat = np.full((4, N, A), 1.0 / A, np.float32)
+  np.testing.assert_allclose(
+      networks.value_of_influence(uniform(state, joint), 0.9).numpy(),
+      networks.value_of_influence(behaviour(state, joint, None, flat), 0.9).numpy(),
+      atol=1e-6)
+  certain = np.zeros((4, N, A), np.float32)
+  certain[np.arange(4)[:, None], np.arange(N)[None], joint] = 1.0   # Each plays its action.
+  voi_behaviour = networks.value_of_influence(behaviour(state, joint, None, certain), 0.9)
+  np.testing.assert_allclose(voi_behaviour.numpy(), 0.0, atol=1e-6)
+  assert np.abs(networks.value_of_influence(uniform(state, joint), 0.9).numpy()).max() > 1e-3
+
+
+def test_the_uniform_marginal_needs_the_returns_estimator_and_is_refused_where_zero_mean_is_needed():
+  with pytest.raises(ValueError, match="needs future_estimator='returns'"):
+    config_lib.InfluenceConfig(counterfactual="marginal_uniform", future_estimator="transition")
+  from recip_acme.agents.reciprocator import config as reciprocator_config
+  uniform = config_lib.InfluenceConfig(counterfactual="marginal_uniform")
+  with pytest.raises(ValueError, match="needs counterfactual='marginal'"):
+    reciprocator_config.ReciprocatorConfig(variant="centered_owed_harm", influence=uniform)
+  with pytest.raises(ValueError, match="needs counterfactual='marginal'"):
+    reciprocator_config.ReciprocatorConfig(subtract_partner_influence=True, influence=uniform)

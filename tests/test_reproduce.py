@@ -64,6 +64,15 @@ def test_unknown_experiment_is_one_clear_error():
   assert "coins_r_vs_lola" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_settings_that_do_not_go_together_are_one_clear_error(tmp_path):
+  result = _reproduce("--experiment=coins_r_vs_nl", "--counterfactual=marginal_uniform",
+                      "--seeds=0", f"--out={tmp_path / 'x'}")   # Default: transition model.
+  assert result.returncode != 0
+  assert "needs future_estimator='returns'" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "x" / "seed_0.csv").exists()
+
+
 def test_the_launcher_lists_the_library_experiments():
   """launch.reproduce lists the experiments for its flags without importing TensorFlow;
   the list must be the library's. (Read from its source: importing it here would define

@@ -8,7 +8,9 @@ from typing import Sequence
 # How the future term's E[G_{t+1} | s, a] and counterfactuals are estimated.
 FUTURE_ESTIMATORS = ("returns", "transition")
 # How the counterfactual (j left out) estimates are formed.
-COUNTERFACTUALS = ("regression", "marginal")
+COUNTERFACTUALS = ("regression", "marginal", "marginal_uniform")
+# Those formed from the joint estimator, averaged over j's actions.
+MARGINAL_COUNTERFACTUALS = ("marginal", "marginal_uniform")
 
 
 @dataclasses.dataclass
@@ -42,6 +44,11 @@ class InfluenceConfig:
       serves both sides, so their errors cancel: VoI is exactly 0 where the joint
       estimator ignores j's action, and has mean exactly 0 under j's policy, so
       estimator error cannot drift an influence balance over a long episode.
+      "marginal_uniform" (project extension, README) averages it over a uniformly
+      random j instead: VoI is then j's influence relative to a j acting at random,
+      so a harm j does with near certainty still counts in full (under "marginal" and
+      "regression" a predictable harm is already in the counterfactual and its VoI
+      tends to 0; measured on Coins R vs NL, #15).
     gamma: discount of the return targets and of the future term.
   """
   hidden_sizes: Sequence[int] = (64, 64)
@@ -73,8 +80,9 @@ class InfluenceConfig:
     if self.counterfactual not in COUNTERFACTUALS:
       raise ValueError(f"InfluenceConfig.counterfactual must be one of "
                        f"{', '.join(COUNTERFACTUALS)}; got {self.counterfactual!r}")
-    if self.counterfactual == "marginal" and self.future_estimator != "returns":
-      raise ValueError("InfluenceConfig.counterfactual='marginal' needs "
+    if (self.counterfactual in MARGINAL_COUNTERFACTUALS
+        and self.future_estimator != "returns"):
+      raise ValueError(f"InfluenceConfig.counterfactual={self.counterfactual!r} needs "
                        f"future_estimator='returns'; got {self.future_estimator!r}")
     if not 0.0 <= self.gamma <= 1.0:
       raise ValueError(f"InfluenceConfig.gamma must be in [0, 1]; got {self.gamma}")

@@ -85,8 +85,8 @@ class InfluenceEstimators(snt.Module):
     if counterfactual not in config_lib.COUNTERFACTUALS:
       raise ValueError(f"unknown counterfactual {counterfactual!r}; "
                        f"allowed: {', '.join(config_lib.COUNTERFACTUALS)}")
-    if counterfactual == "marginal" and future_estimator != "returns":
-      raise ValueError("counterfactual='marginal' needs future_estimator='returns'")
+    if counterfactual in config_lib.MARGINAL_COUNTERFACTUALS and future_estimator != "returns":
+      raise ValueError(f"counterfactual={counterfactual!r} needs future_estimator='returns'")
     if future_estimator == "transition" and (
         not state_factors or sum(state_factors) != state_size):
       raise ValueError("future_estimator='transition' needs state_factors (the sizes of the "
@@ -106,7 +106,8 @@ class InfluenceEstimators(snt.Module):
     dense_size = state_size + (1 if use_time_left else 0)
     self.transition = None
     self.counterfactual = counterfactual
-    if counterfactual == "marginal":
+    self.marginal = counterfactual in config_lib.MARGINAL_COUNTERFACTUALS
+    if self.marginal:
       # Two members, both joint: rewards, then returns. Counterfactuals are formed
       # from them by marginalising over j's behaviour (see __call__).
       self.action_masks = np.ones((2, action_size), np.float32)
@@ -139,7 +140,15 @@ class InfluenceEstimators(snt.Module):
   @property
   def needs_policy(self) -> bool:
     """Whether __call__ needs the players' behaviour probabilities."""
-    return self.counterfactual == "marginal"
+    return self.counterfactual == "marginal"   # marginal_uniform makes its own.
+
+  def uniform_policy(self, batch: tf.Tensor) -> tf.Tensor:
+    """[B, N, A_max]: each player uniform over its own actions (zeros past them)."""
+    width = max(self.num_actions)
+    rows = np.zeros((self.num_players, width), np.float32)
+    for i, num in enumerate(self.num_actions):
+      rows[i, :num] = 1.0 / num
+    return tf.tile(tf.constant(rows)[None], [batch, 1, 1])
 
   def _marginal(self, dense: tf.Tensor, actions: tf.Tensor, policy: tf.Tensor
                 ) -> Predictions:
@@ -175,7 +184,9 @@ class InfluenceEstimators(snt.Module):
     """Every estimate for a batch; `policy` [B, N, A] is needed when `needs_policy`."""
     dense = self._inputs(state, time_left)
     actions = self.encode_actions(joint_action)
-    if self.counterfactual == "marginal":
+    if self.counterfactual == "marginal_uniform":
+      return self._marginal(dense, actions, self.uniform_policy(tf.shape(dense)[0]))
+    if self.marginal:
       if policy is None:
         raise ValueError("counterfactual='marginal' needs the players' behaviour "
                          "probabilities (policy=[B, N, A])")
@@ -203,7 +214,7 @@ class InfluenceEstimators(snt.Module):
     reward = tf.cast(batch.reward, tf.float32)
     next_return = tf.cast(batch.next_return, tf.float32)
     n = self.num_players
-    if self.counterfactual == "marginal":
+    if self.marginal:
       targets = tf.stack([reward, next_return])
     else:
       targets = tf.stack([reward] * (n + 1) + ([next_return] * (n + 1)
