@@ -13,7 +13,9 @@ COLUMNS = {"R_own": "own_coins_p0", "R_other": "other_coins_p0", "NL_own": "own_
            "R_rrec_at_R_takes_NL_coin": "reciprocal_reward_at_other_coin_p0",
            "R_voi_on_NL_at_R_takes": "voi_on_partner_at_other_coin_p0",
            "NL_voi_on_R_at_NL_takes": "partner_voi_at_lost_coin_p0",
-           "R_balance_at_R_takes": "balance_at_other_coin_p0"}
+           "R_balance_at_R_takes": "balance_at_other_coin_p0",
+           "R_p_take_at_R_takes": "action_probability_at_other_coin_p0",
+           "NL_p_take_at_NL_takes": "action_probability_at_other_coin_p1"}
 
 frames = []
 for name in sorted(os.listdir(HERE)):
