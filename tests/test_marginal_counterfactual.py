@@ -60,21 +60,28 @@ def test_marginal_voi_is_exactly_zero_where_the_joint_estimator_ignores_j():
   assert np.abs(voi[:, 0, :]).max() > 1e-3   # Player 0's action still matters.
 
 
-def test_fitted_marginal_voi_recovers_a_known_influence():
-  rng = np.random.default_rng(2)
+def fit_on_one_step_game(rewards_of, rng, seed=3):
+  """Marginal estimators fitted on 8 episodes of uniformly random joint actions of N
+  players; `rewards_of(joint [T, N]) -> [T, N]` is the game (immediate rewards only)."""
   episodes, length = 8, 200
   replay = data_lib.EpisodeReplay(episodes, gamma=0.0, seed=0)
   for _ in range(episodes):
     state = rng.normal(size=(length, F)).astype(np.float32)
     joint = rng.integers(0, A, size=(length, N))          # Uniform behaviour.
-    reward = np.zeros((length, N), np.float32)
-    reward[:, 1] = (joint[:, 0] == 0)                      # Player 0's action 0 pays player 1.
-    replay.add_episode(state, joint, reward)
-  est = _estimators(seed=3)
+    replay.add_episode(state, joint, rewards_of(joint).astype(np.float32))
+  est = _estimators(seed=seed)
   config = config_lib.InfluenceConfig(hidden_sizes=(16,), batch_size=256, epochs=40,
                                       samples_per_epoch=1600, use_time_left=False,
                                       counterfactual="marginal", gamma=0.0)
   learning.InfluenceLearner(est, replay, config).step()
+  return est
+
+
+def test_fitted_marginal_voi_recovers_a_known_influence():
+  rng = np.random.default_rng(2)
+  # Player 0's action 0 pays player 1.
+  est = fit_on_one_step_game(
+      lambda joint: np.stack([np.zeros(len(joint)), joint[:, 0] == 0], axis=1), rng)
   state = rng.normal(size=(A, F)).astype(np.float32)
   joint = np.stack([np.arange(A), np.zeros(A, int)], axis=1)   # Player 0 plays 0, 1, 2.
   uniform = np.full((A, N, A), 1.0 / A, np.float32)

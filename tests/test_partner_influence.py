@@ -16,9 +16,8 @@ import tensorflow as tf
 from recip_acme import experiments
 from recip_acme.agents.reciprocator import config as config_lib
 from recip_acme.influence import config as influence_config
-from recip_acme.influence import data as data_lib
-from recip_acme.influence import learning
 from recip_acme.influence import networks
+from tests.test_marginal_counterfactual import fit_on_one_step_game
 from tests.test_training import _small
 
 A, F = 3, 4
@@ -48,20 +47,9 @@ def test_partner_influence_sums_the_others_immediate_voi_and_leaves_out_ones_own
 
 def test_reward_minus_partner_influence_is_the_reward_expected_under_the_partners_policy():
   rng = np.random.default_rng(2)
-  episodes, length = 8, 200
-  replay = data_lib.EpisodeReplay(episodes, gamma=0.0, seed=0)
-  for _ in range(episodes):
-    state = rng.normal(size=(length, F)).astype(np.float32)
-    joint = rng.integers(0, A, size=(length, 2))                   # Uniform behaviour.
-    reward = np.zeros((length, 2), np.float32)
-    reward[:, 0] = np.where(joint[:, 1] == 0, 1.0, -2.0)           # Player 1 decides r_0.
-    reward[:, 1] = (joint[:, 1] == 2)                              # r_1 is its own doing.
-    replay.add_episode(state, joint, reward)
-  est = _estimators(2, seed=3)
-  config = influence_config.InfluenceConfig(hidden_sizes=(16,), batch_size=256, epochs=40,
-                                            samples_per_epoch=1600, use_time_left=False,
-                                            counterfactual="marginal", gamma=0.0)
-  learning.InfluenceLearner(est, replay, config).step()
+  # Player 1 decides r_0; r_1 is player 1's own doing.
+  est = fit_on_one_step_game(lambda joint: np.stack(
+      [np.where(joint[:, 1] == 0, 1.0, -2.0), joint[:, 1] == 2], axis=1), rng)
   pi_1 = np.array([0.7, 0.2, 0.1], np.float32)
   policy = np.tile(np.stack([np.full(A, 1 / A), pi_1])[None], [A, 1, 1]).astype(np.float32)
   state = rng.normal(size=(A, F)).astype(np.float32)
