@@ -21,6 +21,7 @@ import pandas as pd
 
 from substrates import assets
 from recip_acme import export
+from recip_acme.experiments import records
 
 OFFICIAL = "official"
 CUSTOM_PREFIX = "custom:"
@@ -60,7 +61,7 @@ def load_population(directory: str, name: Optional[str] = None) -> LoadedPopulat
     raise export.ExportError(f"{directory} does not exist; pass an export directory "
                              "(launch.export) or a training workdir (launch.train)")
   if not os.path.exists(os.path.join(directory, export.MANIFEST)):
-    if os.path.exists(os.path.join(directory, "config.json")):
+    if os.path.exists(os.path.join(directory, records.CONFIG_FILE)):
       exported = os.path.join(directory, "export")
       if not os.path.exists(os.path.join(exported, export.MANIFEST)):
         _export_once(directory, exported)

@@ -341,15 +341,16 @@ class JointActor:
       return ended
     rewards = np.stack([ts.rewards for ts in next_timesteps])   # [E, N]
     shaping = collective_shaping(rewards) if self._collective_reward else None
+    partner = (self._last["partner_influence"].numpy() if "partner_influence" in self._last
+               else None)                                       # [E, N], once per step.
     # Per group, the extras' leaves [E*G, ...] in tree.flatten order (the writer's).
     flat_extras = []
     for g, group in enumerate(self._groups):
       extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"][g])
       if self._influence is not None:
         extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
-        if self._influence.partner_influence:
-          extras[PARTNER_INFLUENCE] = (
-              self._last["partner_influence"].numpy()[:, group.players].reshape(-1))
+      if partner is not None:
+        extras[PARTNER_INFLUENCE] = partner[:, group.players].reshape(-1)
       if shaping is not None:
         extras[COLLECTIVE_SHAPING] = shaping[:, group.players].reshape(-1)
       flat_extras.append(tree.flatten(extras))

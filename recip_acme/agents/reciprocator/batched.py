@@ -310,10 +310,9 @@ class BatchedReciprocators:
     rewards = np.stack(record["rewards"])                            # [T, B, N]
     actions = np.stack(record["actions"])                            # [T, B, N]
     logits = np.stack([np.stack(l, axis=-2) for l in record["logits"][:len(actions)]])
-    logits = logits - logits.max(axis=-1, keepdims=True)             # [T, B, N, A]
-    log_probs = logits - np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    log_probs = tf.nn.log_softmax(logits).numpy()                    # [T, B, N, A]
     taken_log_probs = np.take_along_axis(log_probs, actions[..., None], axis=-1)[..., 0]
-    return {"rewards": rewards, "actions": np.stack(record["actions"]),
+    return {"rewards": rewards, "actions": actions,
             "reciprocal_rewards": np.stack(record["r_rec"]), "info": record["info"],
             "influence_fitted": fitted,
             # [T, B, N]: how likely each player's policy was to take the action it took.
