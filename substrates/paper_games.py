@@ -172,7 +172,8 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
                           reciprocal_rewards: Optional[np.ndarray] = None,
                           voi: Optional[np.ndarray] = None,
                           balance: Optional[np.ndarray] = None,
-                          action_probabilities: Optional[np.ndarray] = None) -> dict:
+                          action_probabilities: Optional[np.ndarray] = None,
+                          window: int = 8) -> dict:
   """Per-episode Coins metrics from stacked [T, B, N, N] takes and [T, B, N] rewards.
 
   Returns per player i (averaged over the batch): own and other coins taken, and
@@ -192,6 +193,14 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
   probability at i's takes of the partner's coin (`action_probability_at_other_coin`):
   a near-certain take is one the counterfactual estimator already expects, so its VoI
   is small whatever its extrinsic effect.
+
+  With two players, what a take of the partner's coin costs the taker later, which is
+  all that can shape a naive learner (#15): over the `window` steps after i took the
+  partner's coin, and after i took its own, the partner's takes of i's coins
+  (`partner_takes_after_{other,own}_coin`) and i's own extrinsic reward
+  (`reward_after_{other,own}_coin`). Only events with a full window left count, so the
+  two sides compare equal spans. A partner whose takes do not rise after i's take does
+  not punish it, whatever its reciprocal reward says.
   """
   per_game = coins_taken.sum(axis=0)                                # [B, taker, owner]
   n = per_game.shape[-1]
@@ -218,8 +227,34 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
       out[f"voi_on_partner_at_other_coin_p{i}"] = mean(voi[:, :, i, j][took_other[..., i]])
       out[f"partner_voi_at_lost_coin_p{i}"] = mean(voi[:, :, j, i][took_other[..., j]])
       out[f"balance_at_other_coin_p{i}"] = mean(balance[:, :, i, j][took_other[..., i]])
+  if n == 2:
+    out.update(_after_take_metrics(took_own, took_other, rewards, window))
   if action_probabilities is not None:
     for i in range(n):
       out[f"action_probability_at_other_coin_p{i}"] = mean(
           action_probabilities[..., i][took_other[..., i]])
+  return out
+
+
+def _after_take_metrics(took_own: np.ndarray, took_other: np.ndarray,
+                        rewards: np.ndarray, window: int) -> dict:
+  """Two-player sums over the `window` steps after each take (see coins_episode_metrics)."""
+  steps = took_own.shape[0]
+  out = {}
+  if steps <= window:
+    return out
+
+  def following(x: np.ndarray) -> np.ndarray:
+    # [T - window, B]: x summed over steps t+1 .. t+window, for each t with a full window.
+    running = np.concatenate([np.zeros_like(x[:1]), np.cumsum(x, axis=0)])
+    return running[window + 1:] - running[1:steps - window + 1]
+
+  mean = lambda x: float(x.mean()) if x.size else float("nan")   # noqa: E731
+  for i in range(2):
+    lost = following(took_other[..., 1 - i].astype(np.float64))
+    later_reward = following(rewards[..., i].astype(np.float64))
+    for label, took in (("other", took_other[..., i]), ("own", took_own[..., i])):
+      events = took[:steps - window]
+      out[f"partner_takes_after_{label}_coin_p{i}"] = mean(lost[events])
+      out[f"reward_after_{label}_coin_p{i}"] = mean(later_reward[events])
   return out

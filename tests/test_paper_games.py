@@ -119,6 +119,24 @@ def test_coins_episode_metrics():
   assert np.isnan(m["action_probability_at_other_coin_p0"])
 
 
+def test_coins_metrics_after_a_take():
+  # What a take of the partner's coin costs the taker over the next `window` steps.
+  taken = np.zeros((5, 1, 2, 2), np.int64)     # [t, b, taker, owner]
+  taken[0, 0, 0, 1] = 1                        # Player 0 takes player 1's coin ...
+  taken[1, 0, 1, 0] = taken[2, 0, 1, 0] = 1    # ... and player 1 answers twice.
+  taken[2, 0, 0, 0] = 1                        # Player 0 takes its own coin at t=2 and
+  taken[4, 0, 0, 0] = 1                        # t=4 (no full window left: not counted).
+  rewards = np.array([[1.0, -2.0], [-2.0, 1.0], [-1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])
+  m = games.coins_episode_metrics(taken, rewards[:, None], window=2)
+  assert m["partner_takes_after_other_coin_p0"] == 2.0   # Steps 1-2.
+  assert m["partner_takes_after_own_coin_p0"] == 0.0     # Steps 3-4.
+  assert m["reward_after_other_coin_p0"] == -3.0
+  assert m["reward_after_own_coin_p0"] == 1.0
+  assert m["partner_takes_after_other_coin_p1"] == 0.0   # Player 1's takes at t=1, 2.
+  assert m["reward_after_other_coin_p1"] == 0.5          # Steps 2-3: 1, steps 3-4: 0.
+  assert np.isnan(m["partner_takes_after_own_coin_p1"])
+
+
 @pytest.mark.parametrize("n", [2, 3])
 def test_coins_random_play_earns_zero_in_expectation(n):
   # The paper's note: collecting indiscriminately (P(own) ~ 1/N) earns 0 on average.
