@@ -47,6 +47,10 @@ flags.DEFINE_float("baseline_cost", None, "Weight of IMPALA's value loss.")
 cli.allow("baseline_cost", cli.at_least(0))
 flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
 cli.allow("updates_per_episode", cli.above(0, integer=True))
+flags.DEFINE_integer("games_per_update", None, "Games in each learner step (default: the "
+                     "whole batch); e.g. 256 at --paper_scale: one pass over the episode "
+                     "in 8 minibatches instead of 8 full-batch steps.")
+cli.allow("games_per_update", cli.above(0, integer=True))
 flags.DEFINE_float("discount", None, "Policy discount.")
 cli.allow("discount", cli.number(0, maximum=1))
 flags.DEFINE_bool("shared_torso", None, "Policy and value share one torso (Acme's "
@@ -68,6 +72,10 @@ flags.DEFINE_enum("counterfactual", None, ["regression", "marginal", "marginal_u
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
+flags.DEFINE_float("balance_decay", None, "Coins: lambda of the influence balance (default "
+                   "the estimators' gamma, as the published code): how many steps back a "
+                   "partner's influence still counts.")
+cli.allow("balance_decay", cli.number(0, maximum=1))
 cli.allow("reciprocal_weight", cli.at_least(0))
 
 def main(argv):
@@ -107,11 +115,12 @@ def main(argv):
       env, config = paper.experiment_setup(name, batch_size, seed, FLAGS.influence_epochs,
                                            FLAGS.future_term, FLAGS.future_estimator,
                                            FLAGS.counterfactual)
+      config = paper.with_overrides(
+          config, FLAGS.reciprocal_weight,
+          **{k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.RUN_SETTINGS})
+      config.minibatches(batch_size)
     except ValueError as e:   # Settings that do not go together: one line, nothing run.
       cli.fail(str(e))
-    config = paper.with_overrides(
-        config, FLAGS.reciprocal_weight,
-        **{k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.POLICY_SETTINGS})
     if not frames:   # Every setting the run used, defaults resolved (the first seed's).
       paper.write_settings(out_dir, config, batch_size, episodes)
     df = paper.train_seed(name, env, config, episodes, log=lambda s: print(s, flush=True))

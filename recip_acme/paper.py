@@ -57,18 +57,20 @@ COINS_POLICY = dict(updates_per_episode=8)
 
 
 IMPALA_SETTINGS = ("learning_rate", "entropy_cost", "baseline_cost", "discount")
-POLICY_SETTINGS = ("updates_per_episode", "lstm", "shared_torso", "normalize_returns")
+# BatchedConfig fields a launch may override (the policy, its updates, the balance).
+RUN_SETTINGS = ("updates_per_episode", "games_per_update", "lstm", "shared_torso",
+                "normalize_returns", "balance_decay")
 
 
 def with_overrides(config, reciprocal_weight: Optional[float] = None, **settings):
   """`config` with the policy settings that were given (None keeps the experiment's);
   `reciprocal_weight` replaces w of every Reciprocator of the pairing."""
   import dataclasses  # pylint: disable=g-import-not-at-top
-  unknown = set(settings) - set(IMPALA_SETTINGS) - set(POLICY_SETTINGS)
+  unknown = set(settings) - set(IMPALA_SETTINGS) - set(RUN_SETTINGS)
   if unknown:
     raise ValueError(f"unknown settings {', '.join(sorted(unknown))}; valid: "
-                     f"{', '.join(IMPALA_SETTINGS + POLICY_SETTINGS)}")
-  changes = {k: v for k, v in settings.items() if k in POLICY_SETTINGS and v is not None}
+                     f"{', '.join(IMPALA_SETTINGS + RUN_SETTINGS)}")
+  changes = {k: v for k, v in settings.items() if k in RUN_SETTINGS and v is not None}
   impala = {k: v for k, v in settings.items() if k in IMPALA_SETTINGS and v is not None}
   changes["impala"] = dataclasses.replace(config.impala, **impala)
   if reciprocal_weight is not None:

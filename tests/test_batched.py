@@ -160,3 +160,40 @@ def tree_map_tensor(data):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tree  # pylint: disable=g-import-not-at-top
   return tree.map_structure(tf.constant, data)
+
+
+def _coins_nl_vs_nl(**settings):
+  return games.BatchedCoins(16, seed=0), batched.BatchedConfig(
+      reciprocal_weights=(0.0, 0.0), hidden=8, lstm=8, **settings)
+
+
+def test_minibatches_visit_every_game_equally_often():
+  # 16 games in minibatches of 4, 8 steps: each minibatch is learned from twice, in turn,
+  # and together they hold exactly the episode's games.
+  env, config = _coins_nl_vs_nl(updates_per_episode=8, games_per_update=4)
+  trainer = batched.BatchedReciprocators(env, config)
+  samples = [[] for _ in trainer.learners]
+  try:
+    for learner, seen in zip(trainer.learners, samples):
+      learner.step = (lambda it, out: (lambda: out.append(next(it).data)))(
+          learner._iterator, seen)
+    stats = trainer.run_episode()
+    for player, seen in enumerate(samples):
+      actions = [s.action.numpy() for s in seen]                      # [4 games, T+1] each.
+      assert len(actions) == 8 and all(a.shape == (4, 33) for a in actions)
+      for first, second in zip(actions[::2], actions[1::2]):
+        np.testing.assert_array_equal(first, second)
+      games_seen = np.concatenate(actions[::2])[:, :32]               # [16, T]
+      np.testing.assert_array_equal(games_seen, stats["actions"][:, :, player].T)
+    assert all(t.current_size == 0 for t in trainer.client.server_info().values())
+  finally:
+    trainer.close()
+
+
+def test_minibatch_settings_that_do_not_divide_are_refused():
+  import pytest  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ValueError, match="games_per_update=5 must divide the batch of 16"):
+    _coins_nl_vs_nl(games_per_update=5)[1].minibatches(16)
+  with pytest.raises(ValueError, match="updates_per_episode=6 must be a multiple of the 4"):
+    _coins_nl_vs_nl(games_per_update=4, updates_per_episode=6)[1].minibatches(16)
+  assert _coins_nl_vs_nl()[1].minibatches(16) == 1           # Default: the whole batch.

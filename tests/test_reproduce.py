@@ -20,7 +20,7 @@ def test_coins_reciprocator_vs_naive_learner_writes_csv_plot_and_readme(tmp_path
   out = tmp_path / "coins"
   result = _reproduce("--experiment=coins_r_vs_nl", "--seeds=0", "--episodes=4",
                       "--batch_size=8", "--influence_epochs=1", "--updates_per_episode=1",
-                      f"--out={out}")
+                      "--balance_decay=0.5", f"--out={out}")
   assert result.returncode == 0, result.stderr[-2000:]
   df = pd.read_csv(out / "seed_0.csv")
   assert len(df) == 4
@@ -33,6 +33,7 @@ def test_coins_reciprocator_vs_naive_learner_writes_csv_plot_and_readme(tmp_path
   settings = json.loads((out / "settings.json").read_text())
   assert settings["influence"]["future_estimator"] == "transition"  # Published Coins model.
   assert settings["reciprocal_weights"] == [1.0, 0.0] and settings["episodes"] == 4
+  assert settings["balance_decay"] == 0.5 and settings["games_per_update"] is None
   readme = (out / "README.md").read_text()
   assert "python -m launch.reproduce --experiment=coins_r_vs_nl" in readme
   assert "total_reward (last 20)" in readme
@@ -71,6 +72,12 @@ def test_settings_that_do_not_go_together_are_one_clear_error(tmp_path):
   assert "needs future_estimator='returns'" in result.stderr
   assert "Traceback" not in result.stderr
   assert not (tmp_path / "x" / "seed_0.csv").exists()
+  result = _reproduce("--experiment=coins_nl_vs_nl", "--batch_size=8", "--games_per_update=3",
+                      "--seeds=0", f"--out={tmp_path / 'y'}")
+  assert result.returncode != 0
+  assert "games_per_update=3 must divide the batch of 8 games" in result.stderr
+  assert "Traceback" not in result.stderr
+  assert not (tmp_path / "y" / "seed_0.csv").exists()
 
 
 def test_the_launcher_lists_the_library_experiments():

@@ -47,6 +47,11 @@ class BatchedConfig:
     impala: the IMPALA learner's settings, the same config object Melting Pot runs use
       (discount, learning rate, entropy and value-loss weights, gradient clip).
     updates_per_episode: IMPALA steps per player on each episode's batch.
+    games_per_update: games in each IMPALA step (None: all B). The episode's games are
+      split into B / games_per_update minibatches, visited in turn, each the same
+      number of times. At the paper's batch 2048 a step on all games costs ~0.1 s of
+      compute (bound by the LSTM's FLOPs), so 8 full-batch steps are 60 % of an
+      episode; minibatches of 256 keep the step count and do one pass over the data.
     hidden / lstm: policy network sizes (lstm=0: no recurrence).
     shared_torso: policy and value read one torso (Acme's PolicyValueHead on one
       MLP/LSTM), or each has its own (as the paper's PPO actor and critic do). With
@@ -61,6 +66,7 @@ class BatchedConfig:
   impala: impala_config.ImpalaConfig = dataclasses.field(
       default_factory=lambda: impala_config.ImpalaConfig(learning_rate=5e-3))
   updates_per_episode: int = 4
+  games_per_update: Optional[int] = None
   hidden: int = 64
   lstm: int = 32
   shared_torso: bool = True
@@ -72,6 +78,20 @@ class BatchedConfig:
   @property
   def any_reciprocator(self) -> bool:
     return any(w != 0 for w in self.reciprocal_weights)
+
+  def minibatches(self, batch_size: int) -> int:
+    """How many minibatches each episode of `batch_size` games is split into; a
+    ValueError names the settings when they do not divide evenly."""
+    games = self.games_per_update or batch_size
+    if games > batch_size or batch_size % games:
+      raise ValueError(f"games_per_update={games} must divide the batch of {batch_size} "
+                       "games")
+    count = batch_size // games
+    if self.updates_per_episode % count:
+      raise ValueError(f"updates_per_episode={self.updates_per_episode} must be a multiple "
+                       f"of the {count} minibatches of {games} games, so that each is "
+                       "learned from equally often")
+    return count
 
 
 def _torso(hidden: int, lstm: int) -> list:
@@ -130,6 +150,7 @@ class BatchedReciprocators:
     reciprocal.get_variant(config.variant)
     self.env, self.config = env, config
     n, b, t = env.num_players, env.batch_size, env.episode_length
+    self._minibatches = config.minibatches(b)
     tf.random.set_seed(config.seed)
     self._seed = tf.Variable([config.seed, 1], dtype=tf.int64, trainable=False)
     self.spec = specs.EnvironmentSpec(
@@ -151,11 +172,13 @@ class BatchedReciprocators:
         reward=self.spec.rewards, discount=self.spec.discounts,
         start_of_episode=specs.Array((), bool), extras=extras)
     signature = tree.map_structure(
-        lambda s: tf.TensorSpec([t + 1, b] + list(s.shape), s.dtype), step_spec)
-    # Each episode's item is sampled exactly updates_per_episode times, then dropped.
+        lambda s: tf.TensorSpec([t + 1, b // self._minibatches] + list(s.shape), s.dtype),
+        step_spec)
+    # Each episode's minibatch items are sampled in turn, each updates_per_episode /
+    # minibatches times, then dropped: updates_per_episode steps per episode.
     tables = [reverb.Table(f"player_{i}", sampler=reverb.selectors.Fifo(),
-                           remover=reverb.selectors.Fifo(), max_size=2,
-                           max_times_sampled=config.updates_per_episode,
+                           remover=reverb.selectors.Fifo(), max_size=2 * self._minibatches,
+                           max_times_sampled=config.updates_per_episode // self._minibatches,
                            rate_limiter=reverb.rate_limiters.MinSize(1), signature=signature)
               for i in range(n)]
     self.server = reverb.Server(tables, port=None)
@@ -282,9 +305,11 @@ class BatchedReciprocators:
                                                    *[c[i] for c in record["cores"]]),
                   "logits": np.stack([l[i] for l in record["logits"]]),
                   acting.RECIPROCAL_REWARD: pad(np.stack([r[:, i] for r in record["r_rec"]]))})
-      self._writer.append(item)
-      self._writer.create_item(f"player_{i}", 1.0,
-                               tree.map_structure(lambda ref: ref[-1], self._writer.history))
+      games = b // self._minibatches
+      for lo in range(0, b, games):
+        self._writer.append(tree.map_structure(lambda x: x[:, lo:lo + games], item))
+        self._writer.create_item(f"player_{i}", 1.0,
+                                 tree.map_structure(lambda ref: ref[-1], self._writer.history))
     self._writer.flush()
 
   def _learn(self, record) -> Dict[str, np.ndarray]:
