@@ -10,8 +10,11 @@
    Each episode's time is broken down into acting (policy and influence steps and the
    game, 33 TF calls), the influence estimators (replay and refits), the writes, and
    the IMPALA updates.
+3. The same Coins episodes with the IMPALA steps on minibatches (--games_per_update,
+   default 256: the same 8 steps per episode, one pass over the games instead of 8):
+   the updates are bound by the LSTM's arithmetic, so this is what cuts an episode.
 
-  python benchmarks/paper_games.py [--batch 2048] [--episodes 3]
+  python benchmarks/paper_games.py [--batch 2048] [--episodes 3] [--games_per_update 256]
 """
 
 import argparse
@@ -41,12 +44,13 @@ def raw_rate(env, seconds: float = 3.0) -> float:
 
 
 def training_rate(experiment: str, batch: int, episodes: int,
-                  future_estimator: str = None):
+                  future_estimator: str = None, games_per_update: int = None):
   from recip_acme import paper  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
   # future_estimator None: the experiment's default.
   env, config = paper.experiment_setup(experiment, batch, seed=0,
                                        future_estimator=future_estimator)
+  config = paper.with_overrides(config, games_per_update=games_per_update)
   trainer = batched.BatchedReciprocators(env, config)
   try:
     # Warm-up: tracing, XLA compilation, the initial estimator fit and first updates.
@@ -68,6 +72,7 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--batch", type=int, default=2048)
   parser.add_argument("--episodes", type=int, default=3)
+  parser.add_argument("--games_per_update", type=int, default=256)
   args = parser.parse_args()
   print(f"== batched games, batch {args.batch}: env steps/s (games x steps per second)")
   games = {"ipd": paper_games.BatchedIPD(args.batch),
@@ -77,14 +82,20 @@ def main():
     print(f"{name:6s} raw game, random actions: {rate:12,.0f} env steps/s")
   print(f"== one 32-step training episode at batch {args.batch} "
         f"(mean of {args.episodes}, after warm-up)")
-  for experiment, estimator in (("ipd_r_vs_nl", None), ("coins_r_vs_r", "transition"),
-                                ("coins_r_vs_r", "returns"), ("coins_nl_vs_nl", None)):
-    seconds, rate, parts = training_rate(experiment, args.batch, args.episodes, estimator)
+  minibatched = min(args.games_per_update, args.batch)
+  for experiment, estimator, games in (
+      ("ipd_r_vs_nl", None, None), ("coins_r_vs_r", "transition", None),
+      ("coins_r_vs_r", "returns", None), ("coins_nl_vs_nl", None, None),
+      ("coins_r_vs_r", "transition", minibatched), ("coins_r_vs_nl", "transition", minibatched),
+      ("coins_nl_vs_nl", None, minibatched)):
+    seconds, rate, parts = training_rate(experiment, args.batch, args.episodes, estimator,
+                                         games)
     game = experiment.split("_")[0]
-    label = experiment + (f" ({estimator})" if estimator else "")
-    print(f"{label:28s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
+    label = experiment + (f" ({estimator})" if estimator else "") + (
+        f" [{games} games/update]" if games else "")
+    print(f"{label:48s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
           f"ratio to raw {rate / raw[game]:.3f}")
-    print(f"{'':28s} breakdown: " + "  ".join(
+    print(f"{'':48s} breakdown: " + "  ".join(
         f"{k} {v:5.2f} s ({100 * v / seconds:4.1f} %)" for k, v in parts.items()))
 
 
