@@ -64,21 +64,25 @@ def _kill_after_new_checkpoint(proc, workdir, newer_than, timeout=400):
   return _checkpoint_numbers(workdir)[-1]
 
 
-@pytest.mark.parametrize("num_actors,recycle_steps", [
-    pytest.param(1, 0, id="one_process"),
-    pytest.param(2, 0, id="two_actors"),
+@pytest.mark.parametrize("num_actors,recycle_steps,extra", [
+    pytest.param(1, 0, [], id="one_process"),
+    # The learner-side reward with the partner's influence removed (an actor extra and
+    # a dataset transform): its setting survives the resumes, as every setting must.
+    pytest.param(1, 0, ["--counterfactual=marginal", "--subtract_partner_influence"],
+                 id="one_process_partner_influence"),
+    pytest.param(2, 0, [], id="two_actors"),
     # Each actor process replaced after one request (--actor_recycle_steps equal to the
     # default 400-step actor_chunk_steps): kills land between and during replacements,
     # and the records must stay as whole. The first replacement comes before the run's
     # first checkpoint, so the count is in every checkpoint wherever the kills land.
-    pytest.param(2, 400, id="two_actors_recycled")])
+    pytest.param(2, 400, [], id="two_actors_recycled")])
 def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
-    tmp_path, num_actors, recycle_steps, ray_tmpdir):
+    tmp_path, num_actors, recycle_steps, extra, ray_tmpdir):
   workdir = str(tmp_path / "run")
   budget = 4000
   flags = [f"--num_steps={budget}", "--checkpoint_every_steps=400", "--episode_step_limit=100",
            "--num_envs=2", "--unroll_length=10", "--log_every_seconds=2",
-           f"--num_actors={num_actors}"]
+           f"--num_actors={num_actors}", *extra]
   if recycle_steps:
     flags.append(f"--actor_recycle_steps={recycle_steps}")
   last = _kill_after_new_checkpoint(_start(workdir, flags), workdir, newer_than=1)
@@ -103,6 +107,11 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
     # The count is the run's (a checkpointed counter), so it never falls at a resume.
     recycles = [int(float(r["actor_recycles"])) for r in progress_rows]
     assert recycles == sorted(recycles) and recycles[-1] >= 1, recycles
+  if extra:
+    config = experiments.load_run_config(workdir)
+    assert config.reciprocator.subtract_partner_influence
+    assert config.reciprocator.influence.counterfactual == "marginal"
+    assert all(r["controlled_reward_std"] not in ("", "nan") for r in rows)
 
 
 # -- Checkpoints hold everything, and restore it at once ---------------------------
