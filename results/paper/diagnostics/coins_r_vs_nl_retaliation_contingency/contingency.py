@@ -15,7 +15,8 @@ import os
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RUNS = ("nl_vs_nl", "r_vs_nl_uniform_w025", "r_vs_nl_uniform_w025_decay075")
+RUNS = ("nl_vs_nl", "r_vs_nl_uniform_w025", "r_vs_nl_uniform_w025_decay075",
+        "r_vs_nl_uniform_w1_decay075")
 
 frames = []
 for run in RUNS:
