@@ -72,11 +72,11 @@ flags.DEFINE_enum("counterfactual", None, ["regression", "marginal", "marginal_u
 flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
 cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
+cli.allow("reciprocal_weight", cli.at_least(0))
 flags.DEFINE_float("balance_decay", None, "Coins: lambda of the influence balance (default "
                    "the estimators' gamma, as the published code): how many steps back a "
                    "partner's influence still counts.")
 cli.allow("balance_decay", cli.number(0, maximum=1))
-cli.allow("reciprocal_weight", cli.at_least(0))
 
 def main(argv):
   del argv

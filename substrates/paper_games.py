@@ -215,7 +215,7 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
     out[f"p_own_coin_p{i}"] = float(own[:, i].sum() / max(total[:, i].sum(), 1))
   own_steps = np.einsum("tbii->tbi", coins_taken)                  # [T, B, taker]
   took_own, took_other = own_steps > 0, (coins_taken.sum(axis=3) - own_steps) > 0
-  mean = lambda x: float(x.mean()) if x.size else float("nan")   # noqa: E731
+  mean = _mean_or_nan
   if reciprocal_rewards is not None:
     for i in range(n):
       for label, mask in (("own", took_own[..., i]), ("other", took_other[..., i]),
@@ -236,6 +236,11 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
   return out
 
 
+def _mean_or_nan(x: np.ndarray) -> float:
+  """The mean of the selected events, NaN where there were none."""
+  return float(x.mean()) if x.size else float("nan")
+
+
 def _after_take_metrics(took_own: np.ndarray, took_other: np.ndarray,
                         rewards: np.ndarray, window: int) -> dict:
   """Two-player sums over the `window` steps after each take (see coins_episode_metrics)."""
@@ -249,7 +254,7 @@ def _after_take_metrics(took_own: np.ndarray, took_other: np.ndarray,
     running = np.concatenate([np.zeros_like(x[:1]), np.cumsum(x, axis=0)])
     return running[window + 1:] - running[1:steps - window + 1]
 
-  mean = lambda x: float(x.mean()) if x.size else float("nan")   # noqa: E731
+  mean = _mean_or_nan
   for i in range(2):
     lost = following(took_other[..., 1 - i].astype(np.float64))
     later_reward = following(rewards[..., i].astype(np.float64))

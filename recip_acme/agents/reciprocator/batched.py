@@ -289,6 +289,7 @@ class BatchedReciprocators:
   def _write(self, record) -> None:
     n = self.env.num_players
     horizon, b = len(record["actions"]), self.env.batch_size
+    games = b // self._minibatches                                     # Per item.
     for i in range(n):
       pad = lambda x: np.concatenate([x, np.zeros_like(x[:1])])   # The bootstrap step.
       actions = pad(np.stack([a[:, i] for a in record["actions"]]))
@@ -305,7 +306,6 @@ class BatchedReciprocators:
                                                    *[c[i] for c in record["cores"]]),
                   "logits": np.stack([l[i] for l in record["logits"]]),
                   acting.RECIPROCAL_REWARD: pad(np.stack([r[:, i] for r in record["r_rec"]]))})
-      games = b // self._minibatches
       for lo in range(0, b, games):
         self._writer.append(tree.map_structure(lambda x: x[:, lo:lo + games], item))
         self._writer.create_item(f"player_{i}", 1.0,
