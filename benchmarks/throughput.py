@@ -9,6 +9,9 @@
    a training run (default 10 minutes) on coins and clean_up, peak and growth; and
    (section memory_recycle, not run by default) the same on coins with each actor
    replaced by a fresh process every --recycle_steps env steps, against no replacement.
+   Writes (section writes): what one Reverb trajectory-writer append costs per
+   column, for 1 column and for the joint writer's coins row (all players' fields),
+   so the profile's write time can be read as columns x appends x that cost.
 2. Learner: the wrapped IMPALA learner's updates/s with the adapter on
    (reciprocator: shaped dataset) vs off (independent). Target: overhead <= 25 %.
 3. Ray (acting and learning, as `launch.train` runs): steady-state env steps/s on
@@ -20,7 +23,7 @@
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
                                 [--memory_seconds 600]
-                                [--sections actor,profile,learner,ray,memory]
+                                [--sections actor,profile,writes,learner,ray,memory]
                                 [--sections memory_recycle --recycle_steps 50000]
 """
 
@@ -31,7 +34,7 @@ import os
 import tempfile
 import sys
 import time
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
@@ -278,8 +281,8 @@ def main() -> None:
   parser.add_argument("--memory_seconds", type=float, default=600.0)
   parser.add_argument("--recycle_steps", type=int, default=50_000,
                       help="memory_recycle: env steps after which an actor is replaced.")
-  parser.add_argument("--sections", default="actor,profile,learner,ray,memory",
-                      help="Which parts to run: actor, profile, learner, ray, memory, "
+  parser.add_argument("--sections", default="actor,profile,writes,learner,ray,memory",
+                      help="Which parts to run: actor, profile, writes, learner, ray, memory, "
                       "memory_recycle (coins with --actor_recycle_steps; not by default).")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
@@ -288,6 +291,8 @@ def main() -> None:
     actor_section(env_counts, args.seconds)
   if "profile" in sections:
     profile_section(args.seconds)
+  if "writes" in sections:
+    writes_section(args.seconds)
   if "learner" in sections:
     learner_section(args.seconds)
   if "ray" in sections:
@@ -318,6 +323,64 @@ def profile_section(seconds, num_envs: int = 8) -> None:
     shares = "  ".join(f"{k} {1e6 * v:6.0f} us ({100 * v / parts['total']:4.1f} %)"
                        for k, v in parts.items() if k != "total")
     print(f"{substrate:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
+
+
+def append_cost(rows: Sequence[tuple], seconds: float, episode_steps: int = 500) -> float:
+  """Seconds per step of Reverb trajectory-writer appends, one per row of `rows` (all
+  but the last as partial steps; episodes of `episode_steps`; no items: the appends
+  alone), on an in-process server."""
+  import reverb  # pylint: disable=import-outside-toplevel
+  table = reverb.Table(name="t", sampler=reverb.selectors.Uniform(),
+                       remover=reverb.selectors.Fifo(), max_size=10,
+                       rate_limiter=reverb.rate_limiters.MinSize(1))
+  server = reverb.Server([table], port=None)
+  try:
+    client = reverb.Client(f"localhost:{server.port}")
+    writer = client.trajectory_writer(num_keep_alive_refs=21)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      for row in rows[:-1]:
+        writer.append(row, partial_step=True)
+      writer.append(rows[-1])
+      steps += 1
+      if steps % episode_steps == 0:
+        writer.end_episode(clear_buffers=True)
+    cost = (time.perf_counter() - start) / steps
+    writer.close()
+  finally:
+    server.stop()
+  return cost
+
+
+def writes_section(seconds) -> None:
+  """The append cost per column, on one row of the coins joint writer's columns."""
+  print("== writes: one Reverb trajectory-writer append, microseconds (coins, reciprocator)")
+  config = experiments.default_config("coins", "reciprocator")
+  config.reciprocator.num_envs = 1
+  agent, _ = _start(config)
+  writer = agent.actor._writers[0]  # pylint: disable=protected-access
+  row = writer.zero_step
+  # Acme's adders' two appends per step: the observations as a partial step, then the rest.
+  observed = set(writer.observation_columns)
+  partial = tuple(z if i in observed else None for i, z in enumerate(row))
+  rest = tuple(None if i in observed else z for i, z in enumerate(row))
+  agent.close()
+  # Alternating rounds, medians of each setting and of the per-round ratio: this VM's
+  # speed drifts within seconds.
+  cases = {"one": [row[:1]], "full": [row], "split": [partial, rest]}
+  rounds = {name: [] for name in cases}
+  for _ in range(9):
+    for name, rows in cases.items():
+      rounds[name].append(append_cost(rows, seconds / 27))
+  one, full, split = (float(np.median(rounds[name])) for name in ("one", "full", "split"))
+  split_ratio = float(np.median(np.divide(rounds["split"], rounds["full"])))
+  print("(medians of 9 alternating rounds)")
+  print(f"1 column, one append:                   {1e6 * one:7.1f} us per step")
+  print(f"{len(row)} columns: {1e6 * full / len(row):5.1f} us per column, "
+        f"{full / one:5.1f}x one column")
+  print(f"{len(row)} columns, one append (the joint writer's): {1e6 * full:7.1f} us per step")
+  print(f"{len(row)} columns, two appends (Acme's adders' partial step, then the rest): "
+        f"{1e6 * split:7.1f} us per step ({split_ratio:4.2f}x one append, median per round)")
 
 
 def learner_section(seconds) -> None:

@@ -3,9 +3,13 @@
 Why: with Acme's adders, an environment step of E copies and N players made 2*E*N
 Python ``append`` calls, each with its own tree flattening, writer and per-slot
 slicing of the extras; that was about half of the actor's time (README, Throughput).
-Here each copy appends the joint step twice (the next observations as a partial
-step, then the actions, rewards and extras that complete it), as one flat tuple of
-columns with a column per player and field. Items are then cut per player from the
+Here each copy appends the joint step once, as one flat tuple of columns with a
+column per player and field: the observations are held until the actions, rewards
+and extras that complete their step arrive (Acme's adders' two appends per step, a
+partial one and the one that completes it, cost 1.6x one append of the same columns:
+`benchmarks/throughput.py --sections writes`); the start-of-episode flag and the
+discount, the same for every player, are one column each, since an append costs per
+column. Items are then cut per player from the
 same history, exactly as Acme's ``SequenceAdder`` cuts them (same length, period and
 zero padding at an episode's end, pinned step for step by tests/test_writing.py), so
 the wrapped learner samples what it always sampled. The influence learner's joint
@@ -32,10 +36,10 @@ from recip_acme.agents import base
 class PlayerColumns:
   """Column indices of one player's fields in the flat step tuple."""
   observation: Any     # Structure of the observation, leaves are column indices.
-  start_of_episode: int
+  start_of_episode: int   # Shared by all players (the same value for each).
   action: int
   reward: int
-  discount: int
+  discount: int           # Shared by all players (the same value for each).
   extras: Any          # Structure of the extras, leaves are column indices.
   # The same, flat (the appends run every step, so no tree walks there).
   observation_columns: List[int]
@@ -44,14 +48,16 @@ class PlayerColumns:
 
 
 def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
-  """Per-player column indices, then the joint state and time-left columns."""
-  players, k = [], 0
+  """Column indices: start-of-episode and discount (one column each for all players:
+  an append costs per column), per player its fields, then the joint state and time
+  left."""
+  players, start, discount, k = [], 0, 1, 2
   for observation, player_extras in zip(observations, extras):
     obs_leaves, extras_leaves = len(tree.flatten(observation)), len(tree.flatten(player_extras))
     obs = tree.unflatten_as(observation, list(range(k, k + obs_leaves)))
     k += obs_leaves
-    start, action, reward, discount = range(k, k + 4)
-    k += 4
+    action, reward = k, k + 1
+    k += 2
     ext = tree.unflatten_as(player_extras, list(range(k, k + extras_leaves)))
     k += extras_leaves
     players.append(PlayerColumns(
@@ -101,11 +107,12 @@ class JointTrajectoryWriter:
     long_refs = max(max_episode_steps + 2, short_refs) if joint_table is not None else short_refs
     self._writer = client.trajectory_writer(num_keep_alive_refs=long_refs)
     if long_refs > short_refs:
+      short_columns = {self._players[0].start_of_episode, self._players[0].discount}
       for p in self._players:
-        for column in p.observation_columns + p.extras_columns + [
-            p.start_of_episode, p.discount]:
-          self._writer.configure((column,), num_keep_alive_refs=short_refs,
-                                 max_chunk_length=None)
+        short_columns.update(p.observation_columns + p.extras_columns)
+      for column in sorted(short_columns):
+        self._writer.configure((column,), num_keep_alive_refs=short_refs,
+                               max_chunk_length=None)
     # Zeros of every column: Acme's dummy step after the last one, and its padding.
     self._zeros: List[Any] = [None] * self._width
     for p, observation, extras in zip(self._players, observation_examples, extras_examples):
@@ -119,20 +126,30 @@ class JointTrajectoryWriter:
       self._zeros[p.discount] = np.float32(0)
     self._zeros[self._state_col] = np.zeros(state_size, np.float32)
     self._zeros[self._time_col] = np.float32(0)
-    # Acme's dummy step after the last one: zeros, except in the columns the partial
-    # step (the last observations) already set.
-    observed = {self._state_col, self._time_col}
-    for p in self._players:
-      observed.update(p.observation_columns + [p.start_of_episode])
-    self._dummy_step = tuple(None if i in observed else zero
-                             for i, zero in enumerate(self._zeros))
     self._record_policy = False
     self._open = False
+    # The observation columns of the step in progress (set by `first` and `step`,
+    # written with the step's outcome).
+    self._pending: List[Any] = []
+
+  @property
+  def zero_step(self) -> tuple:
+    """One joint step of zeros, a column each (its padding; benchmarks time it)."""
+    return tuple(self._zeros)
+
+  @property
+  def observation_columns(self) -> List[int]:
+    """The columns a step's observations set (the rest come with its outcome)."""
+    columns = [self._state_col, self._time_col, self._players[0].start_of_episode]
+    for p in self._players:
+      columns += p.observation_columns
+    return sorted(columns)
 
   # -- Appends. -------------------------------------------------------------------
 
-  def _append_observations(self, observations: Sequence[Any], first: bool,
-                           state: np.ndarray, time_left: float) -> None:
+  def _hold_observations(self, observations: Sequence[Any], first: bool,
+                         state: np.ndarray, time_left: float) -> None:
+    """Starts the next step's row: its observation columns, the rest None."""
     row: List[Any] = [None] * self._width
     start = np.bool_(first)
     for p, observation in zip(self._players, observations):
@@ -141,19 +158,19 @@ class JointTrajectoryWriter:
       else:
         for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
           row[col] = leaf
-      row[p.start_of_episode] = start
+    row[self._players[0].start_of_episode] = start
     row[self._state_col] = np.asarray(state, np.float32)
     row[self._time_col] = np.float32(time_left)
-    self._writer.append(tuple(row), partial_step=True)
+    self._pending = row
 
   def _complete(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
                 extras: Sequence[Sequence[Any]]) -> None:
-    row: List[Any] = [None] * self._width
-    discount = np.float32(discount)
+    """Appends the held observations with the outcome of their step."""
+    row = self._pending
+    row[self._players[0].discount] = np.float32(discount)
     for p, action, reward, flat_extras in zip(self._players, actions, rewards, extras):
       row[p.action] = action
       row[p.reward] = np.float32(reward)
-      row[p.discount] = discount
       for col, leaf in zip(p.extras_columns, flat_extras):
         row[col] = leaf
     self._writer.append(tuple(row))
@@ -165,7 +182,7 @@ class JointTrajectoryWriter:
       self._writer.end_episode(clear_buffers=True)
     self._record_policy = record_policy
     self._open = True
-    self._append_observations(observations, True, state, time_left)
+    self._hold_observations(observations, True, state, time_left)
 
   def step(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
            extras: Sequence[Sequence[Any]], observations: Sequence[Any], last: bool,
@@ -174,7 +191,7 @@ class JointTrajectoryWriter:
     extras (leaves in ``tree.flatten`` order) and what came back; ``state`` and
     ``time_left`` belong to the new observations."""
     self._complete(actions, rewards, discount, extras)
-    self._append_observations(observations, False, state, time_left)
+    self._hold_observations(observations, False, state, time_left)
     if self._record_policy:
       self._maybe_create_items(self._layout.sequence_length)
     if last:
@@ -190,8 +207,7 @@ class JointTrajectoryWriter:
         start_of_episode=column(p.start_of_episode),
         extras=tree.map_structure(column, p.extras))
 
-  def _maybe_create_items(self, sequence_length: int, end_of_episode: bool = False,
-                          force: bool = False) -> None:
+  def _maybe_create_items(self, sequence_length: int, force: bool = False) -> None:
     """Acme SequenceAdder._maybe_create_item, for every player."""
     steps, length, period = (self._writer.episode_steps, self._layout.sequence_length,
                              self._layout.period)
@@ -199,7 +215,7 @@ class JointTrajectoryWriter:
     period_reached = steps > length and (steps - length) % period == 0
     if not (first_write or period_reached or force):
       return
-    rows = slice(-sequence_length, None) if end_of_episode else slice(-sequence_length - 1, -1)
+    rows = slice(-sequence_length, None)   # Every appended step is complete.
     history = self._writer.history
     for p, table in zip(self._players, self._tables):
       self._writer.create_item(table, 1.0, self._player_trajectory(history, p, rows))
@@ -207,7 +223,9 @@ class JointTrajectoryWriter:
 
   def _end_episode(self) -> None:
     """Acme's end of episode (dummy step, zero padding, last item), then the joint item."""
-    self._writer.append(self._dummy_step)
+    # Acme's dummy step after the last one: the last observations, zeros elsewhere.
+    self._writer.append(tuple(zero if held is None else held
+                              for held, zero in zip(self._pending, self._zeros)))
     episode_length = self._writer.episode_steps - 1    # Transitions; the dummy step is extra.
     if self._joint_table is not None:
       if episode_length > self._max_episode_steps:
@@ -227,7 +245,7 @@ class JointTrajectoryWriter:
         delta = (period + delta) % period
       for _ in range(delta):
         self._writer.append(tuple(self._zeros))
-      self._maybe_create_items(length, end_of_episode=True, force=True)
+      self._maybe_create_items(length, force=True)
     self._writer.end_episode(clear_buffers=True)
     self._open = False
 
