@@ -62,7 +62,14 @@ PRESETS: Dict[str, Preset] = {
     # blue and a red coin are at most 0.14 of full scale apart, and the prosocial control
     # learned colour in 1 of 3 seeds within 2M steps; with the max, in 3 of 3 within 1M
     # (results/coins_prosocial_max_pooling/).
+    # VoI against a uniformly random partner, immediate only, w = 0.25: above the
+    # independent pair in P(own) and collective return in 3 of 3 seeds at 1M steps, not
+    # exploited as a focal player (results/coins_uniform_counterfactual_w025/); the
+    # behaviour counterfactual with the future term, w = 1, was ahead in one seed and
+    # behind in the other (README, "Reciprocators on Melting Pot").
     "coins": Preset(baseline_cost=0.01, reciprocal_scale="extrinsic_rms",
+                    counterfactual="marginal_uniform", future_term=False,
+                    reciprocal_weight=0.25,
                     adapter=melting_pot.AdapterConfig(estimator_view="local",
                                                       rgb_pooling="max")),
     "prisoners_dilemma_in_the_matrix__repeated": _MATRIX,

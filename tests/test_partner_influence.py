@@ -78,7 +78,8 @@ def test_refused_without_the_marginal_counterfactual_or_the_estimators():
 def test_every_learner_samples_its_reward_plus_reciprocal_minus_partner_influence():
   config = _small()
   config.reciprocator.subtract_partner_influence = True
-  assert config.reciprocator.influence.counterfactual == "marginal"
+  # The control variate needs the behaviour marginal (coins' preset: marginal_uniform).
+  config.reciprocator.influence.counterfactual = "marginal"
   agent = experiments.build_agent(config)
   try:
     env, actor = agent.envs[0], agent.actor
@@ -114,6 +115,7 @@ def test_episode_rows_report_the_spread_the_control_variate_leaves(tmp_path):
   from substrates import melting_pot
   config = _small(num_steps=120)
   config.reciprocator.subtract_partner_influence = True
+  config.reciprocator.influence.counterfactual = "marginal"
   config.adapter = melting_pot.AdapterConfig(episode_step_limit=60)
   experiments.train(config, str(tmp_path), verbose=False)
   episodes = pd.read_csv(tmp_path / "episodes.csv")
