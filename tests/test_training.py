@@ -289,7 +289,8 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "reciprocal_weight": 0.123, "reciprocal_weight_start": 0.01,
             "reciprocal_weight_ramp_steps": 50, "num_envs": 3, "share_policy": True,
             "subtract_partner_influence": True,
-            "future_term": False, "counterfactual": "regression", "rgb_downsample": 4,
+            "future_term": True,   # The coins preset's is False.
+            "counterfactual": "regression", "rgb_downsample": 4,
             "rgb_pooling": "mean",   # The coins preset's is max.
             "world_downsample": 4, "episode_step_limit": 33, "avatar_locations": True,
             "estimator_view": "world", "local_radius": 2, "conv_channels": ["3"],
@@ -302,8 +303,10 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
                           {x: y for k, v in d.items() if isinstance(v, dict)
                            for x, y in flat(v, f"{p}{k}.").items()})
   for name, value in values.items():
-    # Actor recycling is only valid with separate actor processes.
-    extra = {"num_actors": 2} if name == "actor_recycle_steps" else {}
+    # Actor recycling is only valid with separate actor processes; the control variate
+    # with the behaviour marginal (the coins preset's counterfactual is marginal_uniform).
+    extra = ({"num_actors": 2} if name == "actor_recycle_steps" else
+             {"counterfactual": "marginal"} if name == "subtract_partner_influence" else {})
     before = (flat(experiments.config_to_dict(experiments.configure("coins", **extra)))
               if extra else flat(preset))
     after = flat(experiments.config_to_dict(
@@ -321,6 +324,7 @@ def test_a_preset_chooses_the_reciprocal_reward_and_flags_left_unset_keep_it(mon
   depends on its reward density), so launch.train's flags for them default to None."""
   from recip_acme import presets
   chosen = dataclasses.replace(presets.PRESETS["coins"], variant="centered_owed_harm",
+                               counterfactual="marginal",
                                future_term=False, reciprocal_weight_start=0.0,
                                reciprocal_weight_ramp_steps=100)
   monkeypatch.setitem(presets.PRESETS, "coins", chosen)
