@@ -36,10 +36,10 @@ from recip_acme.agents import base
 class PlayerColumns:
   """Column indices of one player's fields in the flat step tuple."""
   observation: Any     # Structure of the observation, leaves are column indices.
-  start_of_episode: int   # Shared by all players (the same value for each).
+  start_of_episode: int   # START_COLUMN, shared by all players.
   action: int
   reward: int
-  discount: int           # Shared by all players (the same value for each).
+  discount: int           # DISCOUNT_COLUMN, shared by all players.
   extras: Any          # Structure of the extras, leaves are column indices.
   # The same, flat (the appends run every step, so no tree walks there).
   observation_columns: List[int]
@@ -47,11 +47,14 @@ class PlayerColumns:
   single_array_observation: bool   # The observation is one array (not a structure).
 
 
+# One column each for all players (the same value for each; an append costs per column).
+START_COLUMN, DISCOUNT_COLUMN = 0, 1
+
+
 def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
-  """Column indices: start-of-episode and discount (one column each for all players:
-  an append costs per column), per player its fields, then the joint state and time
-  left."""
-  players, start, discount, k = [], 0, 1, 2
+  """Column indices: START_COLUMN and DISCOUNT_COLUMN, per player its fields, then the
+  joint state and time left."""
+  players, start, discount, k = [], START_COLUMN, DISCOUNT_COLUMN, 2
   for observation, player_extras in zip(observations, extras):
     obs_leaves, extras_leaves = len(tree.flatten(observation)), len(tree.flatten(player_extras))
     obs = tree.unflatten_as(observation, list(range(k, k + obs_leaves)))
@@ -107,7 +110,7 @@ class JointTrajectoryWriter:
     long_refs = max(max_episode_steps + 2, short_refs) if joint_table is not None else short_refs
     self._writer = client.trajectory_writer(num_keep_alive_refs=long_refs)
     if long_refs > short_refs:
-      short_columns = {self._players[0].start_of_episode, self._players[0].discount}
+      short_columns = {START_COLUMN, DISCOUNT_COLUMN}
       for p in self._players:
         short_columns.update(p.observation_columns + p.extras_columns)
       for column in sorted(short_columns):
@@ -120,10 +123,10 @@ class JointTrajectoryWriter:
         self._zeros[col] = np.zeros_like(leaf)
       for col, leaf in zip(p.extras_columns, tree.flatten(extras)):
         self._zeros[col] = np.zeros_like(leaf)
-      self._zeros[p.start_of_episode] = np.bool_(False)
       self._zeros[p.action] = np.zeros((), action_dtype)
       self._zeros[p.reward] = np.float32(0)
-      self._zeros[p.discount] = np.float32(0)
+    self._zeros[START_COLUMN] = np.bool_(False)
+    self._zeros[DISCOUNT_COLUMN] = np.float32(0)
     self._zeros[self._state_col] = np.zeros(state_size, np.float32)
     self._zeros[self._time_col] = np.float32(0)
     self._record_policy = False
@@ -140,7 +143,7 @@ class JointTrajectoryWriter:
   @property
   def observation_columns(self) -> List[int]:
     """The columns a step's observations set (the rest come with its outcome)."""
-    columns = [self._state_col, self._time_col, self._players[0].start_of_episode]
+    columns = [self._state_col, self._time_col, START_COLUMN]
     for p in self._players:
       columns += p.observation_columns
     return sorted(columns)
@@ -158,7 +161,7 @@ class JointTrajectoryWriter:
       else:
         for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
           row[col] = leaf
-    row[self._players[0].start_of_episode] = start
+    row[START_COLUMN] = start
     row[self._state_col] = np.asarray(state, np.float32)
     row[self._time_col] = np.float32(time_left)
     self._pending = row
@@ -167,7 +170,7 @@ class JointTrajectoryWriter:
                 extras: Sequence[Sequence[Any]]) -> None:
     """Appends the held observations with the outcome of their step."""
     row = self._pending
-    row[self._players[0].discount] = np.float32(discount)
+    row[DISCOUNT_COLUMN] = np.float32(discount)
     for p, action, reward, flat_extras in zip(self._players, actions, rewards, extras):
       row[p.action] = action
       row[p.reward] = np.float32(reward)
