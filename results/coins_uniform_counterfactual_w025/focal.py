@@ -6,20 +6,28 @@ tables beside this file (seed 3's independent-focal rows) and, for seeds 1-2, fr
 
 Run from the project root:
   python results/coins_uniform_counterfactual_w025/focal.py
-(writes focal.csv beside this file).
+(writes focal.csv beside this file). Another comparison against the same independent
+populations (crossplay_sN/ and scenarios_r_focal_sN/ in its folder) is tabulated the same
+way by naming its folder and, per seed, where its independent-focal rows are (relative to
+that folder):
+  python results/coins_uniform_counterfactual_w025/focal.py FOLDER 1=PATH 2=PATH 3=PATH
 """
 import os
+import sys
 
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-I_FOCAL = {1: "../coins_centered_owed_harm_w15/scenarios_i_focal_s1",
-           2: "../coins_centered_owed_harm_w15/scenarios_i_focal_s2",
-           3: "scenarios_i_focal_s3"}
+FOLDER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else HERE
+I_FOCAL = ({int(seed): path for seed, path in (a.split("=", 1) for a in sys.argv[2:])}
+           if len(sys.argv) > 2 else
+           {1: "../coins_centered_owed_harm_w15/scenarios_i_focal_s1",
+            2: "../coins_centered_owed_harm_w15/scenarios_i_focal_s2",
+            3: "scenarios_i_focal_s3"})
 
 
 def _read(path: str) -> pd.DataFrame:
-  return pd.read_csv(os.path.join(HERE, path))
+  return pd.read_csv(os.path.join(FOLDER, path))
 
 
 rows = []
@@ -44,5 +52,5 @@ for seed, i_focal_dir in I_FOCAL.items():
       "scenario_std_max": both[["focal_per_capita_return_std_r",
                                 "focal_per_capita_return_std_i"]].max().max()})
 out = pd.DataFrame(rows).round(2)
-out.to_csv(os.path.join(HERE, "focal.csv"), index=False)
+out.to_csv(os.path.join(FOLDER, "focal.csv"), index=False)
 print(out.to_string(index=False))
