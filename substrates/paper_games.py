@@ -215,28 +215,28 @@ def coins_episode_metrics(coins_taken: np.ndarray, rewards: np.ndarray,
     out[f"p_own_coin_p{i}"] = float(own[:, i].sum() / max(total[:, i].sum(), 1))
   own_steps = np.einsum("tbii->tbi", coins_taken)                  # [T, B, taker]
   took_own, took_other = own_steps > 0, (coins_taken.sum(axis=3) - own_steps) > 0
-  mean = _mean_or_nan
   if reciprocal_rewards is not None:
     for i in range(n):
       for label, mask in (("own", took_own[..., i]), ("other", took_other[..., i]),
                           ("none", ~(took_own[..., i] | took_other[..., i]))):
-        out[f"reciprocal_reward_at_{label}_coin_p{i}"] = mean(reciprocal_rewards[..., i][mask])
+        out[f"reciprocal_reward_at_{label}_coin_p{i}"] = _event_mean(
+            reciprocal_rewards[..., i][mask])
   if voi is not None and balance is not None and n == 2:
     for i in range(n):
       j = 1 - i
-      out[f"voi_on_partner_at_other_coin_p{i}"] = mean(voi[:, :, i, j][took_other[..., i]])
-      out[f"partner_voi_at_lost_coin_p{i}"] = mean(voi[:, :, j, i][took_other[..., j]])
-      out[f"balance_at_other_coin_p{i}"] = mean(balance[:, :, i, j][took_other[..., i]])
+      out[f"voi_on_partner_at_other_coin_p{i}"] = _event_mean(voi[:, :, i, j][took_other[..., i]])
+      out[f"partner_voi_at_lost_coin_p{i}"] = _event_mean(voi[:, :, j, i][took_other[..., j]])
+      out[f"balance_at_other_coin_p{i}"] = _event_mean(balance[:, :, i, j][took_other[..., i]])
   if n == 2:
     out.update(_after_take_metrics(took_own, took_other, rewards, window))
   if action_probabilities is not None:
     for i in range(n):
-      out[f"action_probability_at_other_coin_p{i}"] = mean(
+      out[f"action_probability_at_other_coin_p{i}"] = _event_mean(
           action_probabilities[..., i][took_other[..., i]])
   return out
 
 
-def _mean_or_nan(x: np.ndarray) -> float:
+def _event_mean(x: np.ndarray) -> float:
   """The mean of the selected events, NaN where there were none."""
   return float(x.mean()) if x.size else float("nan")
 
@@ -254,12 +254,11 @@ def _after_take_metrics(took_own: np.ndarray, took_other: np.ndarray,
     running = np.concatenate([np.zeros_like(x[:1]), np.cumsum(x, axis=0)])
     return running[window + 1:] - running[1:steps - window + 1]
 
-  mean = _mean_or_nan
   for i in range(2):
     lost = following(took_other[..., 1 - i].astype(np.float64))
     later_reward = following(rewards[..., i].astype(np.float64))
     for label, took in (("other", took_other[..., i]), ("own", took_own[..., i])):
       events = took[:steps - window]
-      out[f"partner_takes_after_{label}_coin_p{i}"] = mean(lost[events])
-      out[f"reward_after_{label}_coin_p{i}"] = mean(later_reward[events])
+      out[f"partner_takes_after_{label}_coin_p{i}"] = _event_mean(lost[events])
+      out[f"reward_after_{label}_coin_p{i}"] = _event_mean(later_reward[events])
   return out
