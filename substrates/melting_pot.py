@@ -127,7 +127,10 @@ def max_downsample(image: np.ndarray, factor: int) -> np.ndarray:
     return image
   out_h, out_w = max(1, image.shape[0] // factor), max(1, image.shape[1] // factor)
   blocks = image[:out_h * factor, :out_w * factor].reshape(out_h, factor, out_w, factor, -1)
-  return blocks.max(axis=(1, 3))
+  # One axis at a time: NumPy's two-axis reduction over this strided view is ~5-10x
+  # slower than two one-axis ones (an 88x88 player view: ~500 us against ~60 us), and
+  # this runs for every player's view and estimator cells on every step.
+  return blocks.max(axis=1).max(axis=2)
 
 
 def downsample_rgb(image: np.ndarray, factor: int, pooling: str = "mean") -> np.ndarray:

@@ -146,6 +146,20 @@ def test_in_model_max_pooling_matches_the_training_adapter_exactly(shape, factor
   np.testing.assert_array_equal(ours, adapter)
 
 
+@pytest.mark.parametrize("shape,factor", [((88, 88, 3), 8), ((90, 85, 3), 8), ((40, 40, 3), 4),
+                                          ((9, 9, 1), 3)])
+def test_max_pooling_is_the_maximum_of_each_whole_block(shape, factor):
+  # The definition, block by block; rows and columns past the last whole block dropped.
+  image = np.random.default_rng(4).integers(0, 256, shape, dtype=np.uint8)
+  pooled = melting_pot.max_downsample(image, factor)
+  rows, cols = shape[0] // factor, shape[1] // factor
+  assert pooled.shape == (rows, cols, shape[2])
+  for r in range(rows):
+    for c in range(cols):
+      block = image[r * factor:(r + 1) * factor, c * factor:(c + 1) * factor]
+      np.testing.assert_array_equal(pooled[r, c], block.max(axis=(0, 1)))
+
+
 def test_max_pooling_keeps_a_small_sprite_at_its_own_colour():
   # Why the option: one bright 2x2 sprite in an 8x8 black cell is 1/16 as bright after
   # the mean, and keeps its colour after the max; a block without it stays black.
