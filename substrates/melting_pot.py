@@ -126,11 +126,14 @@ def max_downsample(image: np.ndarray, factor: int) -> np.ndarray:
   if factor == 1:
     return image
   out_h, out_w = max(1, image.shape[0] // factor), max(1, image.shape[1] // factor)
-  blocks = image[:out_h * factor, :out_w * factor].reshape(out_h, factor, out_w, factor, -1)
-  # One axis at a time: NumPy's two-axis reduction over this strided view is ~5-10x
-  # slower than two one-axis ones (an 88x88 player view: ~500 us against ~60 us), and
-  # this runs for every player's view and estimator cells on every step.
-  return blocks.max(axis=1).max(axis=2)
+  # OpenCV's dilation with the kernel anchored at its corner puts each pixel's
+  # factor x factor window maximum at that pixel; every block's top-left pixel is then
+  # the block's maximum. This runs for every player's view and estimator cells on every
+  # step: NumPy's reduction over the 5-D block view cost ~10x more (~500 us against ~40
+  # us for an 88x88 view under load), one axis at a time ~3x more.
+  kernel = np.ones((factor, factor), np.uint8)
+  peaks = cv2.dilate(image[:out_h * factor, :out_w * factor], kernel, anchor=(0, 0))
+  return peaks[::factor, ::factor].reshape(out_h, out_w, -1)
 
 
 def downsample_rgb(image: np.ndarray, factor: int, pooling: str = "mean") -> np.ndarray:
