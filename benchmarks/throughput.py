@@ -304,15 +304,20 @@ def main() -> None:
 
 
 def actor_section(env_counts, seconds) -> None:
-  print("== actor: environment steps per second (ratio to the raw substrate)")
+  print("== actor: environment steps per second (ratio to the raw substrate, whose rate is "
+        "the mean of one measurement before and one after the actors': this VM's speed "
+        "drifts within a run)")
   for substrate in ("coins", "clean_up"):
-    raw = raw_rate(substrate, seconds)
-    print(f"{substrate:9s} raw substrate, random actions: {raw:8.0f} steps/s")
-    for kind in ("reciprocator", "independent"):
-      for num_envs in env_counts:
-        rate = actor_rate(substrate, kind, num_envs, seconds)
-        print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}: {rate:8.0f} steps/s"
-              f"  ratio {rate / raw:5.2f}")
+    before = raw_rate(substrate, seconds)
+    rates = {(kind, num_envs): actor_rate(substrate, kind, num_envs, seconds)
+             for kind in ("reciprocator", "independent") for num_envs in env_counts}
+    after = raw_rate(substrate, seconds)
+    raw = (before + after) / 2
+    print(f"{substrate:9s} raw substrate, random actions: {raw:8.0f} steps/s  "
+          f"(before {before:.0f}, after {after:.0f})")
+    for (kind, num_envs), rate in rates.items():
+      print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}: {rate:8.0f} steps/s"
+            f"  ratio {rate / raw:5.2f}")
 
 
 def profile_section(seconds, num_envs: int = 8) -> None:

@@ -119,6 +119,11 @@ def area_downsample(image: np.ndarray, factor: int) -> np.ndarray:
       out_h, out_w, -1)
 
 
+@functools.lru_cache(maxsize=None)
+def _block_kernel(factor: int) -> np.ndarray:
+  return np.ones((factor, factor), np.uint8)
+
+
 def max_downsample(image: np.ndarray, factor: int) -> np.ndarray:
   """Per-channel maxima of `factor` x `factor` blocks of an HxWxC image (uint8 in and
   out); rows and columns past the last whole block are dropped, as `downsampled_shape`
@@ -131,8 +136,8 @@ def max_downsample(image: np.ndarray, factor: int) -> np.ndarray:
   # the block's maximum. This runs for every player's view and estimator cells on every
   # step: NumPy's reduction over the 5-D block view cost ~10x more (~500 us against ~40
   # us for an 88x88 view under load), one axis at a time ~3x more.
-  kernel = np.ones((factor, factor), np.uint8)
-  peaks = cv2.dilate(image[:out_h * factor, :out_w * factor], kernel, anchor=(0, 0))
+  peaks = cv2.dilate(image[:out_h * factor, :out_w * factor], _block_kernel(factor),
+                     anchor=(0, 0))
   return peaks[::factor, ::factor].reshape(out_h, out_w, -1)
 
 
