@@ -270,6 +270,7 @@ class MeltingPotSubstrate:
       if r0 < 0 or c0 < 0 or r0 + side > rows or c0 + side > cols:
         raise ValueError(f"local_radius {config.local_radius} does not fit the {rows}x{cols}"
                          f"-cell view around the avatar at {self.avatar_cell}")
+      self._local_cells = (slice(r0, r0 + side), slice(c0, c0 + side))
       self._local_window = (slice(r0 * CELL_PIXELS, (r0 + side) * CELL_PIXELS),
                             slice(c0 * CELL_PIXELS, (c0 + side) * CELL_PIXELS))
       view_size = self.num_players * side * side * self._raw_rgb_shape[2]
@@ -301,7 +302,11 @@ class MeltingPotSubstrate:
     factor = self.config.rgb_downsample
     observations = [downsample_rgb(obs["RGB"], factor, self.config.rgb_pooling)
                     for obs in timestep.observation]
-    if self.config.estimator_view == "local":
+    if self.config.estimator_view == "local" and factor == CELL_PIXELS:
+      # The window is whole cells, so its pooled cells are the policy view's (pooling
+      # is the adapter's largest cost per step; this halves it).
+      view = np.concatenate([obs[self._local_cells].reshape(-1) for obs in observations])
+    elif self.config.estimator_view == "local":
       view = np.concatenate([
           downsample_rgb(obs["RGB"][self._local_window], CELL_PIXELS,
                          self.config.rgb_pooling).reshape(-1)

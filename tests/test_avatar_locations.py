@@ -79,6 +79,28 @@ def test_local_view_is_the_cells_around_each_avatar(pooling):
     env.close()
 
 
+@pytest.mark.parametrize("pooling", melting_pot.RGB_POOLINGS)
+@pytest.mark.parametrize("rgb_downsample", [8, 4])
+def test_local_cells_are_the_raw_window_pooled_by_cell(pooling, rgb_downsample):
+  # With 8-pixel blocks the adapter reuses the policy view's pooled cells; with any
+  # other block size it pools the window itself. Either way: the raw 3x3-cell window
+  # around each avatar, pooled per 8x8 cell.
+  env = melting_pot.MeltingPotSubstrate(
+      "coins", melting_pot.AdapterConfig(estimator_view="local", rgb_pooling=pooling,
+                                         rgb_downsample=rgb_downsample))
+  try:
+    env.raw_reset()
+    for _ in range(30):
+      raw = env.raw_step([1, 2])
+    cells = env._convert(raw).state[:-1].reshape(2, 3, 3, 3)  # pylint: disable=protected-access
+    for i, obs in enumerate(raw.observation):
+      window = obs["RGB"][64:88, 32:56]                 # Cells 8-10 x 4-6 of 11 x 11.
+      np.testing.assert_allclose(cells[i],
+                                 melting_pot.downsample_rgb(window, 8, pooling) / 255.0)
+  finally:
+    env.close()
+
+
 def test_local_radius_must_fit_the_view():
   with pytest.raises(ValueError, match="does not fit the 11x11-cell view"):
     melting_pot.MeltingPotSubstrate(
