@@ -14,10 +14,11 @@ from recip_acme.influence import transition
 from substrates import paper_games
 
 
-def test_expected_value_equals_the_sum_over_every_state():
-  factors = (2, 3, 2)
+@pytest.mark.parametrize("factors", [(2, 3, 2), (5,), (4, 2), (3, 3, 3, 3), (2, 9, 3)])
+def test_expected_value_equals_the_sum_over_every_state(factors):
+  # Every split of the factors into the matmul's and the weighted sum's groups.
   rng = np.random.default_rng(0)
-  table = rng.normal(size=(12, 2)).astype(np.float32)                   # [prod, N]
+  table = rng.normal(size=(int(np.prod(factors)), 2)).astype(np.float32)   # [prod, N]
   probs = [rng.dirichlet(np.ones(c), size=(3, 4)).astype(np.float32) for c in factors]
   got = transition.expected_value([tf.constant(p) for p in probs], tf.constant(table)).numpy()
   want = np.zeros((3, 4, 2))

@@ -17,11 +17,12 @@ This needs a state made of F one-hot factors (Coins: 2N planes of G*G cells: eve
 player's position, every coin's position) and a next-state distribution that
 factorises over them, p(s'|.) = prod_f p_f(s'_f|.). V is tabulated over every
 possible state after each refit (9^4 = 6,561 states for 2-player Coins), so the
-expectation is F small contractions per step, not a sum in Python.
+expectation is one matmul and one weighted sum per step, not a sum in Python.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -39,21 +40,39 @@ def all_states(state_factors: Sequence[int]) -> np.ndarray:
                          for f, c in enumerate(state_factors)], axis=-1)
 
 
+def _joint_probs(probs: Sequence[tf.Tensor]) -> tf.Tensor:
+  """``[M, prod(C_f)]``: the product distribution of ``[M, C_f]`` factors, row-major."""
+  out = probs[0]
+  for p in probs[1:]:
+    out = tf.reshape(out[:, :, None] * p[:, None, :], [-1, out.shape[-1] * p.shape[-1]])
+  return out
+
+
 def expected_value(factor_probs: Sequence[tf.Tensor], value_table: tf.Tensor) -> tf.Tensor:
   """E[V] under a factorised distribution.
 
   factor_probs: F tensors ``[..., C_f]`` (same leading shape); value_table:
-  ``[prod(C_f), N]`` in ``all_states`` order. Returns ``[..., N]``. Contracts one
-  factor at a time, so the cost is about prod(C_f) * N per sample.
+  ``[prod(C_f), N]`` in ``all_states`` order. Returns ``[..., N]``. The factors are
+  split in two groups of about sqrt(prod(C_f)) joint labels each: one matmul of the
+  first group's joint distribution with the table, then a weighted sum over the
+  second's. The cost is prod(C_f) * N per sample either way, but the intermediate is
+  sqrt(prod(C_f)) * N per sample instead of prod(C_f) / C_0 * N (2-player Coins: 162
+  floats, not 1,458), and the matmul's inner dimension 81 instead of 9: about 2x
+  faster per acting step at batch 2048 (README, Reproducing the paper).
   """
   lead = tf.shape(factor_probs[0])[:-1]
   probs = [tf.reshape(p, [-1, p.shape[-1]]) for p in factor_probs]           # [M, C_f]
-  rest = int(np.prod([p.shape[-1] for p in probs[1:]], dtype=np.int64)) * value_table.shape[-1]
-  x = tf.matmul(probs[0], tf.reshape(value_table, [probs[0].shape[-1], rest]))  # [M, rest]
-  for p in probs[1:]:
-    rest //= p.shape[-1]
-    x = tf.einsum("mc,mcr->mr", p, tf.reshape(x, [-1, p.shape[-1], rest]))
-  return tf.reshape(x, tf.concat([lead, [value_table.shape[-1]]], 0))
+  sizes = [p.shape[-1] for p in probs]
+  total, split = math.prod(sizes), 1
+  while split < len(sizes) and math.prod(sizes[:split]) ** 2 < total:
+    split += 1
+  left, right = math.prod(sizes[:split]), math.prod(sizes[split:])
+  n = value_table.shape[-1]
+  x = tf.matmul(_joint_probs(probs[:split]),
+                tf.reshape(value_table, [left, right * n]))                  # [M, right * N]
+  if split < len(sizes):
+    x = tf.einsum("mrn,mr->mn", tf.reshape(x, [-1, right, n]), _joint_probs(probs[split:]))
+  return tf.reshape(x, tf.concat([lead, [n]], 0))
 
 
 class TransitionValueModel(snt.Module):
