@@ -2,19 +2,21 @@
 coin) and collective return per 1,000 steps, from the episode records in runs/.
 
 Run from the project root:
-  python results/coins_uniform_counterfactual_w025/windows.py
-(writes windows.csv beside this file).
+  python results/coins_uniform_counterfactual_w025/windows.py [FOLDER]
+(writes windows.csv beside this file, or in FOLDER from FOLDER/runs).
 """
 import glob
 import os
+import sys
 
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+FOLDER = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else HERE
 WINDOW = 100_000
 
 rows = []
-for path in sorted(glob.glob(os.path.join(HERE, "runs", "*", "episodes.csv"))):
+for path in sorted(glob.glob(os.path.join(FOLDER, "runs", "*", "episodes.csv"))):
   run = os.path.basename(os.path.dirname(path))
   e = pd.read_csv(path)
   e["window_end"] = ((e["env_steps"] - 1) // WINDOW + 1) * WINDOW
@@ -27,5 +29,5 @@ for path in sorted(glob.glob(os.path.join(HERE, "runs", "*", "episodes.csv"))):
                  "collective_return_per_1000_steps":
                      1000 * w["collective"].sum() / w["length"].sum()})
 out = pd.DataFrame(rows).round(4)
-out.to_csv(os.path.join(HERE, "windows.csv"), index=False)
+out.to_csv(os.path.join(FOLDER, "windows.csv"), index=False)
 print(out[out.window_end > 600_000].to_string(index=False))
