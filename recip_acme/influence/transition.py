@@ -58,7 +58,7 @@ def expected_value(factor_probs: Sequence[tf.Tensor], value_table: tf.Tensor) ->
   second's. The cost is prod(C_f) * N per sample either way, but the intermediate is
   sqrt(prod(C_f)) * N per sample instead of prod(C_f) / C_0 * N (2-player Coins: 162
   floats, not 1,458), and the matmul's inner dimension 81 instead of 9: about 2x
-  faster per acting step at batch 2048 (README, Reproducing the paper).
+  faster per acting step at batch 2048 (results/paper/README.md).
   """
   lead = tf.shape(factor_probs[0])[:-1]
   probs = [tf.reshape(p, [-1, p.shape[-1]]) for p in factor_probs]           # [M, C_f]
