@@ -56,6 +56,14 @@ def _published_reference(substrate: str) -> str:
           + table.to_markdown(floatfmt=".2f") + "\n")
 
 
+def _setting() -> str:
+  """What the runs were: the presets, or the presets changed by --train_flags (the title
+  of the table and plot must not call a changed setting the defaults)."""
+  if not FLAGS.train_flags:
+    return "the defaults"
+  return "the defaults with " + " ".join(FLAGS.train_flags)
+
+
 def main(argv):
   del argv
   import pandas as pd  # pylint: disable=g-import-not-at-top
@@ -98,7 +106,7 @@ def main(argv):
   ax.set_yscale("log")
   ax.set_xlabel("fifth of the run")
   ax.set_ylabel("mean |w r_rec| / std(r_ext), per player-step")
-  ax.set_title(f"Reciprocal reward scale at the defaults ({FLAGS.num_steps} steps per run)")
+  ax.set_title(f"Reciprocal reward scale at {_setting()} ({FLAGS.num_steps} steps per run)")
   ax.legend(fontsize=8)
   fig.tight_layout()
   fig.savefig(os.path.join(FLAGS.out, "scale.png"), dpi=110)
@@ -115,7 +123,7 @@ def main(argv):
                       ("seed", FLAGS.seed), ("runs_dir", FLAGS.runs_dir), ("out", FLAGS.out))
   ) + (" --train_flags=" + ",".join(FLAGS.train_flags) if FLAGS.train_flags else "")
   with open(os.path.join(FLAGS.out, "README.md"), "w") as f:
-    f.write("# Reciprocal reward scale at the defaults\n\n")
+    f.write(f"# Reciprocal reward scale at {_setting()}\n\n")
     f.write(f"Command (from the project root):\n\n    {command}\n\n")
     f.write("Per fifth of each run (episodes assigned by the step they end at): mean |w r_rec| "
             "and the standard deviation of the extrinsic reward, both per player and step, "
