@@ -54,7 +54,7 @@ START_COLUMN, DISCOUNT_COLUMN = 0, 1
 def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
   """Column indices: START_COLUMN and DISCOUNT_COLUMN, per player its fields, then the
   joint state and time left."""
-  players, start, discount, k = [], START_COLUMN, DISCOUNT_COLUMN, 2
+  players, k = [], DISCOUNT_COLUMN + 1
   for observation, player_extras in zip(observations, extras):
     obs_leaves, extras_leaves = len(tree.flatten(observation)), len(tree.flatten(player_extras))
     obs = tree.unflatten_as(observation, list(range(k, k + obs_leaves)))
@@ -64,8 +64,8 @@ def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
     ext = tree.unflatten_as(player_extras, list(range(k, k + extras_leaves)))
     k += extras_leaves
     players.append(PlayerColumns(
-        obs, start, action, reward, discount, ext, tree.flatten(obs), tree.flatten(ext),
-        isinstance(observation, np.ndarray)))
+        obs, START_COLUMN, action, reward, DISCOUNT_COLUMN, ext, tree.flatten(obs),
+        tree.flatten(ext), isinstance(observation, np.ndarray)))
   return players, k, k + 1, k + 2    # players, state column, time-left column, width
 
 
@@ -196,7 +196,7 @@ class JointTrajectoryWriter:
     self._complete(actions, rewards, discount, extras)
     self._hold_observations(observations, False, state, time_left)
     if self._record_policy:
-      self._maybe_create_items(self._layout.sequence_length)
+      self._maybe_create_items()
     if last:
       self._end_episode()
 
@@ -210,15 +210,16 @@ class JointTrajectoryWriter:
         start_of_episode=column(p.start_of_episode),
         extras=tree.map_structure(column, p.extras))
 
-  def _maybe_create_items(self, sequence_length: int, force: bool = False) -> None:
-    """Acme SequenceAdder._maybe_create_item, for every player."""
+  def _maybe_create_items(self, force: bool = False) -> None:
+    """Acme SequenceAdder._maybe_create_item, for every player (always the layout's full
+    sequence length: the end of an episode is zero-padded up to it)."""
     steps, length, period = (self._writer.episode_steps, self._layout.sequence_length,
                              self._layout.period)
-    first_write = steps == sequence_length
+    first_write = steps == length
     period_reached = steps > length and (steps - length) % period == 0
     if not (first_write or period_reached or force):
       return
-    rows = slice(-sequence_length, None)   # Every appended step is complete.
+    rows = slice(-length, None)   # Every appended step is complete.
     history = self._writer.history
     for p, table in zip(self._players, self._tables):
       self._writer.create_item(table, 1.0, self._player_trajectory(history, p, rows))
@@ -248,7 +249,7 @@ class JointTrajectoryWriter:
         delta = (period + delta) % period
       for _ in range(delta):
         self._writer.append(tuple(self._zeros))
-      self._maybe_create_items(length, force=True)
+      self._maybe_create_items(force=True)
     self._writer.end_episode(clear_buffers=True)
     self._open = False
 
