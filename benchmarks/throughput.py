@@ -20,11 +20,16 @@
    until every actor is built); and a model of how many actors one learner can feed:
    the learner's measured updates/s x batch x unroll / (samples per insert x players),
    the env steps/s it can learn from, over one actor's measured env steps/s.
+   Training (section training, not run by default): the single-process default as
+   `launch.train --substrate=coins --agent=reciprocator` runs it (the preset's
+   num_envs), its steady-state env steps/s over the raw substrate's (measured before
+   and after it): #14's "training keeps up" target of 0.35.
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
                                 [--memory_seconds 600]
                                 [--sections actor,profile,writes,learner,ray,memory]
                                 [--sections memory_recycle --recycle_steps 50000]
+                                [--sections training --train_seconds 120]
 """
 
 import argparse
@@ -283,7 +288,8 @@ def main() -> None:
                       help="memory_recycle: env steps after which an actor is replaced.")
   parser.add_argument("--sections", default="actor,profile,writes,learner,ray,memory",
                       help="Which parts to run: actor, profile, writes, learner, ray, memory, "
-                      "memory_recycle (coins with --actor_recycle_steps; not by default).")
+                      "memory_recycle (coins with --actor_recycle_steps; not by default), "
+                      "training (the single-process default on coins; not by default).")
   args = parser.parse_args()
   env_counts = [int(x) for x in args.num_envs.split(",")]
   sections = set(args.sections.split(","))
@@ -297,6 +303,8 @@ def main() -> None:
     learner_section(args.seconds)
   if "ray" in sections:
     ray_section(args.train_seconds, args.seconds)
+  if "training" in sections:
+    training_section(args.train_seconds, args.seconds)
   if "memory" in sections:
     memory_section(args.memory_seconds)
   if "memory_recycle" in sections:
@@ -420,6 +428,21 @@ def ray_section(train_seconds, seconds) -> None:
         f"players) = {absorbs:6.0f} env steps/s it can learn from")
   print(f"one actor (num_envs={num_envs}): {per_actor:6.0f} env steps/s")
   print(f"actors one learner can feed on coins: {absorbs / per_actor:5.1f}")
+
+
+def training_section(train_seconds, seconds) -> None:
+  num_envs = experiments.default_config("coins", "reciprocator").reciprocator.num_envs
+  print(f"== training: the single-process default on coins (acting + learning, the "
+        f"preset's num_envs={num_envs}), steady-state env steps/s over the raw substrate's")
+  before = raw_rate("coins", seconds)
+  rate, _ = training_rate(1, num_envs, train_seconds)
+  after = raw_rate("coins", seconds)
+  raw = (before + after) / 2
+  print(f"coins     raw substrate, random actions: {raw:8.0f} steps/s  "
+        f"(before {before:.0f}, after {after:.0f})")
+  shown = "no steady state seen" if rate is None else (
+      f"{rate:8.0f} env steps/s  ratio {rate / raw:5.3f} (target 0.35)")
+  print(f"coins     training, one process:       {shown}")
 
 
 def memory_section(seconds) -> None:

@@ -154,6 +154,38 @@ def test_checkpoint_holds_every_optimiser_slot_and_restore_fills_them_at_once(tm
     agent.close()
 
 
+def test_the_reward_scale_statistics_are_saved_with_the_run_and_restored(tmp_path):
+  """The actor updates the reward scale's statistics in a NumPy copy at every joint
+  step and writes them into the checkpointed variable only when a checkpoint is saved
+  (savers.working_copies): the saved count must be every joint step of the run, and a
+  restore must replace whatever copy the actor held."""
+  from recip_acme import reciprocal  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path)
+  config = _small(300, reciprocal_scale="extrinsic_rms")
+  summary = experiments.train(config, workdir, verbose=False)
+  saved = tf.train.load_checkpoint(summary["checkpoint"]).get_tensor(
+      "reciprocal_scale/.ATTRIBUTES/VARIABLE_VALUE")
+  assert saved[0] == 300                     # One update per joint step (num_envs=1).
+  agent = experiments.build_agent(config)
+  try:
+    scale = agent.actor.reward_scale
+    assert isinstance(scale, reciprocal.ExtrinsicScale)
+    scale.update(np.ones(2), np.ones(2))     # A copy the restore must discard.
+    checkpoint = experiments.RunCheckpoint(
+        workdir, experiments.checkpointed_state(agent, agent.actor.random_state),
+        working_copies=experiments.working_copies(agent))
+    checkpoint.restore()
+    expected = reciprocal.ExtrinsicScale(1, statistic="rms")
+    expected.state.assign(saved)
+    assert scale.factor() == expected.factor() > 0
+    scale.update(np.zeros(2), np.zeros(2))
+    checkpoint.save()
+    reader = tf.train.load_checkpoint(checkpoint.latest)
+    assert reader.get_tensor("reciprocal_scale/.ATTRIBUTES/VARIABLE_VALUE")[0] == 301
+  finally:
+    agent.close()
+
+
 def test_resume_refits_the_estimators_on_the_new_servers_episodes(tmp_path):
   workdir = str(tmp_path)
   first = experiments.train(_small(200), workdir, verbose=False)

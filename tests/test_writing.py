@@ -17,6 +17,7 @@ from recip_acme.agents.impala import builder as impala_builder
 from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.r2d2 import builder as r2d2_builder
 from recip_acme.agents.r2d2 import config as r2d2_config
+from recip_acme.agents.reciprocator import learning
 from recip_acme.agents.reciprocator import writing
 
 NUM_PLAYERS = 3
@@ -37,6 +38,25 @@ def _drain(client, table):
   for sample in client.sample(table, num_samples=size, unpack_as_table_signature=True):
     items.append(tree.map_structure(lambda *steps: np.stack(steps), *[s.data for s in sample]))
   return items
+
+
+class _ServerInfoOnly:
+  """A client with Reverb's public server_info and nothing else (table_counts' fallback)."""
+
+  def __init__(self, client):
+    self.server_info = client.server_info
+
+
+def _assert_table_counts_match_server_info(client):
+  """learning.table_counts reads the same sizes and completed inserts as server_info,
+  through the raw protos and through its fallback; none of them is 0 by accident."""
+  info = client.server_info()
+  expected = {name: learning.TableCounts(t.current_size,
+                                         t.rate_limiter_info.insert_stats.completed)
+              for name, t in info.items()}
+  assert all(c.current_size > 0 and c.inserts > 0 for c in expected.values())
+  assert learning.table_counts(client) == expected
+  assert learning.table_counts(_ServerInfoOnly(client)) == expected
 
 
 def _episode(rng, length):
@@ -108,6 +128,7 @@ def test_joint_writer_items_equal_the_learners_own_adder_items(name):
     writer.close()
     for adder in adders:
       adder.reset()
+    _assert_table_counts_match_server_info(client)
     for i in range(NUM_PLAYERS):
       expected, written = _drain(client, f"acme_{i}"), _drain(client, f"joint_{i}")
       assert len(written) == len(expected) > len(episodes)

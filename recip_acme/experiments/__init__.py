@@ -31,7 +31,7 @@ _EXPORTS = {
     "RunBook": "run_loop", "run_experiment": "run_loop", "policy_fingerprint": "run_loop",
     "run_distributed_experiment": "make_distributed_experiment",
     "train": "trainer",
-    "RunCheckpoint": "savers", "checkpointed_state": "savers",
+    "RunCheckpoint": "savers", "checkpointed_state": "savers", "working_copies": "savers",
 }
 
 

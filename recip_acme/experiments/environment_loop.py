@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
-import tensorflow as tf
 
 from recip_acme import guards
 from recip_acme.experiments.config import ExperimentConfig
@@ -54,7 +53,7 @@ class ActingLoop:
   """
 
   def __init__(self, envs: Sequence[melting_pot.MeltingPotSubstrate], actor,
-               config: ExperimentConfig, reciprocal_weight: tf.Variable,
+               config: ExperimentConfig, reciprocal_weight: Callable[[], float],
                policy_learning_enabled: Callable[[], bool],
                episode_written: Optional[Callable[[], None]] = None):
     self._episode_written = episode_written
@@ -82,7 +81,7 @@ class ActingLoop:
       for key, quantity in _ACTOR_QUANTITIES:
         guards.check_finite(rec[key], quantity, "joint actor")
     actor.observe(actions, next_timesteps)
-    weight = float(self._weight.numpy()) if self._reciprocal else 0.0
+    weight = float(self._weight()) if self._reciprocal else 0.0
     rows = []
     for e, ts in enumerate(next_timesteps):
       s = self._stats[e]

@@ -92,8 +92,12 @@ class ActorWorker:
     self._initial_episodes = config.reciprocator.influence.initial_episodes
     self._episodes_written = 0   # The run's total, as the driver last said, plus ours.
     self._loop = environment_loop.ActingLoop(
-        self._side.envs, self._side.actor, config, self._side.builder.reciprocal_weight,
+        self._side.envs, self._side.actor, config, self._reciprocal_weight,
         self._policy_learning_gate, episode_written=self._count_episode)
+
+  def _reciprocal_weight(self) -> float:
+    # Read at every step: the variable client updates it from the learner.
+    return float(self._side.builder.reciprocal_weight.numpy())
 
   def _count_episode(self) -> None:
     self._episodes_written += 1

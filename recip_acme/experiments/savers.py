@@ -28,10 +28,16 @@ class RunCheckpoint:
   and moves the damaged files aside (``checkpoints/damaged/``), never deleting them.
   ``save`` refuses state holding a NaN or inf, so the newest checkpoint on disk is
   always the last good one.
+
+  ``working_copies``: objects that keep a checkpointed variable's value in Python
+  between saves (``commit()`` writes it back, ``reload()`` drops it); see
+  ``working_copies`` below.
   """
 
-  def __init__(self, workdir: str, objects: Dict[str, Any], max_to_keep: int = 2):
+  def __init__(self, workdir: str, objects: Dict[str, Any], max_to_keep: int = 2,
+               working_copies: Sequence[Any] = ()):
     self.directory = checkpointing.checkpoint_dir(workdir)
+    self._working_copies = list(working_copies)
     self._max_to_keep = max_to_keep
     self._variables = {f"{key}/{v.name}": v for key, obj in objects.items()
                        for v in guards.variables_of(obj)}
@@ -70,6 +76,8 @@ class RunCheckpoint:
       except RunError as e:
         damaged.append((path, str(e)))
         continue
+      for copy in self._working_copies:
+        copy.reload()
       if damaged:
         self._set_aside([p for p, _ in damaged], keep=[c for c in candidates
                                                       if c not in dict(damaged)])
@@ -98,6 +106,8 @@ class RunCheckpoint:
 
   def save(self) -> str:
     """Writes a checkpoint, unless the state holds a NaN or inf (then raises)."""
+    for copy in self._working_copies:
+      copy.commit()
     bad = guards.first_non_finite(self._variables)
     if bad is not None:
       raise guards.NonFiniteError(f"value in variable {bad}", "run state (not saved)")
@@ -116,5 +126,14 @@ def checkpointed_state(agent: "factories.Agent", actor_seed: tf.Variable) -> Dic
   if agent.actor is not None and agent.actor.reward_scale is not None:
     state["reciprocal_scale"] = agent.actor.reward_scale.state
   return state
+
+
+def working_copies(agent: "factories.Agent") -> List[Any]:
+  """The objects of `checkpointed_state` that update a Python copy of their variable
+  at every step and write it back only when a checkpoint is saved (the reward scale:
+  an eager variable read and write per step cost ~12 % of a coins run)."""
+  if agent.actor is not None and agent.actor.reward_scale is not None:
+    return [agent.actor.reward_scale]
+  return []
 
 

@@ -74,7 +74,8 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
   # continues its stream; actor processes derive theirs from the run's seed.
   actor_seed = (agent.actor.random_state if agent.actor is not None
                 else tf.Variable([config.seed, 0], dtype=tf.int64, trainable=False))
-  checkpoint = savers.RunCheckpoint(workdir, savers.checkpointed_state(agent, actor_seed))
+  checkpoint = savers.RunCheckpoint(workdir, savers.checkpointed_state(agent, actor_seed),
+                                    working_copies=savers.working_copies(agent))
   resumed = {}
   if resume:
     try:
