@@ -135,5 +135,3 @@ def working_copies(agent: "factories.Agent") -> List[Any]:
   if agent.actor is not None and agent.actor.reward_scale is not None:
     return [agent.actor.reward_scale]
   return []
-
-
