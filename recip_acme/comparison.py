@@ -14,6 +14,7 @@ workdir is gone (`records_source`).
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 from typing import Dict, List, Sequence, Tuple
@@ -103,8 +104,18 @@ def by_fifth(runs: Sequence[Tuple[str, int, pd.DataFrame]], num_steps: int) -> p
   return pd.concat(frames, ignore_index=True)
 
 
+def p_own_coin_standard_error(p_own_coin: np.ndarray, coins: np.ndarray) -> np.ndarray:
+  """Binomial standard error of a P(own coin) pooled over `coins` coins: how far a
+  fifth's P(own) moves by chance alone, which is what a margin of 0.01 must be read
+  against (a fifth of a 1M-step coins run holds ~14k coins: ~0.004)."""
+  p = np.asarray(p_own_coin, dtype=float)
+  return np.sqrt(p * (1.0 - p) / np.maximum(np.asarray(coins, dtype=float), 1.0))
+
+
 def margins(fifths: pd.DataFrame, agent: str, baseline: str) -> pd.DataFrame:
-  """Per seed, last fifth: `agent` minus `baseline` on every metric (seed k vs seed k)."""
+  """Per seed, last fifth: `agent` minus `baseline` on every metric (seed k vs seed k).
+  With the fifth's steps in the table, also the P(own coin) margin's standard error
+  (the two runs' binomial errors combined): a margin reads in units of it."""
   last = fifths[fifths["fifth"] == 5].set_index(["agent", "seed"])
   rows = []
   for seed in sorted(set(last.loc[agent].index) & set(last.loc[baseline].index)):
@@ -114,8 +125,60 @@ def margins(fifths: pd.DataFrame, agent: str, baseline: str) -> pd.DataFrame:
         a, b = last.loc[(agent, seed), metric], last.loc[(baseline, seed), metric]
         row[f"{metric}_{agent}"], row[f"{metric}_{baseline}"] = a, b
         row[f"{metric}_margin"] = a - b
+    if {"p_own_coin", "coins_per_step", "steps"} <= set(last.columns):
+      errors = [p_own_coin_standard_error(last.loc[(who, seed), "p_own_coin"],
+                                          last.loc[(who, seed), "coins_per_step"]
+                                          * last.loc[(who, seed), "steps"])
+                for who in (agent, baseline)]
+      row["p_own_coin_margin_se"] = float(np.hypot(*errors))
     rows.append(row)
   return pd.DataFrame(rows)
+
+
+def sign_test_p(ahead: int, seeds: int) -> float:
+  """P(at least `ahead` of `seeds` fair coin flips come up heads): how often chance
+  alone puts an agent ahead in that many seeds (3 of 3: 0.125)."""
+  return sum(math.comb(seeds, k) for k in range(ahead, seeds + 1)) / 2.0 ** seeds
+
+
+def seeds_ahead(margin_table: pd.DataFrame) -> pd.DataFrame:
+  """Per metric, over the seeds of `margins`: in how many the agent is ahead (margin >
+  0), the mean margin and its standard error across seeds, and the one-sided sign-test
+  p-value of that many seeds ahead if ahead and behind were equally likely. This is
+  the line a multi-seed claim ("ahead in 3 of 3") is read from, with its weight."""
+  rows = []
+  for metric in METRICS:
+    column = f"{metric}_margin"
+    if column not in margin_table:
+      continue
+    values = margin_table[column].to_numpy(dtype=float)
+    ahead, n = int((values > 0).sum()), len(values)
+    rows.append({"metric": metric, "seeds": n, "seeds_ahead": ahead,
+                 "mean_margin": float(values.mean()) if n else np.nan,
+                 "margin_se_across_seeds": (float(values.std(ddof=1) / np.sqrt(n))
+                                            if n > 1 else np.nan),
+                 "sign_test_p": sign_test_p(ahead, n) if n else np.nan})
+  return pd.DataFrame(rows)
+
+
+def seed_mean_curves(curve_table: pd.DataFrame, metric: str, points: int = 200) -> pd.DataFrame:
+  """Per agent, the mean of its seeds' `metric` curves on a common grid of env steps
+  (each run interpolated at the grid; the grid spans the steps every seed has reached),
+  so that many seeds read as one line per agent. Agents with one seed are left out."""
+  frames = []
+  for agent, table in curve_table.dropna(subset=[metric]).groupby("agent", sort=False):
+    runs = [run.sort_values("env_steps") for _, run in table.groupby("seed")]
+    if len(runs) < 2:
+      continue
+    start = max(run["env_steps"].iloc[0] for run in runs)
+    stop = min(run["env_steps"].iloc[-1] for run in runs)
+    if stop <= start:
+      continue
+    grid = np.linspace(start, stop, points)
+    values = np.stack([np.interp(grid, run["env_steps"], run[metric]) for run in runs])
+    frames.append(pd.DataFrame({"agent": agent, "seeds": len(runs), "env_steps": grid,
+                                metric: values.mean(axis=0)}))
+  return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def curves(runs: Sequence[Tuple[str, int, pd.DataFrame]], window_steps: int) -> pd.DataFrame:
@@ -151,7 +214,9 @@ SEED_LINE_STYLES = ("-", "--", ":", "-.")
 
 def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, float] = None):
   """One panel per metric, one line per run: agents by colour, seeds by line style, so
-  that two seeds of one agent can be told apart (the legend names both)."""
+  that two seeds of one agent can be told apart (the legend names both). With more
+  seeds than line styles the runs are drawn thin and each agent's seed mean
+  (`seed_mean_curves`) thick, since a style would name two seeds."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -159,14 +224,24 @@ def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, 
   fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
   colours = {}
   styles = {}
+  many_seeds = curve_table["seed"].nunique() > len(SEED_LINE_STYLES)
   for ax, metric in zip(axes[0], panels):
     for (agent, seed), run in curve_table.groupby(["agent", "seed"]):
       if run[metric].isna().all():
         continue
       colour = colours.setdefault(agent, f"C{len(colours)}")
+      if many_seeds:
+        ax.plot(run["env_steps"], run[metric], color=colour, alpha=0.3, lw=0.7)
+        continue
       style = styles.setdefault(seed, SEED_LINE_STYLES[len(styles) % len(SEED_LINE_STYLES)])
       ax.plot(run["env_steps"], run[metric], color=colour, ls=style, alpha=0.8, lw=1,
               label=f"{agent} seed {seed}")
+    if many_seeds:
+      mean = seed_mean_curves(curve_table, metric)
+      for agent, line in (mean.groupby("agent", sort=False) if len(mean) else ()):
+        seeds = sorted(curve_table.loc[curve_table["agent"] == agent, "seed"].unique())
+        ax.plot(line["env_steps"], line[metric], color=colours.get(agent, "k"), lw=2,
+                label=f"{agent}, mean of seeds {', '.join(str(s) for s in seeds)}")
     if reference is not None and metric in reference:
       ax.axhline(reference[metric], color="grey", ls="--", lw=1, label="random policy")
     if metric == "p_own_coin":
@@ -237,4 +312,10 @@ def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequenc
       table.to_csv(os.path.join(out, "margins.csv"), index=False)
       f.write(f"\nLast fifth, {agents[0]} minus {agents[1]}, seed by seed "
               "(`margins.csv`):\n\n" + table.to_markdown(index=False, floatfmt=".4f") + "\n")
+      summary = seeds_ahead(table)
+      summary.to_csv(os.path.join(out, "seeds_ahead.csv"), index=False)
+      f.write(f"\nOver the seeds (`seeds_ahead.csv`): in how many {agents[0]} is ahead, "
+              "the mean margin and its standard error across seeds, and the one-sided "
+              "sign-test p-value of that count:\n\n"
+              + summary.to_markdown(index=False, floatfmt=".4g") + "\n")
   return fifths

@@ -110,6 +110,67 @@ def test_margins_pair_seeds_and_subtract_the_baseline():
   assert m.loc[0, "collective_return_per_1000_steps_margin"] == pytest.approx(120 + 20)
 
 
+def test_margins_carry_the_p_own_standard_error_and_the_seeds_count():
+  fifths = pd.DataFrame([
+      # agent, seed, fifth 5: 10,000 coins at P(own) 0.6 against 0.5 in seed 1.
+      dict(agent="reciprocator", seed=1, fifth=5, steps=100_000, coins_per_step=0.1,
+           p_own_coin=0.6, collective_return_per_1000_steps=2.0),
+      dict(agent="independent", seed=1, fifth=5, steps=100_000, coins_per_step=0.1,
+           p_own_coin=0.5, collective_return_per_1000_steps=1.0),
+      dict(agent="reciprocator", seed=2, fifth=5, steps=100_000, coins_per_step=0.1,
+           p_own_coin=0.5, collective_return_per_1000_steps=0.0),
+      dict(agent="independent", seed=2, fifth=5, steps=100_000, coins_per_step=0.1,
+           p_own_coin=0.55, collective_return_per_1000_steps=1.0),
+  ])
+  m = comparison.margins(fifths, "reciprocator", "independent")
+  expected = np.sqrt(0.6 * 0.4 / 10_000 + 0.5 * 0.5 / 10_000)
+  assert m.loc[0, "p_own_coin_margin_se"] == pytest.approx(expected)
+  s = comparison.seeds_ahead(m).set_index("metric")
+  assert s.loc["p_own_coin", "seeds_ahead"] == 1 and s.loc["p_own_coin", "seeds"] == 2
+  assert s.loc["p_own_coin", "mean_margin"] == pytest.approx((0.1 - 0.05) / 2)
+  assert s.loc["p_own_coin", "margin_se_across_seeds"] == pytest.approx(
+      np.std([0.1, -0.05], ddof=1) / np.sqrt(2))
+  assert s.loc["collective_return_per_1000_steps", "sign_test_p"] == pytest.approx(0.75)
+
+
+def test_sign_test_p_is_the_binomial_tail():
+  assert comparison.sign_test_p(3, 3) == pytest.approx(0.125)
+  assert comparison.sign_test_p(3, 4) == pytest.approx(5 / 16)
+  assert comparison.sign_test_p(0, 5) == pytest.approx(1.0)
+  assert comparison.sign_test_p(5, 6) == pytest.approx(7 / 64)
+
+
+def test_seed_mean_curves_average_seeds_on_their_common_steps():
+  table = pd.DataFrame({
+      "agent": ["r"] * 5 + ["i"] * 2,
+      "seed": [1, 1, 1, 2, 2, 1, 1],
+      "env_steps": [0, 100, 200, 50, 150, 0, 200],
+      "p_own_coin": [0.0, 1.0, 2.0, 0.0, 0.0, 0.5, 0.5],   # r seed 1: steps / 100.
+  })
+  mean = comparison.seed_mean_curves(table, "p_own_coin", points=3)
+  assert set(mean["agent"]) == {"r"}                   # One seed of "i": no mean.
+  assert mean["env_steps"].tolist() == pytest.approx([50, 100, 150])   # Both seeds' range.
+  assert mean["p_own_coin"].tolist() == pytest.approx([0.25, 0.5, 0.75])
+
+
+def test_plot_of_more_seeds_than_line_styles_names_each_agents_mean(tmp_path, monkeypatch):
+  labels = []
+  import matplotlib.axes  # pylint: disable=g-import-not-at-top
+  plot_line = matplotlib.axes.Axes.plot
+  monkeypatch.setattr(matplotlib.axes.Axes, "plot",
+                      lambda self, *a, **k: labels.append(k.get("label")) or plot_line(self, *a, **k))
+  seeds = range(len(comparison.SEED_LINE_STYLES) + 1)
+  table = pd.DataFrame([dict(agent=agent, seed=s, env_steps=step, p_own_coin=0.5,
+                             coins_per_step=0.1, collective_return_per_1000_steps=1.0)
+                        for agent in ("reciprocator", "independent") for s in seeds
+                        for step in (0, 100)])
+  comparison.plot(table, str(tmp_path / "curves.png"), "t")
+  named = {label for label in labels if label}
+  assert named == {"reciprocator, mean of seeds 0, 1, 2, 3, 4",
+                   "independent, mean of seeds 0, 1, 2, 3, 4"}
+  assert os.path.getsize(tmp_path / "curves.png") > 0
+
+
 def test_curves_use_a_trailing_window_of_steps():
   e = _episodes([(100, 100, 10, 0, 1.0, 0.0), (200, 100, 0, 10, 0.0, 0.0),
                  (300, 100, 0, 10, 0.0, 0.0)])
