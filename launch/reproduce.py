@@ -77,6 +77,9 @@ flags.DEFINE_float("balance_decay", None, "Coins: lambda of the influence balanc
                    "the estimators' gamma, as the published code): how many steps back a "
                    "partner's influence still counts.")
 cli.allow("balance_decay", cli.number(0, maximum=1))
+flags.DEFINE_bool("policy_sees_balance", None, "Reciprocators' policies read their lagged "
+                  "influence balance towards each opponent next to the game's observation "
+                  "(a project extension; default no).")
 
 def main(argv):
   del argv

@@ -197,3 +197,54 @@ def test_minibatch_settings_that_do_not_divide_are_refused():
   with pytest.raises(ValueError, match="updates_per_episode=6 must be a multiple of the 4"):
     _coins_nl_vs_nl(games_per_update=4, updates_per_episode=6)[1].minibatches(16)
   assert _coins_nl_vs_nl()[1].minibatches(16) == 1           # Default: the whole batch.
+
+
+def test_policy_inputs_append_each_players_balance_towards_the_others():
+  observations = np.zeros((1, 3, 2), np.float32)
+  balance = np.arange(9, dtype=np.float32).reshape(1, 3, 3)   # B[., i, j] = 3i + j.
+  inputs = batched.policy_inputs(observations, balance, np.array([True, False, True]))
+  assert inputs.shape == (1, 3, 4)
+  np.testing.assert_array_equal(inputs[0, 0, 2:], [1, 2])      # B[0, 1], B[0, 2].
+  np.testing.assert_array_equal(inputs[0, 1, 2:], [0, 0])      # A naive learner: zeros.
+  np.testing.assert_array_equal(inputs[0, 2, 2:], [6, 7])      # B[2, 0], B[2, 1].
+
+
+def test_policy_that_sees_its_balance_reads_the_lagged_balance_it_is_paid_by():
+  """With policy_sees_balance the Reciprocator acts on B[t-1] (the balance r_rec[t]
+  multiplies), the naive learner on zeros, and the policy's output depends on it."""
+  env = games.BatchedCoins(8, seed=0)
+  config = batched.BatchedConfig(
+      reciprocal_weights=(1.0, 0.0), updates_per_episode=1, hidden=8, lstm=8,
+      policy_sees_balance=True,
+      influence=influence_config.InfluenceConfig(
+          hidden_sizes=(8,), batch_size=64, epochs=1, samples_per_epoch=128,
+          replay_episodes=1, refit_every=1, initial_episodes=1, future_term=False))
+  trainer = batched.BatchedReciprocators(env, config)
+  seen = []
+  act = trainer._act
+
+  def recording_act(observations, *args):
+    seen.append(np.array(observations))
+    return act(observations, *args)
+
+  trainer._act = recording_act
+  try:
+    assert trainer.spec.observations.shape == (env.observation_size + 1,)
+    trainer.run_episode()                  # The estimators' first fit.
+    seen.clear()
+    stats = trainer.run_episode()
+    lagged = stats["balance"]              # [T, B, N(i), N(j)]
+    assert np.abs(lagged[:, :, 0, 1]).max() > 0
+    for t in range(len(lagged)):
+      np.testing.assert_allclose(seen[t][:, 0, -1], lagged[t][:, 0, 1], rtol=1e-6)
+      assert not seen[t][:, 1, -1].any()
+    network = trainer.networks[0]
+    probe = seen[5][:, 0]
+    shifted = probe.copy()
+    shifted[:, -1] += 5.0
+    (logits, _), _ = network(probe, network.initial_state(8))
+    (moved, _), _ = network(shifted, network.initial_state(8))
+    assert not np.allclose(logits.numpy(), moved.numpy())
+    assert trainer.policy_diagnostics(seen[0][:, 0, :-1])[0]["logits"].shape == (8, 5)
+  finally:
+    trainer.close()

@@ -58,6 +58,13 @@ class BatchedConfig:
       a shared torso the value loss keeps moving a saturated policy's logits.
     normalize_returns: standardise each batch's discounted returns of the shaped
       reward, as the paper's PPO does (learning.return_normalization_transform).
+    policy_sees_balance: each Reciprocator's policy (and critic) reads its lagged
+      influence balance towards each opponent, B[t-1, i, j], next to the game's
+      observation (`policy_inputs`; naive learners read zeros there). A project
+      extension, off by default (README): r_rec[t] = B[t-1] x VoI[t] pays the same
+      action differently by a balance the grid does not show, so a policy that cannot
+      see B retaliates at a steady rate instead of in answer to a take
+      (results/paper/diagnostics/coins_r_vs_nl_retaliation_contingency).
   """
   reciprocal_weights: Sequence[float] = (1.0, 1.0)
   variant: str = "balance"
@@ -71,6 +78,7 @@ class BatchedConfig:
   lstm: int = 32
   shared_torso: bool = True
   normalize_returns: bool = False
+  policy_sees_balance: bool = False
   influence: influence_config.InfluenceConfig = dataclasses.field(
       default_factory=influence_config.InfluenceConfig)
   seed: int = 0
@@ -140,6 +148,18 @@ def make_policy_network(num_actions: int, hidden: int, lstm: int,
   return snt.DeepRNN(_torso(hidden, lstm) + [acme_networks.PolicyValueHead(num_actions)])
 
 
+def policy_inputs(observations: np.ndarray, balance: np.ndarray,
+                  sees_balance: np.ndarray) -> np.ndarray:
+  """[B, N, obs] game observations -> [B, N, obs + N - 1]: player i's row followed by
+  its balance towards each other player j (j ascending, j != i), B[., i, j] from the
+  [B, N(i), N(j)] `balance`, zeroed for players whose `sees_balance[i]` is False."""
+  b, n = balance.shape[:2]
+  off_diagonal = ~np.eye(n, dtype=bool)
+  towards_others = balance[:, off_diagonal].reshape(b, n, n - 1)
+  towards_others = towards_others * np.asarray(sees_balance, np.float32)[None, :, None]
+  return np.concatenate([observations, towards_others.astype(observations.dtype)], axis=-1)
+
+
 class BatchedReciprocators:
   """Trains N players on a batched game; see the module docstring."""
 
@@ -153,8 +173,12 @@ class BatchedReciprocators:
     self._minibatches = config.minibatches(b)
     tf.random.set_seed(config.seed)
     self._seed = tf.Variable([config.seed, 1], dtype=tf.int64, trainable=False)
+    # Which players' policies read their balance (policy_sees_balance; Reciprocators).
+    self._sees_balance = (np.array([w != 0 for w in config.reciprocal_weights])
+                          if config.policy_sees_balance else None)
+    extra_inputs = n - 1 if self._sees_balance is not None else 0
     self.spec = specs.EnvironmentSpec(
-        observations=specs.Array((env.observation_size,), np.float32),
+        observations=specs.Array((env.observation_size + extra_inputs,), np.float32),
         actions=specs.DiscreteArray(env.num_actions, dtype=np.int64),
         rewards=specs.Array((), np.float32),
         discounts=specs.BoundedArray((), np.float32, 0.0, 1.0))
@@ -259,9 +283,13 @@ class BatchedReciprocators:
                               "time_left", "info", "voi", "balance")}
     for t in range(horizon + 1):
       time_left = np.full(b, (horizon - t) / horizon, np.float32)
-      out = self._act(step.observations, step.state, time_left, cores,
+      observations = step.observations
+      if self._sees_balance is not None:   # B[t-1]: the balance r_rec[t] is paid by.
+        observations = policy_inputs(observations, np.asarray(self._balances.balance),
+                                     self._sees_balance)
+      out = self._act(observations, step.state, time_left, cores,
                       self._balances.balance, self._balances.debit)
-      record["obs"].append(step.observations)
+      record["obs"].append(observations)
       record["cores"].append(cores)
       record["logits"].append([l.numpy() for l in out["logits"]])
       if t == horizon:   # The bootstrap step: observation only.
@@ -359,6 +387,10 @@ class BatchedReciprocators:
     `param_change` is the global norm of the parameters' change since the previous
     call (NaN on the first): what the optimiser actually did with those gradients.
     """
+    if self._sees_balance is not None:   # Probed at a zero balance.
+      observations = np.concatenate(
+          [observations, np.zeros(observations.shape[:-1] + (self.env.num_players - 1,),
+                                  np.float32)], axis=-1)
     obs = tf.convert_to_tensor(observations, tf.float32)
     out = []
     previous = self._diagnosed_parameters
