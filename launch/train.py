@@ -49,6 +49,10 @@ flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per b
 flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also reads the "
                   "player's influence balances; the policy does not (README, project "
                   "extensions). Default: the preset's.")
+flags.DEFINE_bool("policy_sees_balance", None, "The policy (and value head; IMPALA) "
+                  "reads the player's lagged influence balances, so it can retaliate in "
+                  "answer to a take (README, project extensions; exported players act as "
+                  "at a zero balance). Default: the preset's.")
 flags.DEFINE_bool("subtract_partner_influence", False, "Each player learns from its "
                   "reward minus the others' immediate VoI on it (a zero-mean control "
                   "variate; needs --counterfactual=marginal; README, project extensions).")

@@ -13,9 +13,10 @@ Two options make a player's observation a ``PlayerObservation`` instead of bare 
   does not give it. Why: a policy can only make what it does depend on having been
   harmed (reciprocate) if it can tell that it was.
 - ``NetworkConfig.value_balance_inputs`` > 0 (set by the Reciprocator builder when
-  ``ReciprocatorConfig.value_sees_balance``): the IMPALA value head also reads the
-  player's lagged balance towards each opponent. The policy never sees it
-  (``policy_inputs`` feeds zeros there, which the policy provably ignores).
+  ``ReciprocatorConfig.value_sees_balance`` or ``policy_sees_balance``): the IMPALA
+  value head also reads the player's lagged balance towards each opponent. The policy
+  sees it only with ``NetworkConfig.policy_reads_balance`` (``policy_sees_balance``);
+  otherwise ``policy_inputs`` feeds zeros there, which the policy provably ignores.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class NetworkConfig:
   observe_last_step: bool = False
   # Width of that input, 1 + number of actions; set by the builder from the specs.
   last_step_inputs: int = 0
+  # The recurrent core (so the policy) also reads the balance entries
+  # (ReciprocatorConfig.policy_sees_balance); needs value_balance_inputs > 0.
+  policy_reads_balance: bool = False
 
   @property
   def augmented(self) -> bool:
@@ -123,9 +127,13 @@ class AugmentedImpalaCore(snt.RNNCore):
     self._lstm = snt.LSTM(config.lstm_size)
     self._policy = snt.Linear(num_actions, name="policy")
     self._value = snt.nets.MLP([config.lstm_size, 1], name="value")
+    self._policy_reads_balance = config.policy_reads_balance
 
   def __call__(self, inputs, state):
-    hidden, state = self._lstm(_with_last_step(self._torso(inputs.rgb), inputs), state)
+    features = _with_last_step(self._torso(inputs.rgb), inputs)
+    if self._policy_reads_balance:   # policy_sees_balance: the balance shapes the action.
+      features = tf.concat([features, tf.cast(inputs.influence_balance, features.dtype)], -1)
+    hidden, state = self._lstm(features, state)
     critic_input = tf.concat([hidden, tf.cast(inputs.influence_balance, hidden.dtype)], axis=-1)
     value = tf.squeeze(self._value(critic_input), axis=-1)
     return (self._policy(hidden), value), state
@@ -146,8 +154,9 @@ def policy_inputs(config: NetworkConfig, rgb: tf.Tensor, last_step: Optional[tf.
   """What a network of `config` takes when a player's RGB [B, H, W, C] and, if it
   reads it, its last step [B, 1 + A] are known (exported Melting Pot bots use this).
 
-  Balances are zeros: the policy does not read them, so the action distribution is
-  the trained one.
+  Balances are zeros: a policy that does not read them (the default) acts as
+  trained. One that does (``policy_reads_balance``) acts as at a zero balance: a bot
+  sees only its own observations, not the joint actions its balance is made of.
   """
   if not config.augmented:
     return rgb
@@ -163,8 +172,9 @@ def policy_inputs(config: NetworkConfig, rgb: tf.Tensor, last_step: Optional[tf.
 def make_r2d2_network(num_actions: int, config: NetworkConfig) -> snt.RNNCore:
   """Outputs (q_values, state), what acme's TF R2D2 learner unrolls."""
   if config.value_balance_inputs:
-    raise ValueError("value_sees_balance needs an actor-critic base learner (impala); "
-                     "R2D2's Q-values are the policy, so they cannot see the balance alone")
+    raise ValueError("value_sees_balance and policy_sees_balance need an actor-critic base "
+                     "learner (impala); R2D2's Q-values are the policy, so they cannot "
+                     "see the balance alone")
   torso = LastStepTorso(config) if config.last_step_inputs else VisualTorso(config)
   return snt.DeepRNN([torso, snt.LSTM(config.lstm_size),
                       snt.nets.MLP([config.lstm_size, num_actions])])

@@ -134,3 +134,29 @@ def test_export_of_a_balance_aware_run_needs_rgb_only(tmp_path):
   finally:
     bot.close()
     env.close()
+
+
+def test_policy_sees_balance_moves_the_logits_and_the_builder_wires_it():
+  """policy_sees_balance: the balance reaches the policy (not only the critic)."""
+  config = networks_lib.NetworkConfig(value_balance_inputs=1, policy_reads_balance=True)
+  network = networks_lib.make_impala_network(4, config)
+  rgb = tf.cast(tf.random.uniform([3, 11, 11, 3], 0, 255, tf.int32, seed=1), tf.uint8)
+  state = network.initial_state(3)
+  no_last_step = tf.zeros([3, 0])
+  (logits_a, _), _ = network(
+      networks_lib.PlayerObservation(rgb, no_last_step, tf.zeros([3, 1])), state)
+  (logits_b, _), _ = network(
+      networks_lib.PlayerObservation(rgb, no_last_step, tf.fill([3, 1], 5.)), state)
+  assert np.abs(logits_a.numpy() - logits_b.numpy()).max() > 1e-6
+  run_config = _small(num_steps=60)
+  run_config.reciprocator.policy_sees_balance = True
+  run_config.adapter = melting_pot.AdapterConfig(estimator_view="local", episode_step_limit=60)
+  agent = experiments.build_agent(run_config)
+  try:
+    built = agent.builder.network_config
+    assert built.policy_reads_balance and built.value_balance_inputs == 1
+    assert agent.builder.spec.player_specs[0].observations.influence_balance.shape == (1,)
+  finally:
+    agent.close()
+  with pytest.raises(ValueError, match="policy_sees_balance"):
+    networks_lib.make_r2d2_network(4, config)

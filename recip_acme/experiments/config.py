@@ -136,7 +136,8 @@ _TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb
         "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes",
         "checkpoint_every_steps", "log_every_seconds", "learner_period")
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",
-                 "normalize_reciprocal_reward", "value_sees_balance", "reciprocal_scale",
+                 "normalize_reciprocal_reward", "value_sees_balance", "policy_sees_balance",
+                 "reciprocal_scale",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
                  "reciprocal_weight_ramp_steps", "num_envs", "share_policy",
                  "subtract_partner_influence")

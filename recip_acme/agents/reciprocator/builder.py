@@ -116,7 +116,10 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       if len(group_specs) != 1:
         raise ValueError(f"players {group} cannot share a policy: their specs differ")
     self.network_config, self.spec = with_observation_inputs(
-        network_config, joint_spec, balance=config.reciprocal and config.value_sees_balance)
+        network_config, joint_spec, balance=config.reciprocal and (
+            config.value_sees_balance or config.policy_sees_balance))
+    if config.reciprocal and config.policy_sees_balance:
+      self.network_config = dataclasses.replace(self.network_config, policy_reads_balance=True)
     # w, read by the dataset transform at every sample; the trainer ramps it.
     self.reciprocal_weight = tf.Variable(config.weight_at(0), dtype=tf.float32,
                                          trainable=False, name="reciprocal_weight")

@@ -58,6 +58,13 @@ class ReciprocatorConfig:
       reward depends on that balance, so without it the critic misses the later
       cost of raising one's balance. Actor-critic base learners only; ignored by
       the independent learner, which has no balance.
+    policy_sees_balance: project extension (README, "Reciprocators on Melting Pot"):
+      the policy's recurrent core reads the lagged balance too (and the value head, as
+      with value_sees_balance). r_rec[t] = B[t-1] x VoI[t] pays one action differently
+      by a balance the pixels do not show; a policy that cannot see it retaliates at a
+      steady rate instead of in answer to a take (measured on the paper's Coins:
+      results/paper/diagnostics/coins_r_vs_nl_policy_sees_balance_w025). Exported
+      players act as at a zero balance (networks.policy_inputs). IMPALA only.
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
     influence: the value-of-influence estimators and their refits.
@@ -75,6 +82,7 @@ class ReciprocatorConfig:
   reciprocal_scale_steps: int = 10_000
   subtract_partner_influence: bool = False
   value_sees_balance: bool = False
+  policy_sees_balance: bool = False
   share_policy: bool = False
   num_envs: int = 1
   influence: influence_config.InfluenceConfig = dataclasses.field(
