@@ -41,17 +41,19 @@ def test_balance_observation_drops_own_entry_and_subtracts_debit():
   np.testing.assert_allclose(out[1], -np.array([[1., 2.], [3., 5.], [6., 7.]]))
 
 
+def _outputs_at_balances(config, balances=(0.0, 5.0)):
+  """((logits, value) per balance) of a fresh IMPALA network on one random RGB batch."""
+  network = networks_lib.make_impala_network(4, config)
+  rgb = tf.cast(tf.random.uniform([3, 11, 11, 3], 0, 255, tf.int32, seed=1), tf.uint8)
+  state = network.initial_state(3)
+  return rgb, [network(networks_lib.PlayerObservation(rgb, tf.zeros([3, 0]),
+                                                      tf.fill([3, 1], b)), state)[0]
+               for b in balances]
+
+
 def test_policy_ignores_the_balance_and_value_reads_it():
   config = networks_lib.NetworkConfig(value_balance_inputs=1)
-  network = networks_lib.make_impala_network(4, config)
-  rgb = tf.random.uniform([3, 11, 11, 3], 0, 255, tf.int32, seed=1)
-  rgb = tf.cast(rgb, tf.uint8)
-  state = network.initial_state(3)
-  no_last_step = tf.zeros([3, 0])
-  (logits_a, value_a), _ = network(
-      networks_lib.PlayerObservation(rgb, no_last_step, tf.zeros([3, 1])), state)
-  (logits_b, value_b), _ = network(
-      networks_lib.PlayerObservation(rgb, no_last_step, tf.fill([3, 1], 5.)), state)
+  rgb, ((logits_a, value_a), (logits_b, value_b)) = _outputs_at_balances(config)
   np.testing.assert_array_equal(logits_a.numpy(), logits_b.numpy())
   assert np.abs(value_a.numpy() - value_b.numpy()).max() > 1e-6
   # What an exported bot feeds it: the RGB and zero balances.
@@ -139,14 +141,7 @@ def test_export_of_a_balance_aware_run_needs_rgb_only(tmp_path):
 def test_policy_sees_balance_moves_the_logits_and_the_builder_wires_it():
   """policy_sees_balance: the balance reaches the policy (not only the critic)."""
   config = networks_lib.NetworkConfig(value_balance_inputs=1, policy_reads_balance=True)
-  network = networks_lib.make_impala_network(4, config)
-  rgb = tf.cast(tf.random.uniform([3, 11, 11, 3], 0, 255, tf.int32, seed=1), tf.uint8)
-  state = network.initial_state(3)
-  no_last_step = tf.zeros([3, 0])
-  (logits_a, _), _ = network(
-      networks_lib.PlayerObservation(rgb, no_last_step, tf.zeros([3, 1])), state)
-  (logits_b, _), _ = network(
-      networks_lib.PlayerObservation(rgb, no_last_step, tf.fill([3, 1], 5.)), state)
+  _, ((logits_a, _), (logits_b, _)) = _outputs_at_balances(config)
   assert np.abs(logits_a.numpy() - logits_b.numpy()).max() > 1e-6
   run_config = _small(num_steps=60)
   run_config.reciprocator.policy_sees_balance = True
