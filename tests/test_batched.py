@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from recip_acme import reciprocal
 from recip_acme.agents.impala import config as impala_config
 from recip_acme.agents.reciprocator import batched
 from recip_acme.influence import config as influence_config
@@ -202,7 +203,9 @@ def test_minibatch_settings_that_do_not_divide_are_refused():
 def test_policy_inputs_append_each_players_balance_towards_the_others():
   observations = np.zeros((1, 3, 2), np.float32)
   balance = np.arange(9, dtype=np.float32).reshape(1, 3, 3)   # B[., i, j] = 3i + j.
-  inputs = batched.policy_inputs(observations, balance, np.array([True, False, True]))
+  rows = reciprocal.balance_observation(
+      reciprocal.ReciprocalState(balance, np.zeros_like(balance)), "balance")
+  inputs = batched.policy_inputs(observations, rows, np.array([True, False, True]))
   assert inputs.shape == (1, 3, 4)
   np.testing.assert_array_equal(inputs[0, 0, 2:], [1, 2])      # B[0, 1], B[0, 2].
   np.testing.assert_array_equal(inputs[0, 1, 2:], [0, 0])      # A naive learner: zeros.

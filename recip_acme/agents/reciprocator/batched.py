@@ -148,16 +148,14 @@ def make_policy_network(num_actions: int, hidden: int, lstm: int,
   return snt.DeepRNN(_torso(hidden, lstm) + [acme_networks.PolicyValueHead(num_actions)])
 
 
-def policy_inputs(observations: np.ndarray, balance: np.ndarray,
+def policy_inputs(observations: np.ndarray, balance_rows: np.ndarray,
                   sees_balance: np.ndarray) -> np.ndarray:
   """[B, N, obs] game observations -> [B, N, obs + N - 1]: player i's row followed by
-  its balance towards each other player j (j ascending, j != i), B[., i, j] from the
-  [B, N(i), N(j)] `balance`, zeroed for players whose `sees_balance[i]` is False."""
-  b, n = balance.shape[:2]
-  off_diagonal = ~np.eye(n, dtype=bool)
-  towards_others = balance[:, off_diagonal].reshape(b, n, n - 1)
-  towards_others = towards_others * np.asarray(sees_balance, np.float32)[None, :, None]
-  return np.concatenate([observations, towards_others.astype(observations.dtype)], axis=-1)
+  its balance towards each other player (`balance_rows` [B, N, N-1], as
+  reciprocal.balance_observation lists them: the X its next reward multiplies),
+  zeroed for players whose `sees_balance[i]` is False (naive learners)."""
+  rows = np.asarray(balance_rows, np.float32) * np.asarray(sees_balance, np.float32)[None, :, None]
+  return np.concatenate([observations, rows.astype(observations.dtype)], axis=-1)
 
 
 class BatchedReciprocators:
@@ -285,8 +283,9 @@ class BatchedReciprocators:
       time_left = np.full(b, (horizon - t) / horizon, np.float32)
       observations = step.observations
       if self._sees_balance is not None:   # B[t-1]: the balance r_rec[t] is paid by.
-        observations = policy_inputs(observations, np.asarray(self._balances.balance),
-                                     self._sees_balance)
+        observations = policy_inputs(
+            observations, reciprocal.balance_observation(self._balances, self.config.variant),
+            self._sees_balance)
       out = self._act(observations, step.state, time_left, cores,
                       self._balances.balance, self._balances.debit)
       record["obs"].append(observations)
