@@ -10,7 +10,7 @@ what that costs the NL in reward.
 
 Run from the project root:
   python results/paper/diagnostics/coins_r_vs_nl_policy_sees_balance_w025/shaping.py [FOLDER ...]
-(writes shaping.csv beside this file).
+(writes shaping.csv and shaping.png beside this file).
 """
 import os
 import sys
@@ -55,3 +55,25 @@ out.insert(3, "margin_vs_nl_vs_nl", out.nl_p_own_last20 - out.nl_vs_nl_p_own_las
 out = out.round(3)
 out.to_csv(os.path.join(HERE, "shaping.csv"), index=False)
 print(out.to_string(index=False))
+
+# shaping.png: per seed, the NL's P(own) (20-episode mean) with and without R's balance
+# as a policy input, against both NL-vs-NL players' (what the claim compares with).
+import matplotlib  # noqa: E402  pylint: disable=g-import-not-at-top
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
+
+seeds = sorted(out.seed.unique())
+fig, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.4), squeeze=False)
+for ax, seed in zip(axes[0], seeds):
+  for folder, label in zip(FOLDERS, ("R sees its balance", "R without it")):
+    path = os.path.join(folder, f"seed_{seed}.csv")
+    if os.path.exists(path):
+      ax.plot(pd.read_csv(path).p_own_coin_p1.rolling(LAST).mean(), label=f"NL vs {label}")
+  base = pd.read_csv(os.path.join(PAPER, "coins_nl_vs_nl", f"seed_{seed}.csv"))
+  ax.plot(base.p_own_coin.rolling(LAST).mean(), color="grey", ls="--", label="NL vs NL (both)")
+  ax.axhline(0.5, color="grey", ls=":", lw=1)
+  ax.set_title(f"seed {seed}: the NL's P(own coin)", fontsize=9)
+  ax.set_xlabel("episode")
+axes[0][0].legend(fontsize=7)
+fig.tight_layout()
+fig.savefig(os.path.join(HERE, "shaping.png"), dpi=100)
