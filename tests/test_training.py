@@ -285,6 +285,7 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "log_every_seconds": 3.0, "learner_period": 4, "variant": "balance",
             "balance_decay": 0.5, "reset_balance_each_episode": False,
             "normalize_reciprocal_reward": True, "value_sees_balance": True,
+            "policy_sees_balance": True,
             "reciprocal_scale": "none", "reciprocal_scale_steps": 99,
             "reciprocal_weight": 0.123, "reciprocal_weight_start": 0.01,
             "reciprocal_weight_ramp_steps": 50, "num_envs": 3, "share_policy": True,
