@@ -1,7 +1,8 @@
 """Per seed: is the naive learner shaped, and does R answer its takes? (#15 item 3)
 
 For each run folder given (default: this folder and the same setting without
---policy_sees_balance), per seed: the NL's (player 1's) P(own coin) over the last 20
+--policy_sees_balance; the first folder is the one with the input, and gets the
+outputs), per seed: the NL's (player 1's) P(own coin) over the last 20
 episodes against NL vs NL's on the same seed (both players, as the claims table reads
 it, and player 1 alone), both players' reward, and over episodes 500-599 the
 contingency of `../coins_r_vs_nl_retaliation_contingency/`: R's extra takes of the NL's
@@ -10,7 +11,7 @@ what that costs the NL in reward.
 
 Run from the project root:
   python results/paper/diagnostics/coins_r_vs_nl_policy_sees_balance_w025/shaping.py [FOLDER ...]
-(writes shaping.csv and shaping.png beside this file).
+(writes shaping.csv and shaping.png into the first folder, by default this one).
 """
 import os
 import sys
@@ -53,7 +54,8 @@ for folder in FOLDERS:
 out = pd.DataFrame(rows)
 out.insert(3, "margin_vs_nl_vs_nl", out.nl_p_own_last20 - out.nl_vs_nl_p_own_last20)
 out = out.round(3)
-out.to_csv(os.path.join(HERE, "shaping.csv"), index=False)
+OUT = os.path.abspath(FOLDERS[0])
+out.to_csv(os.path.join(OUT, "shaping.csv"), index=False)
 print(out.to_string(index=False))
 
 # shaping.png: per seed, the NL's P(own) (20-episode mean) with and without R's balance
@@ -76,4 +78,4 @@ for ax, seed in zip(axes[0], seeds):
   ax.set_xlabel("episode")
 axes[0][0].legend(fontsize=7)
 fig.tight_layout()
-fig.savefig(os.path.join(HERE, "shaping.png"), dpi=100)
+fig.savefig(os.path.join(OUT, "shaping.png"), dpi=100)
