@@ -119,8 +119,11 @@ def test_independent_learner_ignores_the_setting(tmp_path):
     agent.close()
 
 
-def test_export_of_a_balance_aware_run_needs_rgb_only(tmp_path):
+@pytest.mark.parametrize("policy_sees_balance", [False, True])
+def test_export_of_a_balance_aware_run_needs_rgb_only(tmp_path, policy_sees_balance):
+  """Also a run whose policy reads its balance: exported, it acts at a zero balance."""
   config = _balance_config(num_steps=120)
+  config.reciprocator.policy_sees_balance = policy_sees_balance
   workdir = str(tmp_path / "run")
   experiments.train(config, workdir, verbose=False)
   manifest = export.export_run(workdir, str(tmp_path / "export"))
