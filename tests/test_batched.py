@@ -226,9 +226,10 @@ def test_policy_that_sees_its_balance_reads_the_lagged_balance_it_is_paid_by():
   seen = []
   act = trainer._act
 
-  def recording_act(observations, *args):
-    seen.append(np.array(observations))
-    return act(observations, *args)
+  def recording_act(*args):
+    out = act(*args)
+    seen.append(out["policy_inputs"].numpy())   # What the policy read at this step.
+    return out
 
   trainer._act = recording_act
   try:

@@ -148,14 +148,15 @@ def make_policy_network(num_actions: int, hidden: int, lstm: int,
   return snt.DeepRNN(_torso(hidden, lstm) + [acme_networks.PolicyValueHead(num_actions)])
 
 
-def policy_inputs(observations: np.ndarray, balance_rows: np.ndarray,
-                  sees_balance: np.ndarray) -> np.ndarray:
+def policy_inputs(observations: tf.Tensor, balance_rows: tf.Tensor,
+                  sees_balance: np.ndarray) -> tf.Tensor:
   """[B, N, obs] game observations -> [B, N, obs + N - 1]: player i's row followed by
   its balance towards each other player (`balance_rows` [B, N, N-1], as
   reciprocal.balance_observation lists them: the X its next reward multiplies),
   zeroed for players whose `sees_balance[i]` is False (naive learners)."""
-  rows = np.asarray(balance_rows, np.float32) * np.asarray(sees_balance, np.float32)[None, :, None]
-  return np.concatenate([observations, rows.astype(observations.dtype)], axis=-1)
+  observations = tf.convert_to_tensor(observations)
+  mask = tf.constant(np.asarray(sees_balance, np.float32)[None, :, None], observations.dtype)
+  return tf.concat([observations, tf.cast(balance_rows, observations.dtype) * mask], axis=-1)
 
 
 class BatchedReciprocators:
@@ -254,10 +255,17 @@ class BatchedReciprocators:
   def _act_impl(self, observations, state, time_left, cores, balance, debit):
     seeds = tf.random.experimental.stateless_split(self._seed, len(self.networks) + 1)
     self._seed.assign(seeds[-1])
+    if self._sees_balance is not None:   # B[t-1]: the balance r_rec[t] is paid by.
+      observations = policy_inputs(
+          observations, reciprocal.balance_observation(
+              reciprocal.ReciprocalState(balance, debit), self.config.variant),
+          self._sees_balance)
     step = acting.joint_policy_step(self._groups, self._base, observations, cores, seeds,
                                     len(self.networks))
     out = {"actions": step.actions, "logits": [e["logits"] for e in step.extras],
            "cores": step.cores}
+    if self._sees_balance is not None:   # What the policy read, for the learner.
+      out["policy_inputs"] = observations
     if self._influence_settings is not None:
       influence = acting.influence_step(self._influence_settings, state, step.actions,
                                         time_left, step.probabilities,
@@ -281,14 +289,10 @@ class BatchedReciprocators:
                               "time_left", "info", "voi", "balance")}
     for t in range(horizon + 1):
       time_left = np.full(b, (horizon - t) / horizon, np.float32)
-      observations = step.observations
-      if self._sees_balance is not None:   # B[t-1]: the balance r_rec[t] is paid by.
-        observations = policy_inputs(
-            observations, reciprocal.balance_observation(self._balances, self.config.variant),
-            self._sees_balance)
-      out = self._act(observations, step.state, time_left, cores,
+      out = self._act(step.observations, step.state, time_left, cores,
                       self._balances.balance, self._balances.debit)
-      record["obs"].append(observations)
+      record["obs"].append(out["policy_inputs"].numpy() if self._sees_balance is not None
+                           else step.observations)
       record["cores"].append(cores)
       record["logits"].append([l.numpy() for l in out["logits"]])
       if t == horizon:   # The bootstrap step: observation only.
