@@ -9,15 +9,21 @@
    both future-term estimators (the model-based default, and return regression).
    Each episode's time is broken down into acting (policy and influence steps and the
    game, 33 TF calls), the influence estimators (replay and refits), the writes, and
-   the IMPALA updates.
-3. The same Coins episodes with the IMPALA steps on minibatches (--games_per_update,
-   default 256: the same 8 steps per episode, one pass over the games instead of 8):
-   the updates are bound by the LSTM's arithmetic, so this is what cuts an episode.
+   the IMPALA updates. Episodes are timed in whole refit cycles (Coins refits every 2
+   episodes, IPD every 3), so the refit's share is its mean, not a draw of which
+   episodes happened to refit.
+3. The same Coins episodes with what `launch.reproduce --paper_scale` adds
+   (recip_acme/paper.py PAPER_SCALE_COINS): IMPALA steps on 256-game minibatches (the
+   same 8 steps per episode, one pass over the games instead of 8) and 2 estimator
+   epochs per refit instead of 5. #15's target: 1.5 s per Coins episode.
+4. One acting step (policies and influence, one TF call) at this batch, compiled with
+   XLA and without (BatchedConfig.jit_compile_acting picks by batch size).
 
-  python benchmarks/paper_games.py [--batch 2048] [--episodes 3] [--games_per_update 256]
+  python benchmarks/paper_games.py [--batch 2048] [--episodes 4]
 """
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
@@ -43,20 +49,30 @@ def raw_rate(env, seconds: float = 3.0) -> float:
   return steps * env.batch_size / (time.perf_counter() - start)
 
 
-def training_rate(experiment: str, batch: int, episodes: int,
-                  future_estimator: str = None, games_per_update: int = None):
+def _trainer(experiment: str, batch: int, future_estimator: str = None,
+             paper_scale: bool = False, **settings):
   from recip_acme import paper  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
+  scale = paper.paper_scale_settings(experiment) if paper_scale else {}
   # future_estimator None: the experiment's default.
   env, config = paper.experiment_setup(experiment, batch, seed=0,
+                                       influence_epochs=scale.pop("influence_epochs", None),
                                        future_estimator=future_estimator)
-  config = paper.with_overrides(config, games_per_update=games_per_update)
-  trainer = batched.BatchedReciprocators(env, config)
+  config = paper.with_overrides(config, **scale)
+  config = dataclasses.replace(config, **settings)
+  return env, config, batched.BatchedReciprocators(env, config)
+
+
+def training_rate(experiment: str, batch: int, episodes: int,
+                  future_estimator: str = None, paper_scale: bool = False):
+  env, config, trainer = _trainer(experiment, batch, future_estimator, paper_scale)
   try:
     # Warm-up: tracing, XLA compilation, the initial estimator fit and first updates.
     initial = config.influence.initial_episodes if config.any_reciprocator else 0
     for _ in range(initial + 2):
       trainer.run_episode()
+    cycle = config.influence.refit_every if config.any_reciprocator else 1
+    episodes = -(-episodes // cycle) * cycle        # Whole refit cycles.
     before = dict(trainer.seconds)
     start = time.perf_counter()
     for _ in range(episodes):
@@ -68,11 +84,32 @@ def training_rate(experiment: str, batch: int, episodes: int,
   return seconds, batch * env.episode_length / seconds, parts
 
 
+def acting_step_ms(experiment: str, batch: int, jit: bool, calls: int = 30) -> float:
+  """Milliseconds per acting call (policies and influence) after a fitted episode."""
+  import tree  # pylint: disable=g-import-not-at-top
+  env, config, trainer = _trainer(experiment, batch, jit_compile_acting=jit)
+  try:
+    for _ in range(config.influence.initial_episodes):
+      trainer.run_episode()
+    step = env.reset()
+    cores = [tree.map_structure(lambda x: x.numpy(), net.initial_state(batch))
+             for net in trainer.networks]
+    time_left = np.ones(batch, np.float32)
+    act = lambda: trainer._act(step.observations, step.state, time_left, cores,  # pylint: disable=protected-access
+                               trainer._balances.balance, trainer._balances.debit)  # pylint: disable=protected-access
+    act()["actions"].numpy()
+    start = time.perf_counter()
+    for _ in range(calls):
+      act()["actions"].numpy()
+    return 1000 * (time.perf_counter() - start) / calls
+  finally:
+    trainer.close()
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--batch", type=int, default=2048)
-  parser.add_argument("--episodes", type=int, default=3)
-  parser.add_argument("--games_per_update", type=int, default=256)
+  parser.add_argument("--episodes", type=int, default=4)
   args = parser.parse_args()
   print(f"== batched games, batch {args.batch}: env steps/s (games x steps per second)")
   games = {"ipd": paper_games.BatchedIPD(args.batch),
@@ -82,21 +119,24 @@ def main():
     print(f"{name:6s} raw game, random actions: {rate:12,.0f} env steps/s")
   print(f"== one 32-step training episode at batch {args.batch} "
         f"(mean of {args.episodes}, after warm-up)")
-  minibatched = min(args.games_per_update, args.batch)
-  for experiment, estimator, games in (
-      ("ipd_r_vs_nl", None, None), ("coins_r_vs_r", "transition", None),
-      ("coins_r_vs_r", "returns", None), ("coins_nl_vs_nl", None, None),
-      ("coins_r_vs_r", "transition", minibatched), ("coins_r_vs_nl", "transition", minibatched),
-      ("coins_nl_vs_nl", None, minibatched)):
+  for experiment, estimator, paper_scale in (
+      ("ipd_r_vs_nl", None, False), ("coins_r_vs_r", "transition", False),
+      ("coins_r_vs_r", "returns", False), ("coins_nl_vs_nl", None, False),
+      ("coins_r_vs_r", "transition", True), ("coins_r_vs_nl", "transition", True),
+      ("coins_nl_vs_nl", None, True)):
     seconds, rate, parts = training_rate(experiment, args.batch, args.episodes, estimator,
-                                         games)
+                                         paper_scale)
     game = experiment.split("_")[0]
     label = experiment + (f" ({estimator})" if estimator else "") + (
-        f" [{games} games/update]" if games else "")
+        " [--paper_scale settings]" if paper_scale else "")
     print(f"{label:48s} {seconds:6.2f} s/episode  {rate:10,.0f} env steps/s  "
           f"ratio to raw {rate / raw[game]:.3f}")
     print(f"{'':48s} breakdown: " + "  ".join(
         f"{k} {v:5.2f} s ({100 * v / seconds:4.1f} %)" for k, v in parts.items()))
+  print(f"== one acting step (policies and influence), coins_r_vs_r at batch {args.batch}")
+  xla, graph = (acting_step_ms("coins_r_vs_r", args.batch, jit) for jit in (True, False))
+  print(f"with XLA {xla:6.2f} ms   without {graph:6.2f} ms   ratio XLA / without "
+        f"{xla / graph:.2f}")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ flags.DEFINE_integer("batch_size", None, "Parallel games (default per game; pape
 cli.allow("batch_size", cli.above(0, integer=True))
 flags.DEFINE_integer("episodes", None, "Episodes per seed (default per experiment).")
 cli.allow("episodes", cli.above(0, integer=True))
-flags.DEFINE_bool("paper_scale", False, "Batch 2048 as in the paper.")
+flags.DEFINE_bool("paper_scale", False, "Batch 2048 as in the paper; for Coins also "
+                  "--games_per_update=256 and --influence_epochs=2 unless given "
+                  "(recip_acme/paper.py PAPER_SCALE_COINS says why).")
 flags.DEFINE_string("out", None, "Output folder (default results/paper/EXPERIMENT).")
 cli.allow("out", cli.output_dir())
 flags.DEFINE_bool("claims", False, "Only write results/paper/claims.md: every claim, per "
@@ -48,8 +50,8 @@ cli.allow("baseline_cost", cli.at_least(0))
 flags.DEFINE_integer("updates_per_episode", None, "Learner steps per player per episode.")
 cli.allow("updates_per_episode", cli.above(0, integer=True))
 flags.DEFINE_integer("games_per_update", None, "Games in each learner step (default: the "
-                     "whole batch); e.g. 256 at --paper_scale: one pass over the episode "
-                     "in 8 minibatches instead of 8 full-batch steps.")
+                     "whole batch; 256 at --paper_scale: one pass over the episode in 8 "
+                     "minibatches instead of 8 full-batch steps).")
 cli.allow("games_per_update", cli.above(0, integer=True))
 flags.DEFINE_float("discount", None, "Policy discount.")
 cli.allow("discount", cli.number(0, maximum=1))
@@ -69,7 +71,8 @@ flags.DEFINE_enum("future_estimator", None, ["returns", "transition"],
 flags.DEFINE_enum("counterfactual", None, ["regression", "marginal", "marginal_uniform"],
                   "Coins: how VoI's counterfactual is formed (default 'regression', "
                   "ALGORITHM.md; the marginal ones need --future_estimator=returns).")
-flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; paper 20).")
+flags.DEFINE_integer("influence_epochs", None, "Coins: epochs per estimator refit (5; 2 at "
+                     "--paper_scale; paper 20).")
 cli.allow("influence_epochs", cli.above(0, integer=True))
 flags.DEFINE_float("reciprocal_weight", None, "w of every Reciprocator in the pairing.")
 cli.allow("reciprocal_weight", cli.at_least(0))
@@ -98,7 +101,12 @@ def main(argv):
     return
   name = FLAGS.experiment
   game = name.split("_")[0].rstrip("3")
-  batch_size = 2048 if FLAGS.paper_scale else (FLAGS.batch_size or paper.DEFAULT_BATCH[game])
+  batch_size = (paper.PAPER_SCALE_BATCH if FLAGS.paper_scale
+                else FLAGS.batch_size or paper.DEFAULT_BATCH[game])
+  settings = {k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.RUN_SETTINGS}
+  influence_epochs = FLAGS.influence_epochs
+  if FLAGS.paper_scale:   # Its defaults, where no flag was given.
+    settings, influence_epochs = paper.with_paper_scale(name, settings, influence_epochs)
   episodes = FLAGS.episodes or paper.DEFAULT_EPISODES[game]
   out_dir = FLAGS.out or os.path.join("results", "paper", name)
   os.makedirs(out_dir, exist_ok=True)
@@ -115,12 +123,10 @@ def main(argv):
   frames, run_start = [], time.time()
   for seed in (int(s) for s in FLAGS.seeds):
     try:
-      env, config = paper.experiment_setup(name, batch_size, seed, FLAGS.influence_epochs,
+      env, config = paper.experiment_setup(name, batch_size, seed, influence_epochs,
                                            FLAGS.future_term, FLAGS.future_estimator,
                                            FLAGS.counterfactual)
-      config = paper.with_overrides(
-          config, FLAGS.reciprocal_weight,
-          **{k: FLAGS[k].value for k in paper.IMPALA_SETTINGS + paper.RUN_SETTINGS})
+      config = paper.with_overrides(config, FLAGS.reciprocal_weight, **settings)
       config.minibatches(batch_size)
     except ValueError as e:   # Settings that do not go together: one line, nothing run.
       cli.fail(str(e))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional
+from typing import Optional, Tuple
 
 EXPERIMENTS = ("ipd_r_vs_nl", "ipd_nl_vs_nl", "coins_r_vs_r", "coins_nl_vs_nl",
                "coins_r_vs_nl", "coins3_r")
@@ -40,6 +40,33 @@ TITLES = {
 }
 DEFAULT_EPISODES = {"ipd": 400, "coins": 600}
 DEFAULT_BATCH = {"ipd": 256, "coins": 128}
+PAPER_SCALE_BATCH = 2048
+# What --paper_scale changes besides the batch, for Coins: the settings that bring one
+# episode at batch 2048 to about 1.5 s here (benchmarks/paper_games.py prints the
+# breakdown). IMPALA steps on 256 of the 2048 games (the same 8 steps per episode, one
+# pass over the data: results/paper/paper_scale/coins_r_vs_r_games_per_update256), and
+# 2 estimator epochs per refit instead of 5: at this batch one epoch is 16 batches of
+# 4096 drawn from a 3-episode replay of 196,608 rows, so 2 epochs still sample every
+# new row about once, and a 2-epoch refit's VoI differs from a 5-epoch one's by no more
+# than two 5-epoch refits differ from each other (results/paper/paper_scale/
+# refit_epochs.csv). IPD keeps its settings: its refit is 10 steps.
+PAPER_SCALE_COINS = {"games_per_update": 256, "influence_epochs": 2}
+
+
+def paper_scale_settings(name: str) -> dict:
+  """The settings --paper_scale gives experiment `name` unless a flag sets them."""
+  return dict(PAPER_SCALE_COINS) if name.startswith("coins") else {}
+
+
+def with_paper_scale(name: str, settings: dict, influence_epochs: Optional[int]
+                     ) -> Tuple[dict, Optional[int]]:
+  """(settings, influence_epochs) with --paper_scale's defaults filled in where the
+  launch left them None; what a flag set is kept."""
+  scale = paper_scale_settings(name)
+  epochs = influence_epochs or scale.pop("influence_epochs", None)
+  filled = dict(settings)
+  filled.update({k: v for k, v in scale.items() if filled.get(k) is None})
+  return filled, epochs
 # Policy learning per game (IMPALA), overridable by flags. IPD follows the published
 # config (lr 0.005, gamma 0.96, entropy 0.02, a memoryless policy of the memory-1
 # state) with one update per episode. Acme's IMPALA shares the torso between policy

@@ -1,9 +1,11 @@
 """The paper games train through the same adapter and the same Acme IMPALA learner."""
 
 import numpy as np
+import tensorflow as tf
 
 from recip_acme import reciprocal
 from recip_acme.agents.impala import config as impala_config
+from recip_acme.agents.reciprocator import acting
 from recip_acme.agents.reciprocator import batched
 from recip_acme.influence import config as influence_config
 from substrates import paper_games as games
@@ -252,3 +254,56 @@ def test_policy_that_sees_its_balance_reads_the_lagged_balance_it_is_paid_by():
     assert trainer.policy_diagnostics(seen[0][:, 0, :-1])[0]["logits"].shape == (8, 5)
   finally:
     trainer.close()
+
+
+def test_acting_with_and_without_xla_computes_the_same_step():
+  """jit_compile_acting only changes how the step is compiled, not what it computes:
+  from the same random seed, the same actions, logits, VoI and reciprocal rewards."""
+  env = games.BatchedCoins(8, num_players=2, seed=0)
+  config = batched.BatchedConfig(
+      reciprocal_weights=(1.0, 1.0), hidden=8, lstm=4, seed=3,
+      influence=influence_config.InfluenceConfig(hidden_sizes=(8,), batch_size=64,
+                                                 epochs=1, samples_per_epoch=64,
+                                                 initial_episodes=1))
+  trainer = batched.BatchedReciprocators(env, config)
+  try:
+    trainer.run_episode()                                    # Fits the estimators.
+    step = env.reset()
+    cores = [net.initial_state(8) for net in trainer.networks]
+    start = reciprocal.initial_state([8], 2)
+    inputs = (step.observations, step.state, np.ones(8, np.float32), cores,
+              start.balance + 0.5, start.debit)
+    compiled = trainer._act(*inputs)                         # pylint: disable=protected-access
+    graph = tf.function(trainer._act_impl, autograph=False, jit_compile=False)(*inputs)  # pylint: disable=protected-access
+    # The sampled actions may differ (XLA draws its own random stream); given the
+    # XLA step's actions, the influence step without XLA must pay the same.
+    plain = tf.function(lambda *a: acting.influence_step(trainer._influence_settings, *a),  # pylint: disable=protected-access
+                        autograph=False)(
+        step.state, compiled["actions"], inputs[2],
+        [tf.nn.softmax(l) for l in compiled["logits"]],
+        reciprocal.ReciprocalState(inputs[4], inputs[5]))
+  finally:
+    trainer.close()
+  assert trainer._act.function_spec.jit_compile               # pylint: disable=protected-access
+  assert np.abs(compiled["voi"].numpy()).max() > 0
+  for a, b in zip(compiled["logits"], graph["logits"]):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(compiled["voi"].numpy(), plain.voi.numpy(), rtol=1e-3, atol=1e-5)
+  np.testing.assert_allclose(compiled["reciprocal_reward"].numpy(),
+                             plain.terms.rewards.numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_acting_compiles_with_xla_only_for_small_batches_by_default():
+  small = batched.BatchedReciprocators(games.BatchedIPD(8), batched.BatchedConfig(
+      reciprocal_weights=(0.0, 0.0), hidden=4, lstm=0))
+  try:
+    assert small._act.function_spec.jit_compile  # pylint: disable=protected-access
+  finally:
+    small.close()
+  plain = batched.BatchedReciprocators(games.BatchedIPD(8), batched.BatchedConfig(
+      reciprocal_weights=(0.0, 0.0), hidden=4, lstm=0, jit_compile_acting=False))
+  try:
+    assert not plain._act.function_spec.jit_compile  # pylint: disable=protected-access
+  finally:
+    plain.close()
+  assert batched.XLA_ACTING_BELOW == 1024

@@ -140,3 +140,16 @@ def test_claims_compare_with_the_nl_baseline_of_the_same_scale(tmp_path):
   row = [line for line in paper_rows.splitlines() if line.startswith("| Coins R vs NL")][0]
   assert "(NL vs NL, same seed: 0.650)" in row and "-0.050 over NL vs NL" in row
   assert "| no " in row
+
+
+def test_paper_scale_fills_its_coins_settings_where_no_flag_was_given():
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
+  blank = {"games_per_update": None, "learning_rate": None}
+  settings, epochs = paper.with_paper_scale("coins_r_vs_nl", blank, None)
+  assert settings["games_per_update"] == 256 and epochs == 2
+  assert settings["learning_rate"] is None and blank["games_per_update"] is None
+  # A flag wins over the scale's default.
+  settings, epochs = paper.with_paper_scale("coins_r_vs_r", {"games_per_update": 512}, 5)
+  assert settings["games_per_update"] == 512 and epochs == 5
+  # IPD keeps its own settings at the paper's batch.
+  assert paper.with_paper_scale("ipd_r_vs_nl", blank, None) == (blank, None)

@@ -37,6 +37,10 @@ from recip_acme.influence import learning as influence_learning
 from recip_acme.influence import networks as influence_networks
 
 
+# Batches from this many games up act without XLA (BatchedConfig.jit_compile_acting).
+XLA_ACTING_BELOW = 1024
+
+
 @dataclasses.dataclass
 class BatchedConfig:
   """One paired run on a batched game.
@@ -65,6 +69,11 @@ class BatchedConfig:
       action differently by a balance the grid does not show, so a policy that cannot
       see B retaliates at a steady rate instead of in answer to a take
       (results/paper/diagnostics/coins_r_vs_nl_retaliation_contingency).
+    jit_compile_acting: compile the per-step act function with XLA; None compiles it
+      for batches under XLA_ACTING_BELOW games only. XLA fuses the many small ops of a
+      small batch (Coins R vs R at 128 games: 2.6 against 3.1 ms per step) but its CPU
+      matmuls lose on large ones (at 2048: 18.3 against 15.0 ms, the estimators'
+      next-state expectation); benchmarks/paper_games.py prints both.
   """
   reciprocal_weights: Sequence[float] = (1.0, 1.0)
   variant: str = "balance"
@@ -79,6 +88,7 @@ class BatchedConfig:
   shared_torso: bool = True
   normalize_returns: bool = False
   policy_sees_balance: bool = False
+  jit_compile_acting: Optional[bool] = None
   influence: influence_config.InfluenceConfig = dataclasses.field(
       default_factory=influence_config.InfluenceConfig)
   seed: int = 0
@@ -243,7 +253,9 @@ class BatchedReciprocators:
           config.influence.future_term, config.reset_balance_each_episode)
     self._groups = [acting.PolicyGroup(network, [i]) for i, network in enumerate(self.networks)]
     self._balances = reciprocal.initial_state([b], n)
-    self._act = tf.function(self._act_impl, autograph=False, jit_compile=True)
+    jit = (config.jit_compile_acting if config.jit_compile_acting is not None
+           else b < XLA_ACTING_BELOW)
+    self._act = tf.function(self._act_impl, autograph=False, jit_compile=jit)
     self.episodes = 0
     # Cumulative seconds per part of run_episode (benchmarks/paper_games.py prints them).
     self.seconds = dict(acting=0.0, influence=0.0, writes=0.0, updates=0.0)
