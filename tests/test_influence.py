@@ -182,6 +182,25 @@ def test_refit_schedule_initial_batch_then_every_k():
   assert replay.num_samples() == 8  # Only the last K = 2 episodes are kept.
 
 
+def test_first_fit_runs_its_own_epochs_then_refits_run_epochs():
+  """first_fit_epochs sizes only the fit from scratch; warm-started refits use epochs."""
+  replay = data_lib.EpisodeReplay(max_episodes=1, gamma=0.9, seed=0)
+  config = config_lib.InfluenceConfig(hidden_sizes=(4,), batch_size=4, epochs=1,
+                                      first_fit_epochs=3, samples_per_epoch=8,
+                                      replay_episodes=1, use_time_left=False)
+  learner = learning.InfluenceLearner(networks.InfluenceEstimators(2, 2, 1, (4,), False),
+                                      replay, config)
+  steps = []
+  learner._counter.increment = lambda **counts: steps.append(  # pylint: disable=protected-access
+      counts["influence_sgd_steps"]) or {}
+  for _ in range(3):
+    replay.add_episode(np.ones((8, 1)), np.zeros((8, 2), np.int32), np.ones((8, 2)))
+    learner.step()
+  assert steps == [6, 2, 2]   # 3 epochs, then 1, of 8 samples in batches of 4.
+  with pytest.raises(ValueError, match="first_fit_epochs"):
+    config_lib.InfluenceConfig(first_fit_epochs=0)
+
+
 def test_learner_exposes_variables_for_actors():
   estimators = networks.InfluenceEstimators(2, 3, 4, (8,), False)
   replay = data_lib.EpisodeReplay(1, 0.9)

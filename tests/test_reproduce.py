@@ -150,6 +150,6 @@ def test_paper_scale_fills_its_coins_settings_where_no_flag_was_given():
   assert settings["learning_rate"] is None and blank["games_per_update"] is None
   # A flag wins over the scale's default.
   settings, epochs = paper.with_paper_scale("coins_r_vs_r", {"games_per_update": 512}, 5)
-  assert settings["games_per_update"] == 512 and epochs == 5
+  assert settings == {"games_per_update": 512} and epochs == 5
   # IPD keeps its own settings at the paper's batch.
   assert paper.with_paper_scale("ipd_r_vs_nl", blank, None) == (blank, None)

@@ -79,8 +79,12 @@ class InfluenceLearner(acme.Learner):
     return loss
 
   def sgd_steps_per_fit(self) -> int:
+    """Adam steps of the next fit: its epochs over min(samples_per_epoch, replay)."""
     samples = min(self._config.samples_per_epoch, self._replay.num_samples())
-    return max(1, math.ceil(self._config.epochs * samples / self._config.batch_size))
+    epochs = self._config.epochs
+    if self.num_fits == 0 and self._config.first_fit_epochs is not None:
+      epochs = self._config.first_fit_epochs
+    return max(1, math.ceil(epochs * samples / self._config.batch_size))
 
   def step(self) -> None:
     """One refit: E epochs (in expectation) of uniform samples from the replay."""
