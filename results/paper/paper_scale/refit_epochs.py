@@ -11,7 +11,8 @@ estimators) is compared with the reference refit's:
   correlation    of the two VoI arrays
   sign_agreement on the 10 % of entries with the largest |voi_ref| (coin takes)
 
-The 5-epoch branch is the noise floor: how much two refits that differ only in which
+Every branch runs its epochs on the first fit too (from scratch), where the run itself
+uses InfluenceConfig.first_fit_epochs = 5. The 5-epoch branch is the noise floor: how much two refits that differ only in which
 samples they drew disagree. Writes refit_epochs.csv and refit_epochs.png beside this
 file.
 
@@ -85,7 +86,8 @@ def main():
     saved = [v.numpy() for v in state]
     branches = {}
     for epochs in (args.epochs, REFERENCE_EPOCHS):
-      learner._config = dataclasses.replace(reference_config, epochs=epochs)  # pylint: disable=protected-access
+      learner._config = dataclasses.replace(reference_config, epochs=epochs,  # pylint: disable=protected-access
+                                            first_fit_epochs=epochs)
       start = time.perf_counter()
       refit()
       branches[epochs] = (voi(), time.perf_counter() - start)
