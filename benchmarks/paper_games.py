@@ -16,14 +16,20 @@
    (recip_acme/paper.py PAPER_SCALE_COINS): IMPALA steps on 256-game minibatches (the
    same 8 steps per episode, one pass over the games instead of 8) and 2 estimator
    epochs per refit instead of 5. #15's target: 1.5 s per Coins episode.
+   Each training row runs in a fresh process: rows timed one after another in one
+   process slowed down as it accumulated trainers (the same R vs R --paper_scale
+   episode took 1.65 s as the 5th row and 1.01-1.13 s alone, 2026-12-06).
 4. One acting step (policies and influence, one TF call) at this batch, compiled with
-   XLA and without (BatchedConfig.jit_compile_acting picks by batch size).
+   XLA and without, called in turn in one process (medians of 6 rounds;
+   BatchedConfig.jit_compile_acting picks by batch size).
 
   python benchmarks/paper_games.py [--batch 2048] [--episodes 4]
 """
 
 import argparse
+import concurrent.futures
 import dataclasses
+import multiprocessing
 import os
 import sys
 import time
@@ -84,26 +90,41 @@ def training_rate(experiment: str, batch: int, episodes: int,
   return seconds, batch * env.episode_length / seconds, parts
 
 
-def acting_step_ms(experiment: str, batch: int, jit: bool, calls: int = 30) -> float:
-  """Milliseconds per acting call (policies and influence) after a fitted episode."""
+def acting_step_ms(experiment: str, batch: int, rounds: int = 6, calls: int = 20):
+  """Milliseconds per acting call (policies and influence) with and without XLA: one
+  trainer after its first fit, the two compilations of its act step called in turn,
+  `rounds` times `calls` calls each; the medians over rounds."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   import tree  # pylint: disable=g-import-not-at-top
-  env, config, trainer = _trainer(experiment, batch, jit_compile_acting=jit)
+  env, config, trainer = _trainer(experiment, batch)
   try:
     for _ in range(config.influence.initial_episodes):
       trainer.run_episode()
     step = env.reset()
     cores = [tree.map_structure(lambda x: x.numpy(), net.initial_state(batch))
              for net in trainer.networks]
-    time_left = np.ones(batch, np.float32)
-    act = lambda: trainer._act(step.observations, step.state, time_left, cores,  # pylint: disable=protected-access
-                               trainer._balances.balance, trainer._balances.debit)  # pylint: disable=protected-access
-    act()["actions"].numpy()
-    start = time.perf_counter()
-    for _ in range(calls):
-      act()["actions"].numpy()
-    return 1000 * (time.perf_counter() - start) / calls
+    inputs = (step.observations, step.state, np.ones(batch, np.float32), cores,
+              trainer._balances.balance, trainer._balances.debit)  # pylint: disable=protected-access
+    acts = {jit: tf.function(trainer._act_impl, autograph=False, jit_compile=jit)  # pylint: disable=protected-access
+            for jit in (True, False)}
+    times = {jit: [] for jit in acts}
+    for _ in range(rounds + 1):              # The first round warms up (compiles).
+      for jit, act in acts.items():
+        start = time.perf_counter()
+        for _ in range(calls):
+          act(*inputs)["actions"].numpy()
+        times[jit].append(1000 * (time.perf_counter() - start) / calls)
+    return {jit: float(np.median(t[1:])) for jit, t in times.items()}
   finally:
     trainer.close()
+
+
+def in_fresh_process(function, *args):
+  """function(*args) in a new Python process (spawned, not forked: TF and Reverb
+  threads do not survive a fork), so no row inherits the state of the rows before."""
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+    return pool.submit(function, *args).result()
 
 
 def main():
@@ -124,8 +145,8 @@ def main():
       ("coins_r_vs_r", "returns", False), ("coins_nl_vs_nl", None, False),
       ("coins_r_vs_r", "transition", True), ("coins_r_vs_nl", "transition", True),
       ("coins_nl_vs_nl", None, True)):
-    seconds, rate, parts = training_rate(experiment, args.batch, args.episodes, estimator,
-                                         paper_scale)
+    seconds, rate, parts = in_fresh_process(training_rate, experiment, args.batch,
+                                            args.episodes, estimator, paper_scale)
     game = experiment.split("_")[0]
     label = experiment + (f" ({estimator})" if estimator else "") + (
         " [--paper_scale settings]" if paper_scale else "")
@@ -134,7 +155,8 @@ def main():
     print(f"{'':48s} breakdown: " + "  ".join(
         f"{k} {v:5.2f} s ({100 * v / seconds:4.1f} %)" for k, v in parts.items()))
   print(f"== one acting step (policies and influence), coins_r_vs_r at batch {args.batch}")
-  xla, graph = (acting_step_ms("coins_r_vs_r", args.batch, jit) for jit in (True, False))
+  medians = in_fresh_process(acting_step_ms, "coins_r_vs_r", args.batch)
+  xla, graph = medians[True], medians[False]
   print(f"with XLA {xla:6.2f} ms   without {graph:6.2f} ms   ratio XLA / without "
         f"{xla / graph:.2f}")
 
