@@ -80,6 +80,9 @@ flags.DEFINE_float("balance_decay", None, "Coins: lambda of the influence balanc
                    "the estimators' gamma, as the published code): how many steps back a "
                    "partner's influence still counts.")
 cli.allow("balance_decay", cli.number(0, maximum=1))
+flags.DEFINE_bool("jit_compile_acting", None, "Compile the per-step act function with XLA "
+                  "(default: only below 1024 games, where it is faster on this 2-core CPU; "
+                  "benchmarks/paper_games.py measures both on yours).")
 flags.DEFINE_bool("policy_sees_balance", None, "Reciprocators' policies read their lagged "
                   "influence balance towards each opponent next to the game's observation "
                   "(a project extension; default no).")

@@ -91,7 +91,8 @@ COINS_POLICY = dict(updates_per_episode=8)
 IMPALA_SETTINGS = ("learning_rate", "entropy_cost", "baseline_cost", "discount")
 # BatchedConfig fields a launch may override (the policy, its updates, the balance).
 RUN_SETTINGS = ("updates_per_episode", "games_per_update", "lstm", "shared_torso",
-                "normalize_returns", "balance_decay", "policy_sees_balance")
+                "normalize_returns", "balance_decay", "policy_sees_balance",
+                "jit_compile_acting")
 
 
 def with_overrides(config, reciprocal_weight: Optional[float] = None, **settings):

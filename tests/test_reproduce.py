@@ -46,8 +46,9 @@ def test_coins_reciprocator_vs_naive_learner_writes_csv_plot_and_readme(tmp_path
 def test_ipd_reports_reciprocity_columns(tmp_path):
   out = tmp_path / "ipd"
   result = _reproduce("--experiment=ipd_r_vs_nl", "--seeds=7", "--episodes=2",
-                      "--batch_size=8", f"--out={out}")
+                      "--batch_size=8", "--nojit_compile_acting", f"--out={out}")
   assert result.returncode == 0, result.stderr[-2000:]
+  assert json.loads((out / "settings.json").read_text())["jit_compile_acting"] is False
   df = pd.read_csv(out / "seed_7.csv")
   for column in ("p_cooperate_p0", "p_cooperate_p1", "p_cooperate_after_c_p0",
                  "p_cooperate_after_d_p0", "logit_gap_c_minus_d_dd_p1", "policy_entropy_p1",
@@ -153,3 +154,12 @@ def test_paper_scale_fills_its_coins_settings_where_no_flag_was_given():
   assert settings == {"games_per_update": 512} and epochs == 5
   # IPD keeps its own settings at the paper's batch.
   assert paper.with_paper_scale("ipd_r_vs_nl", blank, None) == (blank, None)
+
+
+def test_acting_compilation_is_a_run_setting():
+  """--jit_compile_acting reaches BatchedConfig (a launch may force XLA on or off)."""
+  from recip_acme import paper  # pylint: disable=g-import-not-at-top
+  _, config = paper.experiment_setup("ipd_nl_vs_nl", 8, seed=0)
+  assert config.jit_compile_acting is None
+  assert paper.with_overrides(config, jit_compile_acting=False).jit_compile_acting is False
+  assert paper.with_overrides(config, jit_compile_acting=None).jit_compile_acting is None
