@@ -59,10 +59,9 @@ def _trainer(experiment: str, batch: int, future_estimator: str = None,
              paper_scale: bool = False, **settings):
   from recip_acme import paper  # pylint: disable=g-import-not-at-top
   from recip_acme.agents.reciprocator import batched  # pylint: disable=g-import-not-at-top
-  scale = paper.paper_scale_settings(experiment) if paper_scale else {}
+  scale, epochs = paper.with_paper_scale(experiment, {}, None) if paper_scale else ({}, None)
   # future_estimator None: the experiment's default.
-  env, config = paper.experiment_setup(experiment, batch, seed=0,
-                                       influence_epochs=scale.pop("influence_epochs", None),
+  env, config = paper.experiment_setup(experiment, batch, seed=0, influence_epochs=epochs,
                                        future_estimator=future_estimator)
   config = paper.with_overrides(config, **scale)
   config = dataclasses.replace(config, **settings)

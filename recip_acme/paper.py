@@ -56,16 +56,11 @@ PAPER_SCALE_BATCH = 2048
 PAPER_SCALE_COINS = {"games_per_update": 256, "influence_epochs": 2}
 
 
-def paper_scale_settings(name: str) -> dict:
-  """The settings --paper_scale gives experiment `name` unless a flag sets them."""
-  return dict(PAPER_SCALE_COINS) if name.startswith("coins") else {}
-
-
 def with_paper_scale(name: str, settings: dict, influence_epochs: Optional[int]
                      ) -> Tuple[dict, Optional[int]]:
   """(settings, influence_epochs) with --paper_scale's defaults filled in where the
   launch left them None; what a flag set is kept."""
-  scale = paper_scale_settings(name)
+  scale = dict(PAPER_SCALE_COINS) if name.startswith("coins") else {}
   epochs = scale.pop("influence_epochs", None)
   filled = dict(settings)
   filled.update({k: v for k, v in scale.items() if filled.get(k) is None})

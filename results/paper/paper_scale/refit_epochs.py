@@ -56,8 +56,7 @@ def main():
   parser.add_argument("--episodes", type=int, default=14)
   parser.add_argument("--seed", type=int, default=0)
   args = parser.parse_args()
-  scale = paper.paper_scale_settings("coins_r_vs_r")
-  scale.pop("influence_epochs")
+  scale, _ = paper.with_paper_scale("coins_r_vs_r", {}, None)   # Its epochs: the branches.
   env, config = paper.experiment_setup("coins_r_vs_r", paper.PAPER_SCALE_BATCH, args.seed,
                                        influence_epochs=REFERENCE_EPOCHS)
   trainer = batched.BatchedReciprocators(env, paper.with_overrides(config, **scale))
