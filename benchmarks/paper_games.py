@@ -18,7 +18,8 @@
    epochs per refit instead of 5. #15's target: 1.5 s per Coins episode.
    Each training row runs in a fresh process: rows timed one after another in one
    process slowed down as it accumulated trainers (the same R vs R --paper_scale
-   episode took 1.65 s as the 5th row and 1.01-1.13 s alone, 2026-12-06).
+   episode took 1.65 s as the 5th row and 1.01-1.13 s alone, 2026-12-06, in an ad-hoc
+   probe that was not kept).
 4. One acting step (policies and influence, one TF call) at this batch, compiled with
    XLA and without, called in turn in one process (medians of 6 rounds;
    BatchedConfig.jit_compile_acting picks by batch size).

@@ -2,7 +2,9 @@
 
 1. Actor: raw substrate steps/s with random actions vs the joint actor's steps/s
    (policy inference for all players, VoI and reciprocal reward, Reverb writes), on
-   coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins.
+   coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins. The
+   actor runs the run's own acting loop; at the largest num_envs also with the copies
+   in a child process (--substrate_process), against the same loop in one process.
    Profile: the joint actor's time per environment step, split into the substrate,
    the TF step, the writes and the Python bookkeeping.
 4. Memory: resident memory of the learner process and of each Ray actor process over
@@ -23,7 +25,8 @@
    Training (section training, not run by default): the single-process default as
    `launch.train --substrate=coins --agent=reciprocator` runs it (the preset's
    num_envs), its steady-state env steps/s over the raw substrate's (measured before
-   and after it): #14's "training keeps up" target of 0.35.
+   and after it): #14's "training keeps up" target of 0.35; and the same with
+   --substrate_process.
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
                                 [--memory_seconds 600]
@@ -47,6 +50,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
 import recip_acme  # noqa: E402,F401
+from recip_acme.experiments import environment_loop  # noqa: E402
 from recip_acme.experiments import records  # noqa: E402
 from recip_acme import experiments  # noqa: E402
 from substrates import melting_pot  # noqa: E402
@@ -89,16 +93,22 @@ def _step(agent, timesteps):
 
 
 @functools.lru_cache(maxsize=None)   # Sections share measurements.
-def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> float:
-  """Joint actor + substrate + Reverb writes; no learner steps."""
+def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float,
+               substrate_process: bool = False) -> float:
+  """Joint actor + substrate + Reverb writes, as the run's acting loop steps them
+  (episode rows included); no learner steps. `substrate_process`: the copies step in
+  a child process while the actor writes (--substrate_process)."""
   config = experiments.default_config(substrate, agent_kind)
   config.reciprocator.num_envs = num_envs
-  agent, timesteps = _start(config)
+  config.substrate_process = substrate_process
+  agent = experiments.build_agent(config)
+  loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
+                                     lambda: True)
   for _ in range(20):  # Warm-up: tracing.
-    timesteps = _step(agent, timesteps)
+    loop.step()
   steps, start = 0, time.perf_counter()
   while time.perf_counter() - start < seconds:
-    timesteps = _step(agent, timesteps)
+    loop.step()
     steps += num_envs
   rate = steps / (time.perf_counter() - start)
   agent.close()
@@ -179,7 +189,8 @@ def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float
 
 
 def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int = 10,
-                  max_seconds: float = 1200.0) -> Tuple[Optional[float], Optional[float]]:
+                  max_seconds: float = 1200.0, substrate_process: bool = False
+                  ) -> Tuple[Optional[float], Optional[float]]:
   """Env steps/s of the training loop in its steady state (records.steady_state_rate).
 
   Start-up is discarded by time (the first third of the run) and by rows (the first
@@ -191,7 +202,8 @@ def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int 
   """
   while True:
     config = experiments.default_config("coins", "reciprocator", num_steps=10**9,
-                                     num_actors=num_actors, log_every_seconds=2.0)
+                                     num_actors=num_actors, log_every_seconds=2.0,
+                                     substrate_process=substrate_process)
     config.reciprocator.num_envs = num_envs
     with tempfile.TemporaryDirectory() as workdir:
       summary = experiments.train(config, workdir, verbose=False, max_seconds=seconds)
@@ -317,15 +329,21 @@ def actor_section(env_counts, seconds) -> None:
         "drifts within a run)")
   for substrate in ("coins", "clean_up"):
     before = raw_rate(substrate, seconds)
-    rates = {(kind, num_envs): actor_rate(substrate, kind, num_envs, seconds)
+    rates = {(kind, num_envs, False): actor_rate(substrate, kind, num_envs, seconds)
              for kind in ("reciprocator", "independent") for num_envs in env_counts}
+    # The copies in a child process, stepping while the actor writes (one more core).
+    largest = max(env_counts)
+    for kind in ("reciprocator", "independent"):
+      rates[kind, largest, True] = actor_rate(substrate, kind, largest, seconds, True)
     after = raw_rate(substrate, seconds)
     raw = (before + after) / 2
     print(f"{substrate:9s} raw substrate, random actions: {raw:8.0f} steps/s  "
           f"(before {before:.0f}, after {after:.0f})")
-    for (kind, num_envs), rate in rates.items():
-      print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}: {rate:8.0f} steps/s"
-            f"  ratio {rate / raw:5.2f}")
+    for (kind, num_envs, child), rate in rates.items():
+      where = ", substrate process" if child else ""
+      print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}{where}: "
+            f"{rate:8.0f} steps/s  ratio {rate / raw:5.2f}"
+            + (f"  ({rate / rates[kind, num_envs, False]:4.2f}x in-process)" if child else ""))
 
 
 def profile_section(seconds, num_envs: int = 8) -> None:
@@ -436,13 +454,16 @@ def training_section(train_seconds, seconds) -> None:
         f"preset's num_envs={num_envs}), steady-state env steps/s over the raw substrate's")
   before = raw_rate("coins", seconds)
   rate, _ = training_rate(1, num_envs, train_seconds)
+  # The same with the copies in a child process (--substrate_process).
+  child_rate, _ = training_rate(1, num_envs, train_seconds, substrate_process=True)
   after = raw_rate("coins", seconds)
   raw = (before + after) / 2
   print(f"coins     raw substrate, random actions: {raw:8.0f} steps/s  "
         f"(before {before:.0f}, after {after:.0f})")
-  shown = "no steady state seen" if rate is None else (
-      f"{rate:8.0f} env steps/s  ratio {rate / raw:5.3f} (target 0.35)")
-  print(f"coins     training, one process:       {shown}")
+  for name, value in (("one process:", rate), ("substrate process:", child_rate)):
+    shown = "no steady state seen" if value is None else (
+        f"{value:8.0f} env steps/s  ratio {value / raw:5.3f} (target 0.35)")
+    print(f"coins     training, {name:19s} {shown}")
 
 
 def memory_section(seconds) -> None:

@@ -46,6 +46,9 @@ class ExperimentConfig:
   impala: impala_config.ImpalaConfig = dataclasses.field(default_factory=impala_config.ImpalaConfig)
   r2d2: r2d2_config.R2D2Config = dataclasses.field(default_factory=r2d2_config.R2D2Config)
   learner_period: int = 10
+  # Step each actor's substrate copies in a child process (substrates/stepping.py), so
+  # that they step while the actor writes the previous step to Reverb.
+  substrate_process: bool = False
   num_actors: int = 1
   # Distributed runs (num_actors > 1, on Ray): an existing cluster's address ("auto",
   # "HOST:PORT"; None starts a local Ray), the Reverb port (None: any free port), the
@@ -132,7 +135,7 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
 
 # Where each named setting lives. The names are the settings users give (the flags of
 # launch.train use the same names); a setting maps to one or more config fields.
-_TOP = ("num_steps", "seed", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
+_TOP = ("num_steps", "seed", "substrate_process", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
         "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes",
         "checkpoint_every_steps", "log_every_seconds", "learner_period")
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",

@@ -1,20 +1,26 @@
 """The environment loop: E substrate copies stepped by one joint actor, and an
 observer that turns each finished episode into one row of episode metrics.
 
+Per joint step: the actor selects actions, the copies are asked to step
+(`substrates.stepping`), the actor's writes of the previous step run, and then the
+step's outcome is collected. With the copies in a child process
+(`--substrate_process`) the writes overlap the substrates' step; in this process the
+order changes nothing but when the writes happen.
+
 Shared by the single-process run and by every distributed actor, so an episode row
 means the same thing whichever path produced it.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from recip_acme import guards
 from recip_acme.experiments.config import ExperimentConfig
-from substrates import melting_pot
 from substrates import metrics as metrics_lib
+from substrates import stepping
 
 
 class EpisodeObserver:
@@ -46,26 +52,27 @@ _ACTOR_QUANTITIES = (("voi", "value of influence"), ("reciprocal_reward", "recip
 class ActingLoop:
   """Steps E substrate copies with one joint actor and summarises finished episodes.
 
+  ``substrates`` steps the copies (stepping.LocalSubstrates or SubstrateWorker).
   ``policy_learning_enabled`` is asked at every episode start: before policy
   learning starts, the actor does not write episodes for the policy learners.
   ``episode_written`` is called when an episode's joint experience has been written,
   before that question is asked (actor processes count episodes with it).
   """
 
-  def __init__(self, envs: Sequence[melting_pot.MeltingPotSubstrate], actor,
-               config: ExperimentConfig, reciprocal_weight: Callable[[], float],
+  def __init__(self, substrates: stepping.Substrates, actor, config: ExperimentConfig,
+               reciprocal_weight: Callable[[], float],
                policy_learning_enabled: Callable[[], bool],
                episode_written: Optional[Callable[[], None]] = None):
     self._episode_written = episode_written
-    self.envs = list(envs)
+    self.substrates = substrates
     self.actor = actor
+    self.actor.defer_writes = True
     self._reciprocal = config.agent == "reciprocator"
     self._weight = reciprocal_weight
     self._enabled = policy_learning_enabled
-    self._stats = [EpisodeObserver(config.substrate, self.envs[0].num_players)
-                   for _ in self.envs]
     self.actor.record_policy_data = self._enabled()
-    self._timesteps = [env.reset() for env in self.envs]
+    self._timesteps = substrates.reset_all()
+    self._stats = [EpisodeObserver(config.substrate, len(ts.rewards)) for ts in self._timesteps]
     for e, ts in enumerate(self._timesteps):
       self.actor.observe_first(e, ts)
 
@@ -73,7 +80,10 @@ class ActingLoop:
     """One joint step in every copy; returns a row per episode that ended."""
     actor = self.actor
     actions = actor.select_actions(self._timesteps)
-    next_timesteps = [env.step(a) for env, a in zip(self.envs, actions)]
+    self.substrates.step_async(actions)
+    actor.flush_writes()   # The previous step's, while the copies step.
+    outcomes = self.substrates.step_wait()
+    next_timesteps = [timestep for timestep, _ in outcomes]
     rec = actor.last_reciprocal()
     for ts in next_timesteps:
       guards.check_finite(ts.rewards, "extrinsic reward", "environment")
@@ -100,9 +110,10 @@ class ActingLoop:
         s.tally.add(ts.rewards, ts.signals, None if rec is None else rec["voi"][e],
                     None if rec is None else weight * rec["reciprocal_reward"][e])
       if ts.last():
+        actor.flush_writes()   # The episode's last step and its joint item.
         if self._episode_written is not None:
           self._episode_written()
-        player_steps = max(s.steps, 1) * self.envs[e].num_players
+        player_steps = max(s.steps, 1) * s.num_players
         mean_reward = float(s.returns.sum() / player_steps)
         row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean()),
                "extrinsic_reward_per_step": mean_reward,
@@ -125,7 +136,7 @@ class ActingLoop:
         rows.append(row)
         s.reset()
         actor.record_policy_data = self._enabled()
-        next_timesteps[e] = self.envs[e].reset()
+        next_timesteps[e] = outcomes[e][1]   # The copy was reset at once.
         actor.observe_first(e, next_timesteps[e])
     self._timesteps = next_timesteps
     return rows

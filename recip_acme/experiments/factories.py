@@ -10,7 +10,7 @@ functions, so they cannot drift apart.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import reverb
@@ -25,6 +25,7 @@ from recip_acme.agents.reciprocator import builder as builder_lib
 from recip_acme.experiments import variables as variables_lib
 from recip_acme.experiments.config import ExperimentConfig, RunError
 from substrates import melting_pot
+from substrates import stepping
 
 
 def make_base_builder(config: ExperimentConfig):
@@ -38,7 +39,9 @@ class Agent:
   """What one run is made of (returned for tests and tools).
 
   ``actor`` is None in the learner process of a multi-process run; ``publisher``
-  then writes the variables the actor processes read.
+  then writes the variables the actor processes read. ``substrates`` steps the
+  actor's copies: ``envs`` themselves, or (``substrate_process``) copies in a child
+  process, ``envs`` then holding one copy for the specs.
   """
   envs: List[melting_pot.MeltingPotSubstrate]
   builder: builder_lib.ReciprocatorBuilder
@@ -50,12 +53,15 @@ class Agent:
   counter: counting.Counter
   policy_learning: Optional[tf.Variable] = None
   publisher: Optional[variables_lib.VariablePublisher] = None
+  substrates: Optional[stepping.Substrates] = None
 
   def close(self) -> None:
     """Flushes the actor's writers, then stops the server and the substrates."""
     if self.actor is not None:
       self.actor.close()
     self.server.stop()
+    if self.substrates is not None:
+      self.substrates.close()
     for env in self.envs:
       env.close()
 
@@ -68,6 +74,25 @@ def make_envs(config: ExperimentConfig, count: int,
     return melting_pot.seeded_copies(config.substrate, config.adapter, count, seed)
   except ValueError as e:
     raise RunError(str(e)) from e
+
+
+def make_actor_envs(config: ExperimentConfig, seed: int
+                    ) -> Tuple[List[melting_pot.MeltingPotSubstrate], stepping.Substrates]:
+  """An actor's copies and what steps them: here, or (``config.substrate_process``)
+  in a child process that builds the same seeded copies, with one local copy kept for
+  the specs."""
+  count = config.reciprocator.num_envs
+  if not config.substrate_process:
+    envs = make_envs(config, count, seed)
+    return envs, stepping.LocalSubstrates(envs)
+  envs = make_envs(config, 1, seed)
+  try:
+    return envs, stepping.SubstrateWorker(config.substrate, config.adapter, count, seed,
+                                          preload=("recip_acme",))
+  except (ValueError, RuntimeError) as e:
+    for env in envs:
+      env.close()
+    raise RunError(f"--substrate_process: {e}") from e
 
 
 def make_builder(config: ExperimentConfig, env: melting_pot.MeltingPotSubstrate
@@ -106,7 +131,10 @@ def build_agent(config: ExperimentConfig, logger_fn=lambda label: loggers.NoOpLo
   config.validate()
   tf.random.set_seed(config.seed)
   np.random.seed(config.seed)
-  envs = make_envs(config, config.reciprocator.num_envs if with_actor else 1, config.seed)
+  if with_actor:
+    envs, substrates = make_actor_envs(config, config.seed)
+  else:
+    envs, substrates = make_envs(config, 1, config.seed), None
   builder = make_builder(config, envs[0])
   networks = builder.make_networks()
   policy_learning = tf.Variable(not config.reciprocator.reciprocal, trainable=False,
@@ -126,7 +154,7 @@ def build_agent(config: ExperimentConfig, logger_fn=lambda label: loggers.NoOpLo
   else:
     publisher = variables_lib.VariablePublisher(client, published)
   return Agent(envs, builder, networks, server, client, actor, learner, counter,
-               policy_learning, publisher)
+               policy_learning, publisher, substrates)
 
 
 
@@ -134,8 +162,10 @@ def build_agent(config: ExperimentConfig, logger_fn=lambda label: loggers.NoOpLo
 @dataclasses.dataclass
 class ActorSide:
   """What one distributed actor is made of: its substrate copies, joint actor, and
-  Acme's VariableClient reading the learner's variables from the Reverb server."""
+  Acme's VariableClient reading the learner's variables from the Reverb server
+  (``substrates`` as in Agent)."""
   envs: List[melting_pot.MeltingPotSubstrate]
+  substrates: stepping.Substrates
   builder: builder_lib.ReciprocatorBuilder
   actor: Any
   variable_client: variable_utils.VariableClient
@@ -143,6 +173,7 @@ class ActorSide:
 
   def close(self) -> None:
     self.actor.close()
+    self.substrates.close()
     for env in self.envs:
       env.close()
 
@@ -154,7 +185,7 @@ def build_actor_side(config: ExperimentConfig, server_address: str, seed: int,
   writing to the server at `server_address`."""
   tf.random.set_seed(seed)
   np.random.seed(seed)
-  envs = make_envs(config, config.reciprocator.num_envs, seed)
+  envs, substrates = make_actor_envs(config, seed)
   builder = make_builder(config, envs[0])
   networks = builder.make_networks()
   client = reverb.Client(server_address)
@@ -165,4 +196,4 @@ def build_actor_side(config: ExperimentConfig, server_address: str, seed: int,
       named, update_period=variable_update_period)
   variable_client.update_and_wait()
   actor = builder.make_actor(seed, networks, builder.make_adder(client, networks))
-  return ActorSide(envs, builder, actor, variable_client, policy_learning)
+  return ActorSide(envs, substrates, builder, actor, variable_client, policy_learning)

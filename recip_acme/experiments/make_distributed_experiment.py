@@ -92,7 +92,7 @@ class ActorWorker:
     self._initial_episodes = config.reciprocator.influence.initial_episodes
     self._episodes_written = 0   # The run's total, as the driver last said, plus ours.
     self._loop = environment_loop.ActingLoop(
-        self._side.envs, self._side.actor, config, self._reciprocal_weight,
+        self._side.substrates, self._side.actor, config, self._reciprocal_weight,
         self._policy_learning_gate, episode_written=self._count_episode)
 
   def _reciprocal_weight(self) -> float:
@@ -118,7 +118,7 @@ class ActorWorker:
     after every restart: how the driver counts restarts it never saw fail)."""
     self._episodes_written = max(self._episodes_written, int(episodes_written))
     steps, rows = 0, []
-    per_step = len(self._side.envs)
+    per_step = len(self._side.substrates)
     while steps + per_step <= num_steps:
       rows.extend(self._loop.step())
       steps += per_step

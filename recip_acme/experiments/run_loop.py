@@ -122,9 +122,9 @@ def run_experiment(config: ExperimentConfig, book: RunBook, max_seconds: Optiona
   """
   agent = book.agent
   learner = agent.learner
-  loop = environment_loop.ActingLoop(agent.envs, agent.actor, config, book.reciprocal_weight,
+  loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, book.reciprocal_weight,
                     learner.policy_learning_enabled)
-  num_envs = len(agent.envs)
+  num_envs = len(agent.substrates)
   while book.env_steps < config.num_steps:
     if book.out_of_time(max_seconds):
       break

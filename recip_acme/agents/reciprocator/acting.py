@@ -17,7 +17,7 @@ Reverb -> adapter (dataset transform) -> learner.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
 
 import numpy as np
 import sonnet as snt
@@ -189,6 +189,12 @@ class JointActor:
     self.record_policy_data = influence is None
     self._last: Optional[Dict[str, Any]] = None
     self._reward_factor = 1.0
+    # With defer_writes, observe and observe_first queue their writes (in order) until
+    # flush_writes: the acting loop runs them while a child process steps the
+    # substrates (substrates/stepping.py). Everything the next select_actions reads is
+    # still updated at once; a queued write holds the values it needs.
+    self.defer_writes = False
+    self._pending_writes: List[Callable[[], None]] = []
     # autograph=False: the Python control flow here is over static structure only.
     # jit_compile: XLA fuses the many tiny ops of one step; per-op dispatch, not
     # arithmetic, is what an actor step costs on a CPU.
@@ -280,9 +286,22 @@ class JointActor:
     if self._writers is not None:
       rows = self._balance_rows(self._rec_vars).numpy() if self._balance_observation else None
       last_step = self._last_step_rows(np.zeros(self._previous_actions.shape, np.float32))
-      self._writers[e].first(self._player_observations(timestep, e, rows, last_step),
-                             timestep.state, self._time_left(np.array([timestep.step]))[0],
-                             record_policy=self._recording[e])
+      writer, record = self._writers[e], bool(self._recording[e])
+      self._write(lambda: writer.first(
+          self._player_observations(timestep, e, rows, last_step), timestep.state,
+          self._time_left(np.array([timestep.step]))[0], record_policy=record))
+
+  def _write(self, write: Callable[[], None]) -> None:
+    if self.defer_writes:
+      self._pending_writes.append(write)
+    else:
+      write()
+
+  def flush_writes(self) -> None:
+    """Runs the queued writes, oldest first (a no-op unless defer_writes)."""
+    pending, self._pending_writes = self._pending_writes, []
+    for write in pending:
+      write()
 
   def select_actions(self, timesteps: Sequence[Any]) -> np.ndarray:
     """One joint action [E, N] for the E environments' current timesteps."""
@@ -311,8 +330,10 @@ class JointActor:
     return self._seed
 
   def close(self) -> None:
-    """Releases the writers while the Reverb server is still up (a writer flushes
-    when it is released; with the server gone that waits for a timeout)."""
+    """Runs the queued writes, then releases the writers while the Reverb server is
+    still up (a writer flushes when it is released; with the server gone that waits
+    for a timeout)."""
+    self.flush_writes()
     for writer in self._writers or []:
       writer.close()
     self._writers = None
@@ -340,13 +361,28 @@ class JointActor:
     if self._writers is None:
       return ended
     rewards = np.stack([ts.rewards for ts in next_timesteps])   # [E, N]
+    # What depends on state the next step changes is computed now; the rest (tensor
+    # reads, slicing, the appends) when the write runs.
+    next_last_step = self._last_step_rows(rewards)
+    next_time_left = self._time_left(np.array([ts.step for ts in next_timesteps]))
+    last = self._last
+    shaped = reciprocal_reward if self._influence is not None else None
+    self._write(lambda: self._write_step(last, actions, next_timesteps, rewards, shaped,
+                                         next_last_step, next_time_left))
+    return ended
+
+  def _write_step(self, last: Dict[str, Any], actions: np.ndarray,
+                  next_timesteps: Sequence[Any], rewards: np.ndarray,
+                  reciprocal_reward: Optional[np.ndarray], next_last_step: np.ndarray,
+                  next_time_left: np.ndarray) -> None:
+    """Appends one joint step to every copy's writer (observe's write)."""
     shaping = collective_shaping(rewards) if self._collective_reward else None
-    partner = (self._last["partner_influence"].numpy() if "partner_influence" in self._last
+    partner = (last["partner_influence"].numpy() if "partner_influence" in last
                else None)                                       # [E, N], once per step.
     # Per group, the extras' leaves [E*G, ...] in tree.flatten order (the writer's).
     flat_extras = []
     for g, group in enumerate(self._groups):
-      extras = tree.map_structure(lambda x: x.numpy(), self._last["extras"][g])
+      extras = tree.map_structure(lambda x: x.numpy(), last["extras"][g])
       if self._influence is not None:
         extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
       if partner is not None:
@@ -354,9 +390,7 @@ class JointActor:
       if shaping is not None:
         extras[COLLECTIVE_SHAPING] = shaping[:, group.players].reshape(-1)
       flat_extras.append(tree.flatten(extras))
-    next_rows = self._last["next_balance"].numpy() if self._balance_observation else None
-    next_last_step = self._last_step_rows(rewards)
-    next_time_left = self._time_left(np.array([ts.step for ts in next_timesteps]))
+    next_rows = last["next_balance"].numpy() if self._balance_observation else None
     actions = actions.astype(np.int64)
     for e, ts in enumerate(next_timesteps):
       player_extras = [[leaf[slot] for leaf in flat_extras[g]]
@@ -364,4 +398,3 @@ class JointActor:
       self._writers[e].step(actions[e], ts.rewards, ts.discount, player_extras,
                             self._player_observations(ts, e, next_rows, next_last_step),
                             ts.last(), ts.state, next_time_left[e])
-    return ended
