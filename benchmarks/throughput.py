@@ -32,6 +32,7 @@
                                 [--memory_seconds 600]
                                 [--sections actor,profile,writes,learner,ray,memory]
                                 [--sections memory_recycle --recycle_steps 50000]
+                                [--sections substrate_memory --num_envs 8]
                                 [--sections training --train_seconds 120]
 """
 
@@ -321,6 +322,8 @@ def main() -> None:
     memory_section(args.memory_seconds)
   if "memory_recycle" in sections:
     memory_recycle_section(args.memory_seconds, args.recycle_steps)
+  if "substrate_memory" in sections:
+    substrate_memory_section(max(int(n) for n in args.num_envs.split(",")))
 
 
 def actor_section(env_counts, seconds) -> None:
@@ -464,6 +467,28 @@ def training_section(train_seconds, seconds) -> None:
     shown = "no steady state seen" if value is None else (
         f"{value:8.0f} env steps/s  ratio {value / raw:5.3f} (target 0.35)")
     print(f"coins     training, {name:19s} {shown}")
+
+
+def substrate_memory_section(num_envs: int, steps: int = 3000) -> None:
+  """Resident memory of a --substrate_process child with `num_envs` coins copies, after
+  its build and over `steps` joint steps of random actions."""
+  from substrates import stepping  # pylint: disable=import-outside-toplevel
+  print(f"== substrate_memory: resident MiB of the --substrate_process child "
+        f"(coins, {num_envs} copies, random actions)")
+  worker = stepping.SubstrateWorker("coins", melting_pot.AdapterConfig(), num_envs, seed=0,
+                                    preload=("recip_acme",))
+  try:
+    worker.reset_all()
+    rng = np.random.default_rng(0)
+    samples = {0: _rss_mib(worker.pid)}
+    for step in range(1, steps + 1):
+      worker.step_async(rng.integers(0, 7, size=(num_envs, 2)))
+      worker.step_wait()
+      if step in (steps // 6, steps):
+        samples[step] = _rss_mib(worker.pid)
+  finally:
+    worker.close()
+  print("  ".join(f"after {k} steps: {v:6.0f} MiB" for k, v in samples.items()))
 
 
 def memory_section(seconds) -> None:
