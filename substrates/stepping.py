@@ -2,19 +2,21 @@
 
 Why a child process: the substrate (Melting Pot's step and our adapter's conversion)
 is about 35-50 % of a joint actor's time and holds the GIL (dmlab2d does not release
-it: two threads stepping copies ran 0.7x as fast as one), while the other big part,
+it: two threads stepping copies ran 0.47x as fast as one,
+`benchmarks/substrate_threads.py`), while the other big part,
 the Reverb writes of the previous step, is Python and C++ on the actor's own thread.
 In a child process the copies step on the other core while the actor writes; the
 actor's loop (`recip_acme.experiments.environment_loop`) asks for the step
 (`step_async`), writes, then collects it (`step_wait`).
 
-Both kinds give the same timesteps for the same seed and actions: the child builds
-its copies with `melting_pot.seeded_copies` exactly as this process would, and an
-episode's end is answered by an immediate reset in both (tests/test_stepping.py).
+Both kinds build their copies with `melting_pot.seeded_copies` (the same maps for a
+seed) and answer an episode's end with an immediate reset (tests/test_stepping.py).
+Neither is bit-reproducible: two builds of Melting Pot copies with one seed can differ
+in their first observations, in one process as across two.
 
-This module imports Melting Pot only inside functions: a spawned child imports it
-(to find its entry point) before it can import the modules that make Melting Pot's
-own imports work (``preload``: the caller's stack set-up, e.g. Acme's on Python 3.11).
+This module imports Melting Pot only inside functions: the child imports this module
+(its entry point) before it can import the modules that make Melting Pot's own imports
+work (``preload``: the caller's stack set-up, e.g. Acme's on Python 3.11).
 """
 
 from __future__ import annotations
