@@ -40,17 +40,9 @@ if TYPE_CHECKING:
 StepOutcome = Tuple["melting_pot.JointTimeStep", Optional["melting_pot.JointTimeStep"]]
 
 
-def _step_copies(envs: Sequence["melting_pot.MeltingPotSubstrate"],
-                 actions: np.ndarray) -> List[StepOutcome]:
-  outcomes = []
-  for env, action in zip(envs, actions):
-    timestep = env.step(action)
-    outcomes.append((timestep, env.reset() if timestep.last() else None))
-  return outcomes
-
-
 class LocalSubstrates:
-  """The copies stepped in this process, when `step_wait` is called."""
+  """The copies stepped in this process, when `step_wait` is called (the child of a
+  SubstrateWorker steps its copies with one of these too)."""
 
   def __init__(self, envs: Sequence["melting_pot.MeltingPotSubstrate"]):
     self.envs = list(envs)
@@ -67,7 +59,11 @@ class LocalSubstrates:
 
   def step_wait(self) -> List[StepOutcome]:
     actions, self._actions = self._actions, None
-    return _step_copies(self.envs, actions)
+    outcomes = []
+    for env, action in zip(self.envs, actions):
+      timestep = env.step(action)
+      outcomes.append((timestep, env.reset() if timestep.last() else None))
+    return outcomes
 
   def close(self) -> None:
     """The copies belong to the agent that built them (Agent.close closes them)."""
@@ -82,7 +78,8 @@ def _serve(connection) -> None:
     for module in preload:
       importlib.import_module(module)
     from substrates import melting_pot  # pylint: disable=g-import-not-at-top,redefined-outer-name
-    envs = melting_pot.seeded_copies(name, melting_pot.AdapterConfig(**config), count, seed)
+    copies = LocalSubstrates(
+        melting_pot.seeded_copies(name, melting_pot.AdapterConfig(**config), count, seed))
   except EOFError:
     return
   except Exception as e:  # pylint: disable=broad-except
@@ -99,14 +96,15 @@ def _serve(connection) -> None:
         break
       try:
         if message[0] == "reset":
-          reply = [env.reset() for env in envs]
+          reply = copies.reset_all()
         else:
-          reply = _step_copies(envs, message[1])
+          copies.step_async(message[1])
+          reply = copies.step_wait()
         connection.send(("ok", reply))
       except Exception:  # pylint: disable=broad-except
         connection.send(("error", traceback.format_exc(limit=3)))
   finally:
-    for env in envs:
+    for env in copies.envs:
       env.close()
 
 
