@@ -81,18 +81,6 @@ def _start(config):
   return agent, timesteps
 
 
-def _step(agent, timesteps):
-  """One joint step of every environment, restarting those whose episode ended."""
-  actions = agent.actor.select_actions(timesteps)
-  nxt = [env.step(a) for env, a in zip(agent.envs, actions)]
-  agent.actor.observe(actions, nxt)
-  for e, ts in enumerate(nxt):
-    if ts.last():
-      nxt[e] = agent.envs[e].reset()
-      agent.actor.observe_first(e, nxt[e])
-  return nxt
-
-
 @functools.lru_cache(maxsize=None)   # Sections share measurements.
 def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float,
                substrate_process: bool = False) -> float:
@@ -121,11 +109,14 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
   """IMPALA updates/s on coins; the table is filled first, so only learning is timed."""
   config = experiments.default_config("coins", agent_kind)
   config.reciprocator.num_envs = 4
-  agent, timesteps = _start(config)
+  agent = experiments.build_agent(config)
+  loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
+                                     lambda: True)
   learner = agent.learner.learners[0]
   batch, seq = config.impala.batch_size, config.impala.sequence_length
   for _ in range(40 * batch * seq // len(agent.envs) + seq):
-    timesteps = _step(agent, timesteps)
+    loop.step()
+  agent.actor.flush_writes()
   learner.step()  # Warm-up: tracing.
   updates, start = 0, time.perf_counter()
   while time.perf_counter() - start < seconds and updates < 38:
@@ -137,51 +128,43 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
 
 
 def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> dict:
-  """Seconds per environment step spent in each part of the actor's loop.
+  """Seconds per environment step spent in each part of the run's acting loop
+  (`ActingLoop`, the loop `actor_rate` times, episode rows included).
 
-  Parts: the substrate (Melting Pot's step and our adapter's conversion), the TF step
-  (select_actions: one XLA call for every player slot, VoI and r_rec), the writes
-  (the joint writers' appends and items), and the Python bookkeeping (the rest of
-  observe and of the loop). The writes are timed by wrapping the writers' methods
-  for this measurement only.
+  Parts: the substrate (Melting Pot's step and resets, and our adapter's conversion),
+  the TF step (select_actions: one XLA call for every player slot, VoI and r_rec),
+  the writes (the joint writers' appends and items), and the Python bookkeeping (the
+  rest of observe and of the loop). Each part is timed by wrapping its methods on this
+  agent's objects, for this measurement only.
   """
   config = experiments.default_config(substrate, agent_kind)
   config.reciprocator.num_envs = num_envs
-  agent, timesteps = _start(config)
+  agent = experiments.build_agent(config)
+  loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
+                                     lambda: True)
   parts = dict(substrate=0.0, tf_step=0.0, writes=0.0, bookkeeping=0.0)
 
-  def timed(method):
+  def timed(part, method):
     def wrapper(*args, **kwargs):
       start = time.perf_counter()
       try:
         return method(*args, **kwargs)
       finally:
-        parts["writes"] += time.perf_counter() - start
+        parts[part] += time.perf_counter() - start
     return wrapper
 
   for writer in agent.actor._writers:  # pylint: disable=protected-access
-    writer.step, writer.first = timed(writer.step), timed(writer.first)
+    writer.step, writer.first = timed("writes", writer.step), timed("writes", writer.first)
+  agent.actor.select_actions = timed("tf_step", agent.actor.select_actions)
+  for name in ("step_async", "step_wait"):
+    setattr(loop.substrates, name, timed("substrate", getattr(loop.substrates, name)))
   for _ in range(20):  # Warm-up: tracing.
-    timesteps = _step(agent, timesteps)
+    loop.step()
   for key in parts:
     parts[key] = 0.0
   steps, begin = 0, time.perf_counter()
   while time.perf_counter() - begin < seconds:
-    t0 = time.perf_counter()
-    actions = agent.actor.select_actions(timesteps)
-    t1 = time.perf_counter()
-    nxt = [env.step(a) for env, a in zip(agent.envs, actions)]
-    t2 = time.perf_counter()
-    agent.actor.observe(actions, nxt)
-    for e, ts in enumerate(nxt):
-      if ts.last():
-        t3 = time.perf_counter()
-        nxt[e] = agent.envs[e].reset()
-        parts["substrate"] += time.perf_counter() - t3
-        agent.actor.observe_first(e, nxt[e])
-    timesteps = nxt
-    parts["tf_step"] += t1 - t0
-    parts["substrate"] += t2 - t1
+    loop.step()
     steps += num_envs
   total = time.perf_counter() - begin
   parts["bookkeeping"] = total - parts["tf_step"] - parts["substrate"] - parts["writes"]

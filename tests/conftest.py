@@ -30,6 +30,15 @@ def ray_processes(marker: str):
   return found
 
 
+def process_alive(pid: int) -> bool:
+  """Whether `pid` is a live process; a zombie (exited, not yet reaped) is not."""
+  import psutil  # pylint: disable=g-import-not-at-top
+  try:
+    return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+  except psutil.NoSuchProcess:
+    return False
+
+
 @pytest.fixture
 def ray_tmpdir(monkeypatch):
   """A Ray temp dir of this test's own (short: Ray's socket paths), Ray's environment

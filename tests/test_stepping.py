@@ -28,6 +28,7 @@ from recip_acme import experiments
 from recip_acme.experiments import environment_loop
 from substrates import melting_pot
 from substrates import stepping
+from tests.conftest import process_alive
 from tests.test_training import _small
 
 _SHORT = melting_pot.AdapterConfig(episode_step_limit=12)
@@ -250,17 +251,9 @@ def test_the_child_exits_when_its_parent_is_killed(tmp_path):
     os.kill(parent.pid, signal.SIGKILL)
     parent.wait(timeout=30)
     deadline = time.time() + 30
-    while time.time() < deadline and _alive(child):
+    while time.time() < deadline and process_alive(child):
       time.sleep(0.2)
-    assert not _alive(child), f"substrate worker {child} outlived its killed parent"
+    assert not process_alive(child), f"substrate worker {child} outlived its killed parent"
   finally:
     if parent.poll() is None:
       parent.kill()
-
-
-def _alive(pid: int) -> bool:
-  try:
-    with open(f"/proc/{pid}/stat") as f:
-      return f.read().split(")")[-1].split()[0] != "Z"   # A zombie has exited.
-  except FileNotFoundError:
-    return False
