@@ -49,6 +49,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 import numpy as np  # noqa: E402
+import tree  # noqa: E402
 
 import recip_acme  # noqa: E402,F401
 from recip_acme.experiments import environment_loop  # noqa: E402
@@ -69,16 +70,6 @@ def raw_rate(substrate: str, seconds: float) -> float:
       env.raw_reset()
   env.close()
   return steps / (time.perf_counter() - start)
-
-
-def _start(config):
-  """An agent whose actor records policy data, and its first timesteps."""
-  agent = experiments.build_agent(config)
-  agent.actor.record_policy_data = True
-  timesteps = [env.reset() for env in agent.envs]
-  for e, ts in enumerate(timesteps):
-    agent.actor.observe_first(e, ts)
-  return agent, timesteps
 
 
 @functools.lru_cache(maxsize=None)   # Sections share measurements.
@@ -342,17 +333,24 @@ def profile_section(seconds, num_envs: int = 8) -> None:
     print(f"{substrate:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
 
 
+def _writer_server():
+  """An in-process Reverb server whose tables never block an insert (no items are
+  sampled here), and a client."""
+  import reverb  # pylint: disable=import-outside-toplevel
+  tables = [reverb.Table(name=name, sampler=reverb.selectors.Uniform(),
+                         remover=reverb.selectors.Fifo(), max_size=10,
+                         rate_limiter=reverb.rate_limiters.MinSize(1))
+            for name in ("t", "p0", "p1", "joint")]
+  server = reverb.Server(tables, port=None)
+  return server, reverb.Client(f"localhost:{server.port}")
+
+
 def append_cost(rows: Sequence[tuple], seconds: float, episode_steps: int = 500) -> float:
   """Seconds per step of Reverb trajectory-writer appends, one per row of `rows` (all
   but the last as partial steps; episodes of `episode_steps`; no items: the appends
   alone), on an in-process server."""
-  import reverb  # pylint: disable=import-outside-toplevel
-  table = reverb.Table(name="t", sampler=reverb.selectors.Uniform(),
-                       remover=reverb.selectors.Fifo(), max_size=10,
-                       rate_limiter=reverb.rate_limiters.MinSize(1))
-  server = reverb.Server([table], port=None)
+  server, client = _writer_server()
   try:
-    client = reverb.Client(f"localhost:{server.port}")
     writer = client.trajectory_writer(num_keep_alive_refs=21)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -369,35 +367,69 @@ def append_cost(rows: Sequence[tuple], seconds: float, episode_steps: int = 500)
   return cost
 
 
+def joint_writer_cost(template, layout, seconds: float, episode_steps: int = 500) -> float:
+  """Seconds per step of `writing.JointTrajectoryWriter.step` (the actor's whole write:
+  its NumPy rows, every player's items and each episode's joint item), with the
+  columns of `template` (a coins actor's writer), on an in-process server."""
+  from recip_acme.agents.reciprocator import writing  # pylint: disable=import-outside-toplevel
+  zeros = template.zero_step
+  columns = template._players  # pylint: disable=protected-access
+  observations = [tree.map_structure(lambda c: zeros[c], p.observation) for p in columns]
+  extras = [tree.map_structure(lambda c: zeros[c], p.extras) for p in columns]
+  flat_extras = [tree.flatten(e) for e in extras]
+  state = np.zeros(template._state_zeros.shape, np.float32)  # pylint: disable=protected-access
+  actions, rewards = np.zeros(len(columns), np.int64), np.zeros(len(columns), np.float32)
+  server, client = _writer_server()
+  try:
+    writer = writing.JointTrajectoryWriter(
+        client, [f"p{i}" for i in range(len(columns))], layout, observations, extras,
+        joint_table="joint", state_size=state.size, max_episode_steps=episode_steps)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+      writer.first(observations, state, 1.0, record_policy=True)
+      for t in range(episode_steps):
+        writer.step(actions, rewards, 1.0, flat_extras, observations,
+                    t == episode_steps - 1, state, 1.0)
+      steps += episode_steps
+    cost = (time.perf_counter() - start) / steps
+    writer.close()
+  finally:
+    server.stop()
+  return cost
+
+
 def writes_section(seconds) -> None:
-  """The append cost per column, on one row of the coins joint writer's columns."""
-  print("== writes: one Reverb trajectory-writer append, microseconds (coins, reciprocator)")
+  """What the coins actor's writes cost per environment copy and step: Reverb's append
+  cost per column, and the joint writer against one append of its columns per step."""
+  print("== writes: Reverb trajectory-writer appends and the joint writer, microseconds "
+        "(coins, reciprocator)")
   config = experiments.default_config("coins", "reciprocator")
   config.reciprocator.num_envs = 1
-  agent, _ = _start(config)
-  writer = agent.actor._writers[0]  # pylint: disable=protected-access
-  row = writer.zero_step
-  # Acme's adders' two appends per step: the observations as a partial step, then the rest.
-  observed = set(writer.observation_columns)
-  partial = tuple(z if i in observed else None for i, z in enumerate(row))
-  rest = tuple(None if i in observed else z for i, z in enumerate(row))
+  agent = experiments.build_agent(config)
+  template = agent.actor._writers[0]  # pylint: disable=protected-access
+  layout = template._layout  # pylint: disable=protected-access
+  row = template.zero_step
   agent.close()
   # Alternating rounds, medians of each setting and of the per-round ratio: this VM's
   # speed drifts within seconds.
-  cases = {"one": [row[:1]], "full": [row], "split": [partial, rest]}
+  cases = {"one": lambda s: append_cost([row[:1]], s), "full": lambda s: append_cost([row], s),
+           "joint": lambda s: joint_writer_cost(template, layout, s)}
   rounds = {name: [] for name in cases}
   for _ in range(9):
-    for name, rows in cases.items():
-      rounds[name].append(append_cost(rows, seconds / 27))
-  one, full, split = (float(np.median(rounds[name])) for name in ("one", "full", "split"))
-  split_ratio = float(np.median(np.divide(rounds["split"], rounds["full"])))
+    for name, cost in cases.items():
+      rounds[name].append(cost(seconds / 27))
+  one, full, joint = (float(np.median(rounds[name])) for name in ("one", "full", "joint"))
+  ratio = float(np.median(np.divide(rounds["full"], rounds["joint"])))
   print("(medians of 9 alternating rounds)")
   print(f"1 column, one append:                   {1e6 * one:7.1f} us per step")
   print(f"{len(row)} columns: {1e6 * full / len(row):5.1f} us per column, "
         f"{full / one:5.1f}x one column")
-  print(f"{len(row)} columns, one append (the joint writer's): {1e6 * full:7.1f} us per step")
-  print(f"{len(row)} columns, two appends (Acme's adders' partial step, then the rest): "
-        f"{1e6 * split:7.1f} us per step ({split_ratio:4.2f}x one append, median per round)")
+  print(f"{len(row)} columns (the players' fields), one append per step, no items (the "
+        f"writer until 2026-12-06 appended these and 2 more per step, and cut items from "
+        f"them): {1e6 * full:7.1f} us per step")
+  print(f"the joint writer (NumPy rows; one append per item of whole sequences; items and "
+        f"joint item included): {1e6 * joint:7.1f} us per step "
+        f"(one append per step takes {ratio:4.1f}x as long, median per round)")
 
 
 def learner_section(seconds) -> None:

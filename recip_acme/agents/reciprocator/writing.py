@@ -3,23 +3,24 @@
 Why: with Acme's adders, an environment step of E copies and N players made 2*E*N
 Python ``append`` calls, each with its own tree flattening, writer and per-slot
 slicing of the extras; that was about half of the actor's time (README, Throughput).
-Here each copy appends the joint step once, as one flat tuple of columns with a
-column per player and field: the observations are held until the actions, rewards
-and extras that complete their step arrive (Acme's adders' two appends per step, a
-partial one and the one that completes it, cost 1.6x one append of the same columns:
-`benchmarks/throughput.py --sections writes`); the start-of-episode flag and the
-discount, the same for every player, are one column each, since an append costs per
-column. Items are then cut per player from the
-same history, exactly as Acme's ``SequenceAdder`` cuts them (same length, period and
-zero padding at an episode's end, pinned step for step by tests/test_writing.py), so
-the wrapped learner samples what it always sampled. The influence learner's joint
-experience is one more item per finished episode over the same columns (the players'
-action and reward columns, and two joint ones: the estimators' state and time left),
-so nothing of an episode is written twice.
+A Reverb append costs per column (~9 us each on coins, 18 columns a step:
+`benchmarks/throughput.py --sections writes`), whatever the column holds. So this
+writer appends nothing per step: it keeps the episode's completed steps in NumPy
+(the last sequence's worth of every player's fields, and the whole episode's states,
+actions, rewards and time left), and when an item is due it appends one row whose
+cells are whole sequences, ``[T, ...]`` per field, and points each item at that row's
+cell (a squeezed one-row reference). The learner samples exactly the ``[T, ...]``
+sequences Acme's ``SequenceAdder`` would have written: same length, period and zero
+padding at an episode's end, pinned step for step by tests/test_writing.py. The
+influence learner's joint experience is one more row per finished episode (the
+estimators' state, time left, and every player's actions and rewards), the only place
+an episode's states are written. The price is that overlapping sequences (R2D2's;
+IMPALA's do not overlap) are stored once per item rather than shared.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Any, List, Optional, Sequence
 
@@ -41,13 +42,13 @@ class PlayerColumns:
   reward: int
   discount: int           # DISCOUNT_COLUMN, shared by all players.
   extras: Any          # Structure of the extras, leaves are column indices.
-  # The same, flat (the appends run every step, so no tree walks there).
+  # The same, flat (the rows are filled every step, so no tree walks there).
   observation_columns: List[int]
   extras_columns: List[int]
   single_array_observation: bool   # The observation is one array (not a structure).
 
 
-# One column each for all players (the same value for each; an append costs per column).
+# One column each for all players (the same value for each).
 START_COLUMN, DISCOUNT_COLUMN = 0, 1
 
 
@@ -95,29 +96,21 @@ class JointTrajectoryWriter:
                action_dtype: Any = np.int64, joint_table: Optional[str] = None,
                state_size: int = 0, max_episode_steps: int = 5000,
                max_in_flight_items: int = 2):
+    self._client = client
     self._tables = list(player_tables)
     self._layout = layout
     self._num_players = len(self._tables)
-    self._players, self._state_col, self._time_col, self._width = _column_layout(
+    # The player columns are 0 .. state column - 1; a row of sequences fills them all.
+    self._players, self._num_columns, _, _ = _column_layout(
         observation_examples, extras_examples)
     self._joint_table = joint_table
+    self._action_dtype = action_dtype
     self._max_episode_steps = max_episode_steps
     self._max_in_flight = max_in_flight_items * self._num_players
-    # The joint item spans a whole episode, so the columns it reads keep that many
-    # refs; the rest keep one sequence's worth. (The writer's own setting must be the
-    # longest: it also sizes the Python-side history of every column.)
-    short_refs = layout.sequence_length + 1
-    long_refs = max(max_episode_steps + 2, short_refs) if joint_table is not None else short_refs
-    self._writer = client.trajectory_writer(num_keep_alive_refs=long_refs)
-    if long_refs > short_refs:
-      short_columns = {START_COLUMN, DISCOUNT_COLUMN}
-      for p in self._players:
-        short_columns.update(p.observation_columns + p.extras_columns)
-      for column in sorted(short_columns):
-        self._writer.configure((column,), num_keep_alive_refs=short_refs,
-                               max_chunk_length=None)
+    # Every item points at the newest row only.
+    self._writer = client.trajectory_writer(num_keep_alive_refs=1)
     # Zeros of every column: Acme's dummy step after the last one, and its padding.
-    self._zeros: List[Any] = [None] * self._width
+    self._zeros: List[Any] = [None] * self._num_columns
     for p, observation, extras in zip(self._players, observation_examples, extras_examples):
       for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
         self._zeros[col] = np.zeros_like(leaf)
@@ -127,48 +120,49 @@ class JointTrajectoryWriter:
       self._zeros[p.reward] = np.float32(0)
     self._zeros[START_COLUMN] = np.bool_(False)
     self._zeros[DISCOUNT_COLUMN] = np.float32(0)
-    self._zeros[self._state_col] = np.zeros(state_size, np.float32)
-    self._zeros[self._time_col] = np.float32(0)
+    self._state_zeros = np.zeros(state_size, np.float32)
     self._record_policy = False
     self._open = False
-    # The observation columns of the step in progress (set by `first` and `step`,
-    # written with the step's outcome).
+    # The episode so far, in NumPy: the newest sequence's worth of completed steps
+    # (rows of player columns), how many steps Acme's adder would have appended, and
+    # per transition what the joint item needs.
+    self._steps: collections.deque = collections.deque(maxlen=layout.sequence_length)
+    self._episode_steps = 0
+    self._states: List[np.ndarray] = []
+    self._times: List[np.float32] = []
+    self._actions: List[np.ndarray] = []
+    self._rewards: List[np.ndarray] = []
+    # The step in progress: its observation columns (written with its outcome), and
+    # the estimators' state and time left that belong to its observations.
     self._pending: List[Any] = []
+    self._pending_state = self._state_zeros
+    self._pending_time = np.float32(0)
 
   @property
   def zero_step(self) -> tuple:
     """One joint step of zeros, a column each (its padding; benchmarks time it)."""
     return tuple(self._zeros)
 
-  @property
-  def observation_columns(self) -> List[int]:
-    """The columns a step's observations set (the rest come with its outcome)."""
-    columns = [self._state_col, self._time_col, START_COLUMN]
-    for p in self._players:
-      columns += p.observation_columns
-    return sorted(columns)
-
-  # -- Appends. -------------------------------------------------------------------
+  # -- Steps, kept in NumPy. --------------------------------------------------------
 
   def _hold_observations(self, observations: Sequence[Any], first: bool,
                          state: np.ndarray, time_left: float) -> None:
     """Starts the next step's row: its observation columns, the rest None."""
-    row: List[Any] = [None] * self._width
-    start = np.bool_(first)
+    row: List[Any] = [None] * self._num_columns
     for p, observation in zip(self._players, observations):
       if p.single_array_observation:
         row[p.observation_columns[0]] = observation
       else:
         for col, leaf in zip(p.observation_columns, tree.flatten(observation)):
           row[col] = leaf
-    row[START_COLUMN] = start
-    row[self._state_col] = np.asarray(state, np.float32)
-    row[self._time_col] = np.float32(time_left)
+    row[START_COLUMN] = np.bool_(first)
     self._pending = row
+    self._pending_state = np.asarray(state, np.float32)
+    self._pending_time = np.float32(time_left)
 
   def _complete(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
                 extras: Sequence[Sequence[Any]]) -> None:
-    """Appends the held observations with the outcome of their step."""
+    """Completes the held observations' step with its outcome."""
     row = self._pending
     row[DISCOUNT_COLUMN] = np.float32(discount)
     for p, action, reward, flat_extras in zip(self._players, actions, rewards, extras):
@@ -176,13 +170,21 @@ class JointTrajectoryWriter:
       row[p.reward] = np.float32(reward)
       for col, leaf in zip(p.extras_columns, flat_extras):
         row[col] = leaf
-    self._writer.append(tuple(row))
+    self._add_row(row)
+    if self._joint_table is not None:
+      self._states.append(self._pending_state)
+      self._times.append(self._pending_time)
+      self._actions.append(np.asarray(actions, self._action_dtype))
+      self._rewards.append(np.asarray(rewards, np.float32))
+
+  def _add_row(self, row: List[Any]) -> None:
+    self._steps.append(row)
+    self._episode_steps += 1
 
   def first(self, observations: Sequence[Any], state: np.ndarray, time_left: float,
             record_policy: bool) -> None:
     """An episode begins: each player's first observation (Acme's add_first)."""
-    if self._open:
-      self._writer.end_episode(clear_buffers=True)
+    self._clear_episode()
     self._record_policy = record_policy
     self._open = True
     self._hold_observations(observations, True, state, time_left)
@@ -200,59 +202,78 @@ class JointTrajectoryWriter:
     if last:
       self._end_episode()
 
-  # -- Items. ---------------------------------------------------------------------
+  def _clear_episode(self) -> None:
+    self._steps.clear()
+    self._episode_steps = 0
+    self._states, self._times, self._actions, self._rewards = [], [], [], []
 
-  def _player_trajectory(self, history, p: PlayerColumns, rows: slice):
-    column = lambda col: history[col][rows]   # noqa: E731
-    return adders_base.Trajectory(
-        observation=tree.map_structure(column, p.observation),
-        action=column(p.action), reward=column(p.reward), discount=column(p.discount),
-        start_of_episode=column(p.start_of_episode),
-        extras=tree.map_structure(column, p.extras))
+  # -- Items: one append of whole sequences each. -------------------------------------
 
   def _maybe_create_items(self, force: bool = False) -> None:
     """Acme SequenceAdder._maybe_create_item, for every player (always the layout's full
     sequence length: the end of an episode is zero-padded up to it)."""
-    steps, length, period = (self._writer.episode_steps, self._layout.sequence_length,
+    steps, length, period = (self._episode_steps, self._layout.sequence_length,
                              self._layout.period)
     first_write = steps == length
     period_reached = steps > length and (steps - length) % period == 0
     if not (first_write or period_reached or force):
       return
-    rows = slice(-length, None)   # Every appended step is complete.
-    history = self._writer.history
+    rows = self._steps    # The newest `length` steps, all complete.
+    self._writer.append(tuple(np.stack([row[col] for row in rows])
+                              for col in range(self._num_columns)))
+    newest = self._writer.history
+    cell = lambda col: newest[col][-1]   # noqa: E731  (squeezed: [T, ...])
     for p, table in zip(self._players, self._tables):
-      self._writer.create_item(table, 1.0, self._player_trajectory(history, p, rows))
+      self._writer.create_item(table, 1.0, adders_base.Trajectory(
+          observation=tree.map_structure(cell, p.observation),
+          action=cell(p.action), reward=cell(p.reward), discount=cell(p.discount),
+          start_of_episode=cell(p.start_of_episode),
+          extras=tree.map_structure(cell, p.extras)))
     self._writer.flush(self._max_in_flight)
+
+  def _write_joint_item(self) -> None:
+    """The episode's transitions for the influence learner. A writer of its own: a
+    Reverb column keeps the shape of its first append, and episodes differ in length."""
+    episode_length = len(self._states)
+    if episode_length > self._max_episode_steps:
+      raise ValueError(f"an episode of {episode_length} steps is longer than the writer's "
+                       f"max_episode_steps={self._max_episode_steps}")
+    actions, rewards = np.stack(self._actions), np.stack(self._rewards)
+    n = self._num_players
+    writer = self._client.trajectory_writer(num_keep_alive_refs=1)
+    try:
+      writer.append((np.stack(self._states), np.asarray(self._times, np.float32))
+                    + tuple(actions[:, i] for i in range(n)) + tuple(rewards[:, i] for i in range(n)))
+      cell = lambda col: writer.history[col][-1]   # noqa: E731
+      writer.create_item(self._joint_table, 1.0, {
+          "state": cell(0), "time_left": cell(1),
+          "actions": tuple(cell(2 + i) for i in range(n)),
+          "rewards": tuple(cell(2 + n + i) for i in range(n))})
+      writer.flush()
+    finally:
+      writer.close()
 
   def _end_episode(self) -> None:
     """Acme's end of episode (dummy step, zero padding, last item), then the joint item."""
     # Acme's dummy step after the last one: the last observations, zeros elsewhere.
-    self._writer.append(tuple(zero if held is None else held
-                              for held, zero in zip(self._pending, self._zeros)))
-    episode_length = self._writer.episode_steps - 1    # Transitions; the dummy step is extra.
+    self._add_row([zero if held is None else held
+                   for held, zero in zip(self._pending, self._zeros)])
     if self._joint_table is not None:
-      if episode_length > self._max_episode_steps:
-        raise ValueError(f"an episode of {episode_length} steps is longer than the writer's "
-                         f"max_episode_steps={self._max_episode_steps}")
-      history = self._writer.history
-      rows = slice(-episode_length - 1, -1)
-      self._writer.create_item(self._joint_table, 1.0, {
-          "state": history[self._state_col][rows],
-          "actions": tuple(history[p.action][rows] for p in self._players),
-          "rewards": tuple(history[p.reward][rows] for p in self._players),
-          "time_left": history[self._time_col][rows]})
+      self._write_joint_item()
     if self._record_policy:
       length, period = self._layout.sequence_length, self._layout.period
-      delta = length - self._writer.episode_steps
+      delta = length - self._episode_steps
       if delta < 0:
         delta = (period + delta) % period
       for _ in range(delta):
-        self._writer.append(tuple(self._zeros))
+        self._add_row(list(self._zeros))
       self._maybe_create_items(force=True)
     self._writer.end_episode(clear_buffers=True)
+    self._clear_episode()
     self._open = False
 
   def close(self) -> None:
-    """Flushes what is pending and releases the writer (before the server stops)."""
+    """Writes the items still in flight and releases the writer (before the server
+    stops; Reverb's close alone drops what is not yet flushed)."""
+    self._writer.flush()
     self._writer.close()
