@@ -46,7 +46,7 @@ def _make_call(part: str):
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from recip_acme import experiments  # pylint: disable=g-import-not-at-top
   from substrates import melting_pot  # pylint: disable=g-import-not-at-top
-  import throughput  # pylint: disable=g-import-not-at-top
+  from recip_acme.experiments import environment_loop  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   if part in ("tf_function", "tf_read"):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -67,7 +67,7 @@ def _make_call(part: str):
     from recip_acme.agents.reciprocator import writing  # pylint: disable=g-import-not-at-top
     for method in ("first", "step", "close"):
       setattr(writing.JointTrajectoryWriter, method, lambda self, *a, **k: None)
-  agent, timesteps = throughput._start(config)  # pylint: disable=protected-access
+  agent = experiments.build_agent(config)
   if part == "network":
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     network = agent.networks.groups[0].network
@@ -76,12 +76,18 @@ def _make_call(part: str):
     forward = tf.function(network, autograph=False)
     return lambda: forward(observation, state)
   if part == "policy":
+    timesteps = agent.substrates.reset_all()
+    for e, timestep in enumerate(timesteps):
+      agent.actor.observe_first(e, timestep)
     return lambda: agent.actor.select_actions(timesteps)
   tables = [t.name for t in agent.builder.make_replay_tables(networks=agent.networks)]
-  box = {"timesteps": timesteps, "steps": 0}
+  # The run's own acting loop (episode rows included), as throughput.actor_rate runs it.
+  loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
+                                     lambda: True)
+  box = {"steps": 0}
 
   def step():
-    box["timesteps"] = throughput._step(agent, box["timesteps"])  # pylint: disable=protected-access
+    loop.step()
     box["steps"] += 1
     if box["steps"] % 100 == 0:
       for table in tables:
