@@ -24,7 +24,7 @@
    XLA and without, called in turn in one process (medians of 6 rounds;
    BatchedConfig.jit_compile_acting picks by batch size).
 
-  python benchmarks/paper_games.py [--batch 2048] [--episodes 4]
+  python benchmarks/paper_games.py [--batch 2048] [--episodes 4] [--experiments ipd_r_vs_nl,...]
 """
 
 import argparse
@@ -131,7 +131,21 @@ def main():
   parser = argparse.ArgumentParser()
   parser.add_argument("--batch", type=int, default=2048)
   parser.add_argument("--episodes", type=int, default=4)
+  parser.add_argument("--experiments", default=None,
+                      help="Comma-separated training rows to time (by experiment name, e.g. "
+                           "ipd_r_vs_nl); default: all.")
   args = parser.parse_args()
+  rows = (("ipd_r_vs_nl", None, False), ("coins_r_vs_r", "transition", False),
+          ("coins_r_vs_r", "returns", False), ("coins_nl_vs_nl", None, False),
+          ("coins_r_vs_r", "transition", True), ("coins_r_vs_nl", "transition", True),
+          ("coins_nl_vs_nl", None, True))
+  if args.experiments:
+    wanted = args.experiments.split(",")
+    unknown = sorted(set(wanted) - {row[0] for row in rows})
+    if unknown:
+      parser.error(f"--experiments: unknown {', '.join(unknown)}; allowed: "
+                   f"{', '.join(sorted({row[0] for row in rows}))}")
+    rows = tuple(row for row in rows if row[0] in wanted)
   print(f"== batched games, batch {args.batch}: env steps/s (games x steps per second)")
   games = {"ipd": paper_games.BatchedIPD(args.batch),
            "coins": paper_games.BatchedCoins(args.batch, num_players=2, seed=0)}
@@ -140,11 +154,7 @@ def main():
     print(f"{name:6s} raw game, random actions: {rate:12,.0f} env steps/s")
   print(f"== one 32-step training episode at batch {args.batch} "
         f"(mean of {args.episodes}, after warm-up)")
-  for experiment, estimator, paper_scale in (
-      ("ipd_r_vs_nl", None, False), ("coins_r_vs_r", "transition", False),
-      ("coins_r_vs_r", "returns", False), ("coins_nl_vs_nl", None, False),
-      ("coins_r_vs_r", "transition", True), ("coins_r_vs_nl", "transition", True),
-      ("coins_nl_vs_nl", None, True)):
+  for experiment, estimator, paper_scale in rows:
     seconds, rate, parts = in_fresh_process(training_rate, experiment, args.batch,
                                             args.episodes, estimator, paper_scale)
     game = experiment.split("_")[0]
