@@ -99,10 +99,13 @@ def run_part(part: str, seconds: float, warmup: float) -> None:
   """Runs in the child process: prints 'calls rss_start rss_end' after the warm-up."""
   call = _make_call(part)
   start = time.time()
+  call()   # At least one warm-up call (the first traces and compiles), however slow.
   while time.time() - start < warmup:
     call()
-  calls, first = 0, _rss_mib()
-  while time.time() - start < warmup + seconds:
+  # At least `min_calls` measured calls, so a slow machine never measures none.
+  calls, first, min_calls = 0, _rss_mib(), 10
+  measuring = time.time()
+  while time.time() - measuring < seconds or calls < min_calls:
     call()
     calls += 1
   print(f"RESULT {calls} {first:.1f} {_rss_mib():.1f}", flush=True)
