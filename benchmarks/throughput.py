@@ -333,14 +333,14 @@ def profile_section(seconds, num_envs: int = 8) -> None:
     print(f"{substrate:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
 
 
-def _writer_server():
-  """An in-process Reverb server whose tables never block an insert (no items are
-  sampled here), and a client."""
+def _writer_server(names: Sequence[str] = ("t",)):
+  """An in-process Reverb server with tables `names` that never block an insert (no
+  items are sampled here), and a client."""
   import reverb  # pylint: disable=import-outside-toplevel
   tables = [reverb.Table(name=name, sampler=reverb.selectors.Uniform(),
                          remover=reverb.selectors.Fifo(), max_size=10,
                          rate_limiter=reverb.rate_limiters.MinSize(1))
-            for name in ("t", "p0", "p1", "joint")]
+            for name in names]
   server = reverb.Server(tables, port=None)
   return server, reverb.Client(f"localhost:{server.port}")
 
@@ -379,10 +379,11 @@ def joint_writer_cost(template, layout, seconds: float, episode_steps: int = 500
   flat_extras = [tree.flatten(e) for e in extras]
   state = np.zeros(template._state_zeros.shape, np.float32)  # pylint: disable=protected-access
   actions, rewards = np.zeros(len(columns), np.int64), np.zeros(len(columns), np.float32)
-  server, client = _writer_server()
+  player_tables = [f"p{i}" for i in range(len(columns))]
+  server, client = _writer_server(player_tables + ["joint"])
   try:
     writer = writing.JointTrajectoryWriter(
-        client, [f"p{i}" for i in range(len(columns))], layout, observations, extras,
+        client, player_tables, layout, observations, extras,
         joint_table="joint", state_size=state.size, max_episode_steps=episode_steps)
     steps, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:

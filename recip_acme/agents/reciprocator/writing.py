@@ -53,8 +53,7 @@ START_COLUMN, DISCOUNT_COLUMN = 0, 1
 
 
 def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
-  """Column indices: START_COLUMN and DISCOUNT_COLUMN, per player its fields, then the
-  joint state and time left."""
+  """Column indices: START_COLUMN and DISCOUNT_COLUMN, then per player its fields."""
   players, k = [], DISCOUNT_COLUMN + 1
   for observation, player_extras in zip(observations, extras):
     obs_leaves, extras_leaves = len(tree.flatten(observation)), len(tree.flatten(player_extras))
@@ -67,7 +66,7 @@ def _column_layout(observations: Sequence[Any], extras: Sequence[Any]):
     players.append(PlayerColumns(
         obs, START_COLUMN, action, reward, DISCOUNT_COLUMN, ext, tree.flatten(obs),
         tree.flatten(ext), isinstance(observation, np.ndarray)))
-  return players, k, k + 1, k + 2    # players, state column, time-left column, width
+  return players, k    # players, number of columns
 
 
 def joint_experience_signature(state_size: int, action_dtype: Any,
@@ -100,8 +99,8 @@ class JointTrajectoryWriter:
     self._tables = list(player_tables)
     self._layout = layout
     self._num_players = len(self._tables)
-    # The player columns are 0 .. state column - 1; a row of sequences fills them all.
-    self._players, self._num_columns, _, _ = _column_layout(
+    # A row of sequences fills every column.
+    self._players, self._num_columns = _column_layout(
         observation_examples, extras_examples)
     self._joint_table = joint_table
     self._action_dtype = action_dtype
@@ -122,7 +121,6 @@ class JointTrajectoryWriter:
     self._zeros[DISCOUNT_COLUMN] = np.float32(0)
     self._state_zeros = np.zeros(state_size, np.float32)
     self._record_policy = False
-    self._open = False
     # The episode so far, in NumPy: the newest sequence's worth of completed steps
     # (rows of player columns), how many steps Acme's adder would have appended, and
     # per transition what the joint item needs.
@@ -186,7 +184,6 @@ class JointTrajectoryWriter:
     """An episode begins: each player's first observation (Acme's add_first)."""
     self._clear_episode()
     self._record_policy = record_policy
-    self._open = True
     self._hold_observations(observations, True, state, time_left)
 
   def step(self, actions: Sequence[Any], rewards: Sequence[Any], discount: float,
@@ -270,7 +267,6 @@ class JointTrajectoryWriter:
       self._maybe_create_items(force=True)
     self._writer.end_episode(clear_buffers=True)
     self._clear_episode()
-    self._open = False
 
   def close(self) -> None:
     """Writes the items still in flight and releases the writer (before the server
