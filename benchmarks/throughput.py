@@ -4,9 +4,12 @@
    (policy inference for all players, VoI and reciprocal reward, Reverb writes), on
    coins (11x11 observations) and clean_up. Targets: >= 0.5 of raw on coins. The
    actor runs the run's own acting loop; at the largest num_envs also with the copies
-   in a child process (--substrate_process), against the same loop in one process.
+   in a child process (--substrate_process) and with half of them there
+   (--substrate_split), against the same loop in one process.
    Profile: the joint actor's time per environment step, split into the substrate,
-   the TF step, the writes and the Python bookkeeping.
+   the TF step, the writes and the Python bookkeeping (on coins also with
+   --substrate_split, where "substrate" is this process's half and the wait for the
+   child's).
 4. Memory: resident memory of the learner process and of each Ray actor process over
    a training run (default 10 minutes) on coins and clean_up, peak and growth; and
    (section memory_recycle, not run by default) the same on coins with each actor
@@ -26,7 +29,7 @@
    `launch.train --substrate=coins --agent=reciprocator` runs it (the preset's
    num_envs), its steady-state env steps/s over the raw substrate's (measured before
    and after it): #14's "training keeps up" target of 0.35; and the same with
-   --substrate_process.
+   --substrate_process and with --substrate_split.
 
   python benchmarks/throughput.py [--seconds 15] [--num_envs 1,4,8] [--train_seconds 120]
                                 [--memory_seconds 600]
@@ -72,16 +75,24 @@ def raw_rate(substrate: str, seconds: float) -> float:
   return steps / (time.perf_counter() - start)
 
 
+# Where an actor's copies step: the config fields each choice sets.
+_STEPPING = {"here": {}, "child": {"substrate_process": True},
+             "split": {"substrate_split": True}}
+_STEPPING_NAMES = {"here": "", "child": ", substrate process", "split": ", substrate split"}
+
+
+def _build(substrate: str, agent_kind: str, num_envs: int, where: str = "here"):
+  config = experiments.default_config(substrate, agent_kind, **_STEPPING[where])
+  config.reciprocator.num_envs = num_envs
+  return experiments.build_agent(config), config
+
+
 @functools.lru_cache(maxsize=None)   # Sections share measurements.
 def actor_rate(substrate: str, agent_kind: str, num_envs: int, seconds: float,
-               substrate_process: bool = False) -> float:
+               where: str = "here") -> float:
   """Joint actor + substrate + Reverb writes, as the run's acting loop steps them
-  (episode rows included); no learner steps. `substrate_process`: the copies step in
-  a child process while the actor writes (--substrate_process)."""
-  config = experiments.default_config(substrate, agent_kind)
-  config.reciprocator.num_envs = num_envs
-  config.substrate_process = substrate_process
-  agent = experiments.build_agent(config)
+  (episode rows included); no learner steps. `where` the copies step (_STEPPING)."""
+  agent, config = _build(substrate, agent_kind, num_envs, where)
   loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
                                      lambda: True)
   for _ in range(20):  # Warm-up: tracing.
@@ -118,7 +129,8 @@ def learner_rate(agent_kind: str, seconds: float) -> float:
   return rate
 
 
-def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float) -> dict:
+def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float,
+                  where: str = "here") -> dict:
   """Seconds per environment step spent in each part of the run's acting loop
   (`ActingLoop`, the loop `actor_rate` times, episode rows included).
 
@@ -128,9 +140,7 @@ def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float
   rest of observe and of the loop). Each part is timed by wrapping its methods on this
   agent's objects, for this measurement only.
   """
-  config = experiments.default_config(substrate, agent_kind)
-  config.reciprocator.num_envs = num_envs
-  agent = experiments.build_agent(config)
+  agent, config = _build(substrate, agent_kind, num_envs, where)
   loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
                                      lambda: True)
   parts = dict(substrate=0.0, tf_step=0.0, writes=0.0, bookkeeping=0.0)
@@ -164,7 +174,7 @@ def actor_profile(substrate: str, agent_kind: str, num_envs: int, seconds: float
 
 
 def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int = 10,
-                  max_seconds: float = 1200.0, substrate_process: bool = False
+                  max_seconds: float = 1200.0, where: str = "here"
                   ) -> Tuple[Optional[float], Optional[float]]:
   """Env steps/s of the training loop in its steady state (records.steady_state_rate).
 
@@ -178,7 +188,7 @@ def training_rate(num_actors: int, num_envs: int, seconds: float, min_rows: int 
   while True:
     config = experiments.default_config("coins", "reciprocator", num_steps=10**9,
                                      num_actors=num_actors, log_every_seconds=2.0,
-                                     substrate_process=substrate_process)
+                                     **_STEPPING[where])
     config.reciprocator.num_envs = num_envs
     with tempfile.TemporaryDirectory() as workdir:
       summary = experiments.train(config, workdir, verbose=False, max_seconds=seconds)
@@ -306,31 +316,36 @@ def actor_section(env_counts, seconds) -> None:
         "drifts within a run)")
   for substrate in ("coins", "clean_up"):
     before = raw_rate(substrate, seconds)
-    rates = {(kind, num_envs, False): actor_rate(substrate, kind, num_envs, seconds)
+    rates = {(kind, num_envs, "here"): actor_rate(substrate, kind, num_envs, seconds)
              for kind in ("reciprocator", "independent") for num_envs in env_counts}
-    # The copies in a child process, stepping while the actor writes (one more core).
+    # The copies in a child process, stepping while the actor writes (one more core),
+    # and half of them there, stepping beside this process's half.
     largest = max(env_counts)
-    for kind in ("reciprocator", "independent"):
-      rates[kind, largest, True] = actor_rate(substrate, kind, largest, seconds, True)
+    if largest >= 2:
+      for where in ("child", "split"):
+        for kind in ("reciprocator", "independent"):
+          rates[kind, largest, where] = actor_rate(substrate, kind, largest, seconds, where)
     after = raw_rate(substrate, seconds)
     raw = (before + after) / 2
     print(f"{substrate:9s} raw substrate, random actions: {raw:8.0f} steps/s  "
           f"(before {before:.0f}, after {after:.0f})")
-    for (kind, num_envs, child), rate in rates.items():
-      where = ", substrate process" if child else ""
-      print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}{where}: "
-            f"{rate:8.0f} steps/s  ratio {rate / raw:5.2f}"
-            + (f"  ({rate / rates[kind, num_envs, False]:4.2f}x in-process)" if child else ""))
+    for (kind, num_envs, where), rate in rates.items():
+      print(f"{substrate:9s} joint actor {kind:12s} num_envs={num_envs}"
+            f"{_STEPPING_NAMES[where]}: {rate:8.0f} steps/s  ratio {rate / raw:5.2f}"
+            + (f"  ({rate / rates[kind, num_envs, 'here']:4.2f}x in-process)"
+               if where != "here" else ""))
 
 
 def profile_section(seconds, num_envs: int = 8) -> None:
   print(f"== profile: where one joint-actor step goes (reciprocator, num_envs={num_envs}), "
         "microseconds per environment step and share")
-  for substrate in ("coins", "clean_up"):
-    parts = actor_profile(substrate, "reciprocator", num_envs, seconds)
+  runs = [("coins", "here"), ("clean_up", "here")] + ([("coins", "split")] if num_envs >= 2
+                                                       else [])
+  for substrate, where in runs:
+    parts = actor_profile(substrate, "reciprocator", num_envs, seconds, where)
     shares = "  ".join(f"{k} {1e6 * v:6.0f} us ({100 * v / parts['total']:4.1f} %)"
                        for k, v in parts.items() if k != "total")
-    print(f"{substrate:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
+    print(f"{substrate + _STEPPING_NAMES[where]:9s} {shares}  total {1e6 * parts['total']:6.0f} us")
 
 
 def _writer_server(names: Sequence[str] = ("t",)):
@@ -473,13 +488,16 @@ def training_section(train_seconds, seconds) -> None:
         f"preset's num_envs={num_envs}), steady-state env steps/s over the raw substrate's")
   before = raw_rate("coins", seconds)
   rate, _ = training_rate(1, num_envs, train_seconds)
-  # The same with the copies in a child process (--substrate_process).
-  child_rate, _ = training_rate(1, num_envs, train_seconds, substrate_process=True)
+  # The same with the copies in a child process (--substrate_process), and with half
+  # of them there (--substrate_split).
+  child_rate, _ = training_rate(1, num_envs, train_seconds, where="child")
+  split_rate, _ = training_rate(1, num_envs, train_seconds, where="split")
   after = raw_rate("coins", seconds)
   raw = (before + after) / 2
   print(f"coins     raw substrate, random actions: {raw:8.0f} steps/s  "
         f"(before {before:.0f}, after {after:.0f})")
-  for name, value in (("one process:", rate), ("substrate process:", child_rate)):
+  for name, value in (("one process:", rate), ("substrate process:", child_rate),
+                      ("substrate split:", split_rate)):
     shown = "no steady state seen" if value is None else (
         f"{value:8.0f} env steps/s  ratio {value / raw:5.3f} (target 0.35)")
     print(f"coins     training, {name:19s} {shown}")

@@ -120,6 +120,9 @@ flags.DEFINE_bool("share_policy", None, "One network for all players.")
 flags.DEFINE_bool("substrate_process", False, "Step each actor's substrate copies in a "
                   "child process, beside the actor's Reverb writes (one more process and "
                   "core per actor; README, Throughput).")
+flags.DEFINE_bool("substrate_split", False, "Step half of each actor's substrate copies in "
+                  "its own process and half in a child process, side by side (one more "
+                  "process per actor; needs num_envs >= 2; README, Throughput).")
 flags.DEFINE_integer("num_actors", 1, "Actors feeding the Reverb server; 1 runs everything "
                      "in one process, K > 1 runs K Ray actors (each with --num_envs substrate "
                      "copies) beside the learner, on a local Ray or --ray_address's cluster.")
@@ -172,7 +175,8 @@ def main(argv):
       if FLAGS["num_steps"].present:
         config.num_steps = FLAGS.num_steps
       for name in ("ray_address", "ray_node_ip", "reverb_port", "actor_cpus",
-                   "actor_recycle_steps", "substrate_process"):  # Where and how, not what is learned.
+                   "actor_recycle_steps", "substrate_process", "substrate_split"):
+        # Where and how, not what is learned.
         if FLAGS[name].present:
           setattr(config, name, FLAGS[name].value)
       if FLAGS["actor_resources"].present:

@@ -1,4 +1,5 @@
-"""Who steps an actor's E substrate copies: this process, or one child process.
+"""Who steps an actor's E substrate copies: this process, one child process, or both
+(half each, side by side: SplitSubstrates).
 
 Why a child process: the substrate (Melting Pot's step and our adapter's conversion)
 is about 35-50 % of a joint actor's time and holds the GIL (dmlab2d does not release
@@ -74,12 +75,15 @@ def _serve(connection) -> None:
   ("step", actions) until ("close",) or until the parent is gone (its end of the
   socket closes, even when it was killed)."""
   try:
-    preload, name, config, count, seed = connection.recv()
+    preload, name, config, count, seed, skip = connection.recv()
     for module in preload:
       importlib.import_module(module)
     from substrates import melting_pot  # pylint: disable=g-import-not-at-top,redefined-outer-name
-    copies = LocalSubstrates(
-        melting_pot.seeded_copies(name, melting_pot.AdapterConfig(**config), count, seed))
+    built = melting_pot.seeded_copies(name, melting_pot.AdapterConfig(**config),
+                                      skip + count, seed)
+    for env in built[:skip]:   # Built only so that the rest get their seed's maps.
+      env.close()
+    copies = LocalSubstrates(built[skip:])
   except EOFError:
     return
   except Exception as e:  # pylint: disable=broad-except
@@ -120,11 +124,13 @@ class SubstrateWorker:
   do not survive one; not multiprocessing's "spawn" either, which re-imports the
   caller's main script) joined by a socket pair. It exits when this process dies,
   even by kill -9: its end of the socket closes. ``preload`` names modules the child
-  imports before Melting Pot (module docstring).
+  imports before Melting Pot (module docstring). ``skip``: the child steps copies
+  skip .. skip + count - 1 of the seed's copies (`melting_pot.seeded_copies`), so that
+  a SplitSubstrates plays the same maps as one process would.
   """
 
   def __init__(self, name: str, config: "melting_pot.AdapterConfig", count: int, seed: int,
-               preload: Sequence[str] = (), start_timeout: float = 300.0):
+               preload: Sequence[str] = (), start_timeout: float = 300.0, skip: int = 0):
     parent_socket, child_socket = socket.socketpair()
     code = (f"import sys; sys.path[:0] = {[p for p in sys.path if p]!r}; "
             f"from substrates import stepping; stepping._child_main({child_socket.fileno()})")
@@ -136,7 +142,8 @@ class SubstrateWorker:
     self._waiting = False
     # The config goes as a dict: unpickling the dataclass would import Melting Pot in
     # the child before `preload` has run.
-    self._connection.send((tuple(preload), name, dataclasses.asdict(config), count, seed))
+    self._connection.send((tuple(preload), name, dataclasses.asdict(config), count, seed,
+                           skip))
     if not self._connection.poll(start_timeout):
       self.close()
       raise RuntimeError(f"the substrate worker did not build {count} copies of {name!r} "
@@ -200,5 +207,43 @@ class SubstrateWorker:
     self._process.poll()
 
 
+class SplitSubstrates:
+  """The first copies stepped in this process, the rest in a child at the same time.
+
+  Why: the substrate holds the GIL and is the largest part of an actor's step, so on
+  two cores the copies themselves are what to run side by side. `step_async` sends the
+  child its actions; `step_wait` steps the local copies, then collects the child's
+  (the acting loop's writes of the previous step run in between, as with a worker).
+  """
+
+  def __init__(self, local: LocalSubstrates, worker: SubstrateWorker):
+    self.local = local
+    self.worker = worker
+
+  def __len__(self) -> int:
+    return len(self.local) + len(self.worker)
+
+  def reset_all(self) -> List["melting_pot.JointTimeStep"]:
+    return self.local.reset_all() + self.worker.reset_all()
+
+  def step_async(self, actions: np.ndarray) -> None:
+    self.worker.step_async(actions[len(self.local):])
+    self.local.step_async(actions[:len(self.local)])
+
+  def step_wait(self) -> List[StepOutcome]:
+    return self.local.step_wait() + self.worker.step_wait()
+
+  @property
+  def pid(self) -> int:
+    return self.worker.pid
+
+  def alive(self) -> bool:
+    return self.worker.alive()
+
+  def close(self) -> None:
+    """Stops the child; the local copies belong to the agent (as LocalSubstrates)."""
+    self.worker.close()
+
+
 # What an acting loop steps its copies with.
-Substrates = Union[LocalSubstrates, SubstrateWorker]
+Substrates = Union[LocalSubstrates, SubstrateWorker, SplitSubstrates]

@@ -17,7 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = {
     "throughput_writes_profile": (
         ["benchmarks/throughput.py", "--sections", "writes,profile", "--seconds", "1"],
-        ["the joint writer", "coins     substrate", "clean_up  substrate"]),
+        ["the joint writer", "coins     substrate", "clean_up  substrate",
+         "coins, substrate split substrate"]),
     "actor_memory": (
         ["benchmarks/actor_memory.py", "--parts", "tf_read,actor", "--seconds", "1",
          "--warmup", "0.5"],

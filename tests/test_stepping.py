@@ -1,4 +1,5 @@
-"""Substrate copies stepped in a child process (`--substrate_process`).
+"""Substrate copies stepped in a child process (`--substrate_process`), or half of
+them (`--substrate_split`).
 
 What it promises: the child's copies step and reset as this process's copies do;
 the acting loop, which writes one step behind while the copies step, hands the
@@ -71,6 +72,39 @@ def test_child_process_copies_step_and_reset_as_local_copies_do():
     for env in local.envs:
       env.close()
   assert not worker.alive()
+
+
+def _map_fingerprint(timestep) -> int:
+  """What tells one coins map from another in a world-view state (walls and coins: the
+  maps are 10-15 cells a side), equal for two builds of one seed's k-th copy."""
+  return int((timestep.state != 0).sum())
+
+
+def test_split_copies_play_the_seeds_maps_in_copy_order_and_step_as_local_ones():
+  short_world = dataclasses.replace(_SHORT, estimator_view="world")
+  local = stepping.LocalSubstrates(melting_pot.seeded_copies("coins", short_world, 4, seed=5))
+  split = stepping.SplitSubstrates(
+      stepping.LocalSubstrates(melting_pot.seeded_copies("coins", short_world, 2, seed=5)),
+      stepping.SubstrateWorker("coins", short_world, 2, seed=5, preload=_PRELOAD, skip=2))
+  try:
+    assert len(split) == 4
+    first_local, first_split = local.reset_all(), split.reset_all()
+    expected = [_map_fingerprint(ts) for ts in first_local]
+    assert len(set(expected)) > 1   # The seed's copies differ, so the order is tested.
+    assert [_map_fingerprint(ts) for ts in first_split] == expected
+    rng = np.random.default_rng(0)
+    for _ in range(13):   # One episode of 12 steps and a reset.
+      actions = rng.integers(0, 7, size=(4, 2))
+      local.step_async(actions)
+      split.step_async(actions)
+      for (ta, fa), (tb, fb) in zip(local.step_wait(), split.step_wait()):
+        _assert_same_timestep(ta, tb)
+        assert (fa is None) == (fb is None)
+  finally:
+    split.close()
+    for env in local.envs + split.local.envs:
+      env.close()
+  assert not split.alive()
 
 
 def test_a_bad_substrate_in_the_child_is_a_one_line_error():
@@ -232,6 +266,39 @@ def test_a_run_with_its_substrates_in_a_child_process_acts_and_learns():
   finally:
     agent.close()
   assert not worker.alive()
+
+
+def test_a_run_with_half_its_substrates_in_a_child_process_acts_and_learns():
+  config = _small()
+  config.reciprocator.num_envs = 3   # One here, two in the child.
+  config.adapter = _SHORT
+  config.substrate_split = True
+  agent = experiments.build_agent(config)
+  try:
+    assert isinstance(agent.substrates, stepping.SplitSubstrates)
+    assert len(agent.envs) == 1 and len(agent.substrates) == 3
+    calls = _recorded_writes(agent)
+    loop = environment_loop.ActingLoop(agent.substrates, agent.actor, config, lambda: 1.0,
+                                       lambda: True)
+    rows = [row for _ in range(26) for row in loop.step()]
+    assert sorted(row["env"] for row in rows) == [0, 0, 1, 1, 2, 2]
+    assert [row["length"] for row in rows] == [12] * 6
+    agent.actor.flush_writes()
+    assert sum(call[1] == "step" for call in calls) == 3 * 26
+    did = agent.learner.step()
+    assert did["influence_fit"] or did["policy_steps"] > 0, did
+  finally:
+    agent.close()
+  assert not agent.substrates.alive()
+
+
+@pytest.mark.parametrize("settings,allowed", [
+    (dict(substrate_split=True, substrate_process=True), "exclude each other"),
+    (dict(substrate_split=True, num_envs=1), "num_envs >= 2")])
+def test_a_substrate_split_that_cannot_work_is_a_one_line_error(settings, allowed):
+  with pytest.raises(experiments.RunError, match=allowed) as info:
+    experiments.configure("coins", "reciprocator", **settings)
+  assert "\n" not in str(info.value)
 
 
 def test_the_child_exits_when_its_parent_is_killed(tmp_path):

@@ -278,7 +278,8 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
   run_flags = {f.name for f in train_cli.FLAGS.get_flags_for_module(train_cli)}
   assert run_flags - {"substrate", "agent", "base", "workdir", "resume"} <= set(
       experiments.SETTINGS)
-  values = {"num_steps": 123, "seed": 5, "substrate_process": True, "num_actors": 3, "ray_address": "auto",
+  values = {"num_steps": 123, "seed": 5, "substrate_process": True, "substrate_split": True,
+            "num_actors": 3, "ray_address": "auto",
             "ray_node_ip": "127.0.0.2", "reverb_port": 9000, "actor_resources": {"n": 1.0},
             "actor_cpus": 0.5, "actor_recycle_steps": 800, "checkpoint_minutes": 2.0,
             "checkpoint_every_steps": 77,

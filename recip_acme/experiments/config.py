@@ -49,6 +49,11 @@ class ExperimentConfig:
   # Step each actor's substrate copies in a child process (substrates/stepping.py), so
   # that they step while the actor writes the previous step to Reverb.
   substrate_process: bool = False
+  # Step the first half of each actor's copies in its own process and the rest in a
+  # child process, at the same time: the substrate holds the GIL and is the largest
+  # part of a step, so on two cores it is the copies that should run side by side
+  # (README, Throughput). Excludes substrate_process.
+  substrate_split: bool = False
   num_actors: int = 1
   # Distributed runs (num_actors > 1, on Ray): an existing cluster's address ("auto",
   # "HOST:PORT"; None starts a local Ray), the Reverb port (None: any free port), the
@@ -98,6 +103,12 @@ class ExperimentConfig:
       raise RunError("the estimators' time-left input needs a fixed episode length: set the "
                      "adapter's episode_step_limit (Melting Pot episodes end at random) or "
                      "turn use_time_left off")
+    if self.substrate_split and self.substrate_process:
+      raise RunError("substrate_split and substrate_process exclude each other: split steps "
+                     "half the copies in a child process, substrate_process all of them")
+    if self.substrate_split and self.reciprocator.num_envs < 2:
+      raise RunError(f"substrate_split needs num_envs >= 2 (half the copies per process); "
+                     f"got num_envs={self.reciprocator.num_envs}")
     if self.reverb_port is not None and not 0 < self.reverb_port < 65536:
       raise RunError(f"reverb_port must be in 1..65535; got {self.reverb_port}")
 
@@ -135,7 +146,7 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
 
 # Where each named setting lives. The names are the settings users give (the flags of
 # launch.train use the same names); a setting maps to one or more config fields.
-_TOP = ("num_steps", "seed", "substrate_process", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
+_TOP = ("num_steps", "seed", "substrate_process", "substrate_split", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
         "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes",
         "checkpoint_every_steps", "log_every_seconds", "learner_period")
 _RECIPROCATOR = ("variant", "balance_decay", "reset_balance_each_episode",

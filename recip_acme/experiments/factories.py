@@ -40,8 +40,9 @@ class Agent:
 
   ``actor`` is None in the learner process of a multi-process run; ``publisher``
   then writes the variables the actor processes read. ``substrates`` steps the
-  actor's copies: ``envs`` themselves, or (``substrate_process``) copies in a child
-  process, ``envs`` then holding one copy for the specs.
+  actor's copies: ``envs`` themselves, (``substrate_process``) copies in a child
+  process, ``envs`` then holding one copy for the specs, or (``substrate_split``)
+  the first half of ``envs`` here and the rest in a child.
   """
   envs: List[melting_pot.MeltingPotSubstrate]
   builder: builder_lib.ReciprocatorBuilder
@@ -78,21 +79,27 @@ def make_envs(config: ExperimentConfig, count: int,
 
 def make_actor_envs(config: ExperimentConfig, seed: int
                     ) -> Tuple[List[melting_pot.MeltingPotSubstrate], stepping.Substrates]:
-  """An actor's copies and what steps them: here, or (``config.substrate_process``)
-  in a child process that builds the same seeded copies, with one local copy kept for
-  the specs."""
+  """An actor's copies and what steps them: here, in a child process that builds the
+  same seeded copies (``config.substrate_process``; one local copy kept for the
+  specs), or half here and half there (``config.substrate_split``). Whichever way,
+  copy k plays the seed's k-th map."""
   count = config.reciprocator.num_envs
-  if not config.substrate_process:
+  if not (config.substrate_process or config.substrate_split):
     envs = make_envs(config, count, seed)
     return envs, stepping.LocalSubstrates(envs)
-  envs = make_envs(config, 1, seed)
+  local = count // 2 if config.substrate_split else 0
+  envs = make_envs(config, max(local, 1), seed)
+  flag = "--substrate_split" if config.substrate_split else "--substrate_process"
   try:
-    return envs, stepping.SubstrateWorker(config.substrate, config.adapter, count, seed,
-                                          preload=("recip_acme",))
+    worker = stepping.SubstrateWorker(config.substrate, config.adapter, count - local, seed,
+                                      preload=("recip_acme",), skip=local)
   except (ValueError, RuntimeError) as e:
     for env in envs:
       env.close()
-    raise RunError(f"--substrate_process: {e}") from e
+    raise RunError(f"{flag}: {e}") from e
+  if not local:
+    return envs, worker
+  return envs, stepping.SplitSubstrates(stepping.LocalSubstrates(envs), worker)
 
 
 def make_builder(config: ExperimentConfig, env: melting_pot.MeltingPotSubstrate
