@@ -36,7 +36,7 @@
                                 [--sections actor,profile,writes,learner,ray,memory]
                                 [--sections memory_recycle --recycle_steps 50000]
                                 [--sections substrate_memory --num_envs 8]
-                                [--sections training --train_seconds 120]
+                                [--sections training --train_seconds 120 [--train_num_envs 8]]
 """
 
 import argparse
@@ -280,6 +280,8 @@ def main() -> None:
   parser.add_argument("--seconds", type=float, default=15.0)
   parser.add_argument("--num_envs", default="1,4,8")
   parser.add_argument("--train_seconds", type=float, default=120.0)
+  parser.add_argument("--train_num_envs", type=int, default=None,
+                      help="copies per actor in the training section (default: the preset's)")
   parser.add_argument("--memory_seconds", type=float, default=600.0)
   parser.add_argument("--recycle_steps", type=int, default=50_000,
                       help="memory_recycle: env steps after which an actor is replaced.")
@@ -301,7 +303,7 @@ def main() -> None:
   if "ray" in sections:
     ray_section(args.train_seconds, args.seconds)
   if "training" in sections:
-    training_section(args.train_seconds, args.seconds)
+    training_section(args.train_seconds, args.seconds, args.train_num_envs)
   if "memory" in sections:
     memory_section(args.memory_seconds)
   if "memory_recycle" in sections:
@@ -482,10 +484,13 @@ def ray_section(train_seconds, seconds) -> None:
   print(f"actors one learner can feed on coins: {absorbs / per_actor:5.1f}")
 
 
-def training_section(train_seconds, seconds) -> None:
-  num_envs = experiments.default_config("coins", "reciprocator").reciprocator.num_envs
-  print(f"== training: the single-process default on coins (acting + learning, the "
-        f"preset's num_envs={num_envs}), steady-state env steps/s over the raw substrate's")
+def training_section(train_seconds, seconds, num_envs: Optional[int] = None) -> None:
+  preset = experiments.default_config("coins", "reciprocator").reciprocator.num_envs
+  num_envs = num_envs or preset
+  which = (f"the preset's num_envs={num_envs}" if num_envs == preset else
+           f"num_envs={num_envs} instead of the preset's {preset}")
+  print(f"== training: the single-process default on coins (acting + learning, {which}), "
+        f"steady-state env steps/s over the raw substrate's")
   before = raw_rate("coins", seconds)
   rate, _ = training_rate(1, num_envs, train_seconds)
   # The same with the copies in a child process (--substrate_process), and with half
