@@ -67,8 +67,9 @@ PRESETS: Dict[str, Preset] = {
     # exploited as a focal player (results/coins_uniform_counterfactual_w025/); the
     # behaviour counterfactual with the future term, w = 1, was ahead in one seed and
     # behind in the other (README, "Reciprocators on Melting Pot"). The same setting at
-    # w = 1 is on the game's scale (#12's 0.1-10) but ahead in 2 of 3 seeds, one within
-    # a standard error (results/coins_uniform_counterfactual_w1/).
+    # w = 1 is on the game's scale (#12's 0.1-10) and as far ahead in self-play (4 of 5
+    # seeds, the same mean margin), but exploited as a focal player in 3 of 5 seeds
+    # (results/coins_uniform_counterfactual_w1_5seeds/).
     "coins": Preset(baseline_cost=0.01, reciprocal_scale="extrinsic_rms",
                     counterfactual="marginal_uniform", future_term=False,
                     reciprocal_weight=0.25,
