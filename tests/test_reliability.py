@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -319,3 +320,39 @@ def test_actors_wait_for_a_slow_first_fit_instead_of_spending_the_budget(tmp_pat
   summary = experiments.train(config, str(tmp_path), verbose=False)
   assert summary["env_steps"] == 1200
   assert summary["policy_learner_steps"] > 0
+
+
+def test_a_stalled_run_writes_its_threads_stacks_once_and_then_finishes(tmp_path):
+  """A run whose loop stops coming round (here: one learner step that sleeps 9 s, with a
+  3 s stall limit) writes where every thread is, so a hang explains itself in the log;
+  the run itself goes on. (A slow start-up under load may add a dump of its own.)"""
+  script = textwrap.dedent(f"""
+      import sys, time
+      import recip_acme
+      from recip_acme import experiments
+      from recip_acme.agents.reciprocator import learning
+      from tests.test_reliability import _small
+      config = _small(60, stall_report_minutes=0.05)
+      original, calls = learning.JointLearner.step, [0]
+      def step_that_stalls_once(self):
+        calls[0] += 1
+        if calls[0] == 5:
+          time.sleep(9.0)
+        return original(self)
+      learning.JointLearner.step = step_that_stalls_once
+      experiments.train(config, {str(tmp_path)!r}, verbose=False)
+      print("finished", flush=True)
+  """)
+  result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=dict(os.environ, **ENV),
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "finished" in result.stdout
+  assert "Timeout (0:00:03)!" in result.stderr, result.stderr[-3000:]
+  dumps = result.stderr.split("Timeout (")[1:]
+  assert any("step_that_stalls_once" in d and "run_experiment" in d for d in dumps), dumps
+
+
+def test_a_stall_limit_that_is_not_positive_is_a_one_line_error():
+  with pytest.raises(experiments.RunError, match="stall_report_minutes must be > 0") as info:
+    _small(10, stall_report_minutes=0.0).validate()
+  assert "\n" not in str(info.value)

@@ -73,6 +73,10 @@ class ExperimentConfig:
   # actors stay bounded. Its unfinished episodes are dropped, as at the run's end.
   actor_recycle_steps: Optional[int] = None
   checkpoint_minutes: float = 5.0
+  # If the run's loop has not come round for this long, every thread's Python stack is
+  # written to stderr once (faulthandler), so that a run that hangs says where; None
+  # turns it off. A run once hung inside a learner's dataset read (README, Checkpoints).
+  stall_report_minutes: Optional[float] = 15.0
   checkpoint_every_steps: Optional[int] = None
   log_every_seconds: float = 10.0
 
@@ -109,6 +113,8 @@ class ExperimentConfig:
     if self.substrate_split and self.reciprocator.num_envs < 2:
       raise RunError(f"substrate_split needs num_envs >= 2 (half the copies per process); "
                      f"got num_envs={self.reciprocator.num_envs}")
+    if self.stall_report_minutes is not None and not self.stall_report_minutes > 0:
+      raise RunError(f"stall_report_minutes must be > 0 or None; got {self.stall_report_minutes}")
     if self.reverb_port is not None and not 0 < self.reverb_port < 65536:
       raise RunError(f"reverb_port must be in 1..65535; got {self.reverb_port}")
 

@@ -9,7 +9,9 @@ this loop and for the distributed one alike.
 from __future__ import annotations
 
 import collections
+import faulthandler
 import os
+import sys
 import time
 from typing import Any, Dict, Optional
 
@@ -42,6 +44,20 @@ class RunBook:
     # loop reads it every joint step, and an eager variable read there cost ~3 % of a
     # coins run; the variable is written only when w changes (a ramp).
     self._weight = float(agent.builder.reciprocal_weight.numpy())
+    self._arm_stall_report()
+
+  def _arm_stall_report(self) -> None:
+    """(Re)starts the countdown after which a stalled run dumps its threads' stacks."""
+    self._armed_at = time.time()
+    minutes = self.config.stall_report_minutes
+    stream = _file_with_descriptor(sys.stderr, sys.__stderr__)
+    if minutes is not None and stream is not None:
+      faulthandler.dump_traceback_later(60 * minutes, repeat=False, file=stream)
+
+  def stop_stall_report(self) -> None:
+    """The run is over: no stacks for a process that is only closing down."""
+    if self.config.stall_report_minutes is not None:
+      faulthandler.cancel_dump_traceback_later()
 
   def out_of_time(self, max_seconds: Optional[float]) -> bool:
     """Whether the run has used `max_seconds` (None: no cap); records it if so, so the
@@ -93,6 +109,9 @@ class RunBook:
   def periodic(self) -> None:
     """Progress line and checkpoint when due."""
     now = time.time()
+    minutes = self.config.stall_report_minutes
+    if minutes is not None and now - self._armed_at >= min(5.0, 15 * minutes):
+      self._arm_stall_report()   # Re-armed while the loop runs: at most a quarter late.
     if now - self.last_log >= self.config.log_every_seconds:
       self.progress.write(self.summary())
       self.last_log = now
@@ -110,6 +129,18 @@ class RunBook:
       row["actor_recycles"] = self.actor_recycles
       row["actor_processes"] = len(self.actor_processes)
     return row
+
+
+def _file_with_descriptor(*streams):
+  """The first stream with an OS file descriptor (faulthandler writes to one; a test
+  runner's captured stderr has none), or None."""
+  for stream in streams:
+    try:
+      stream.fileno()
+      return stream
+    except (AttributeError, OSError, ValueError):
+      continue
+  return None
 
 
 def run_experiment(config: ExperimentConfig, book: RunBook, max_seconds: Optional[float] = None

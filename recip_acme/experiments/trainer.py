@@ -113,6 +113,7 @@ def train(config: ExperimentConfig, workdir: str, resume: bool = False, verbose:
     raise RunError(f"{e} after {book.env_steps} env steps: the run stopped without saving; "
                    f"the last good checkpoint is {checkpoint.latest}") from e
   finally:
+    book.stop_stall_report()
     try:
       path = checkpoint.save() if save_at_end else checkpoint.latest
     except guards.NonFiniteError as e:
