@@ -73,12 +73,12 @@ class ExperimentConfig:
   # actors stay bounded. Its unfinished episodes are dropped, as at the run's end.
   actor_recycle_steps: Optional[int] = None
   checkpoint_minutes: float = 5.0
+  checkpoint_every_steps: Optional[int] = None
+  log_every_seconds: float = 10.0
   # If the run's loop has not come round for this long, every thread's Python stack is
   # written to stderr once (faulthandler), so that a run that hangs says where; None
   # turns it off. A run once hung inside a learner's dataset read (README, Checkpoints).
   stall_report_minutes: Optional[float] = 15.0
-  checkpoint_every_steps: Optional[int] = None
-  log_every_seconds: float = 10.0
 
   def validate(self) -> None:
     if self.agent not in AGENTS:

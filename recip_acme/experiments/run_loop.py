@@ -44,19 +44,24 @@ class RunBook:
     # loop reads it every joint step, and an eager variable read there cost ~3 % of a
     # coins run; the variable is written only when w changes (a ramp).
     self._weight = float(agent.builder.reciprocal_weight.numpy())
+    # Where a stalled run writes its threads' stacks, and after how long (None: off,
+    # by the config or because stderr has no file descriptor to write to).
+    self._stall_stream = _file_with_descriptor(sys.stderr, sys.__stderr__)
+    minutes = config.stall_report_minutes
+    self._stall_seconds = (None if minutes is None or self._stall_stream is None
+                           else 60.0 * minutes)
     self._arm_stall_report()
 
   def _arm_stall_report(self) -> None:
     """(Re)starts the countdown after which a stalled run dumps its threads' stacks."""
     self._armed_at = time.time()
-    minutes = self.config.stall_report_minutes
-    stream = _file_with_descriptor(sys.stderr, sys.__stderr__)
-    if minutes is not None and stream is not None:
-      faulthandler.dump_traceback_later(60 * minutes, repeat=False, file=stream)
+    if self._stall_seconds is not None:
+      faulthandler.dump_traceback_later(self._stall_seconds, repeat=False,
+                                        file=self._stall_stream)
 
   def stop_stall_report(self) -> None:
     """The run is over: no stacks for a process that is only closing down."""
-    if self.config.stall_report_minutes is not None:
+    if self._stall_seconds is not None:
       faulthandler.cancel_dump_traceback_later()
 
   def out_of_time(self, max_seconds: Optional[float]) -> bool:
@@ -109,8 +114,8 @@ class RunBook:
   def periodic(self) -> None:
     """Progress line and checkpoint when due."""
     now = time.time()
-    minutes = self.config.stall_report_minutes
-    if minutes is not None and now - self._armed_at >= min(5.0, 15 * minutes):
+    if self._stall_seconds is not None and now - self._armed_at >= min(5.0,
+                                                                         self._stall_seconds / 4):
       self._arm_stall_report()   # Re-armed while the loop runs: at most a quarter late.
     if now - self.last_log >= self.config.log_every_seconds:
       self.progress.write(self.summary())
