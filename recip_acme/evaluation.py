@@ -17,9 +17,11 @@ import shutil
 import tempfile
 from typing import Dict, List, Mapping, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 from substrates import assets
+from substrates import metrics
 from recip_acme import export
 from recip_acme.experiments import records
 
@@ -28,6 +30,40 @@ CUSTOM_PREFIX = "custom:"
 EPISODE_COLUMNS = ("scenario", "substrate", "agent", "episode", "focal_per_capita_return",
                    "background_per_capita_return", "background", "focal_players",
                    "background_players")
+# Coins only: per episode, the focal players' mean coins by kind (CoinEvents).
+COIN_EVENT_COLUMNS = ("focal_own_coins", "focal_partner_coins", "focal_coins_lost")
+
+
+class CoinEvents:
+  """Per episode of coins, what the focal players' return is made of.
+
+  Why: a focal return alone cannot say how a player is exploited. In 2-player coins a
+  focal player's return is own + partner - 2 * lost (coins of its own colour it
+  took, its partner's coins it took, and its coins the partner took), so these three
+  counts tell a player that collects too little from one whose coins are taken.
+  Read from the substrate's own timesteps (every player, before the scenario hides the
+  background's), whose players are in the scenario's slot order (`is_focal`).
+  """
+
+  def __init__(self, is_focal: Sequence[bool]):
+    self._focal = np.asarray(is_focal, bool)
+    self._tally: Optional[metrics.CoinsTally] = None
+    self.rows: List[Dict[str, float]] = []
+
+  def __call__(self, timestep) -> None:
+    if timestep.first():
+      self._tally = metrics.CoinsTally(len(self._focal))
+      return
+    rewards = np.array([float(r) for r in timestep.reward])
+    signals = {metrics.MISMATCH: np.array([float(o[metrics.MISMATCH])
+                                           for o in timestep.observation])}
+    self._tally.add(rewards, signals)
+    if timestep.last():
+      own, partner = self._tally.own, self._tally.other
+      lost = partner[::-1]              # My coins my partner took.
+      self.rows.append({"focal_own_coins": float(own[self._focal].mean()),
+                        "focal_partner_coins": float(partner[self._focal].mean()),
+                        "focal_coins_lost": float(lost[self._focal].mean())})
 
 
 @dataclasses.dataclass
@@ -152,17 +188,32 @@ def _focal_population(population: LoadedPopulation, roles: Sequence[str]):
 
 
 def _run_episodes(factory, focal: LoadedPopulation, num_episodes: int,
-                  video_root: Optional[str] = None) -> pd.DataFrame:
-  """Melting Pot's own episode loop: `focal` in the focal slots of `factory`'s scenario."""
+                  video_root: Optional[str] = None,
+                  coin_events: Optional[CoinEvents] = None) -> pd.DataFrame:
+  """Melting Pot's own episode loop: `focal` in the focal slots of `factory`'s scenario
+  (with `coin_events`, its counts become columns of the result)."""
   from meltingpot.utils.evaluation import evaluation  # pylint: disable=g-import-not-at-top
   population = _focal_population(focal, factory.focal_player_roles())
   try:
     with factory.build() as env:
-      return evaluation.run_and_observe_episodes(population=population, substrate=env,
+      subscription = (env.observables().substrate.timestep.subscribe(on_next=coin_events)
+                      if coin_events is not None else None)
+      try:
+        df = evaluation.run_and_observe_episodes(population=population, substrate=env,
                                                  num_episodes=num_episodes,
                                                  video_root=video_root)
+      finally:
+        if subscription is not None:
+          subscription.dispose()
   finally:
     population.close()
+  if coin_events is not None:
+    df = df.join(pd.DataFrame(coin_events.rows, index=df.index))
+  return df
+
+
+def _coin_events(substrate_name: str, is_focal: Sequence[bool]) -> Optional[CoinEvents]:
+  return CoinEvents(is_focal) if metrics.make_tally(substrate_name, len(is_focal)) else None
 
 
 def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
@@ -177,9 +228,10 @@ def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
       "background_players": [" ".join(n) for n in df["background_player_names"]],
   })
   columns = list(EPISODE_COLUMNS)
-  if "video_path" in df:
-    out["video_path"] = df["video_path"].values
-    columns.append("video_path")
+  for extra in ("video_path",) + COIN_EVENT_COLUMNS:
+    if extra in df:
+      out[extra] = df[extra].values
+      columns.append(extra)
   return out[columns]
 
 
@@ -201,7 +253,8 @@ def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episod
   video_root = os.path.join(video_dir, scenario_name) if video_dir else None
   if video_root:
     os.makedirs(video_root, exist_ok=True)   # Melting Pot's video subject needs it.
-  df = _run_episodes(factory, focal, num_episodes, video_root)
+  df = _run_episodes(factory, focal, num_episodes, video_root,
+                     _coin_events(config.substrate, config.is_focal))
   return _rows(df, scenario_name, config.substrate, focal.name, source)
 
 
@@ -214,6 +267,9 @@ def summarize(episodes: pd.DataFrame) -> pd.DataFrame:
                                     "count": "episodes"})
   background_mean = grouped["background_per_capita_return"].mean().reset_index(drop=True)
   summary["background_per_capita_return"] = background_mean.values
+  for column in COIN_EVENT_COLUMNS:
+    if column in episodes:
+      summary[column] = grouped[column].mean().reset_index(drop=True).values
   return summary
 
 
@@ -238,7 +294,8 @@ def crossplay(populations: Sequence[LoadedPopulation], num_episodes: int,
   for focal in populations:
     for background in populations:
       factory = custom_scenario_factory(substrate_name, roles, is_focal, background)
-      df = _run_episodes(factory, focal, num_episodes)
+      df = _run_episodes(factory, focal, num_episodes,
+                         coin_events=_coin_events(substrate_name, is_focal))
       rows.append(_rows(df, f"crossplay:{substrate_name}", substrate_name, focal.name,
                         CUSTOM_PREFIX + background.name))
   return pd.concat(rows, ignore_index=True)

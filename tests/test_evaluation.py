@@ -17,6 +17,7 @@ from recip_acme import evaluation
 from recip_acme import export
 from recip_acme import experiments
 from substrates import melting_pot
+from substrates import metrics
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # Two players, one focal and one background in its scenarios, episodes of a few
@@ -372,3 +373,43 @@ def test_official_scenario_path_runs_once_bots_are_installed(trained_run, monkey
   per_scenario, _, excluded = baselines.compare(summary)
   assert per_scenario["scenario"].tolist() == [SCENARIO] and excluded.empty
   assert np.isfinite(per_scenario["ours_score"]).all()
+
+
+def _coins_step(rewards, mismatch, step_type=dm_env.StepType.MID):
+  observation = [{metrics.MISMATCH: np.float64(m), "RGB": np.zeros((2, 2, 3), np.uint8)}
+                 for m in mismatch]
+  return dm_env.TimeStep(step_type, [np.float64(r) for r in rewards], 1.0, observation)
+
+
+@pytest.mark.parametrize("is_focal, expected", [
+    ((True, False), {"focal_own_coins": 1.0, "focal_partner_coins": 2.0, "focal_coins_lost": 2.0}),
+    ((False, True), {"focal_own_coins": 0.0, "focal_partner_coins": 2.0, "focal_coins_lost": 2.0}),
+])
+def test_coin_events_split_a_focal_return_into_what_made_it(is_focal, expected):
+  # Player 0 takes its own coin, then player 1's, then player 1 takes player 0's coin,
+  # then both take each other's at once; a second episode starts empty.
+  events = evaluation.CoinEvents(is_focal)
+  steps = [([1, 0], [0, 0]), ([1, -2], [0, 1]), ([-2, 1], [1, 0]), ([-1, -1], [1, 1])]
+  events(_coins_step([0, 0], [0, 0], dm_env.StepType.FIRST))
+  for rewards, mismatch in steps[:-1]:
+    events(_coins_step(rewards, mismatch))
+  events(_coins_step(*steps[-1], dm_env.StepType.LAST))
+  events(_coins_step([0, 0], [0, 0], dm_env.StepType.FIRST))
+  events(_coins_step([0, 0], [0, 0], dm_env.StepType.LAST))
+  assert events.rows[0] == expected
+  focal = is_focal.index(True)
+  focal_return = sum(r[focal] for r, _ in steps)
+  row = events.rows[0]
+  assert focal_return == row["focal_own_coins"] + row["focal_partner_coins"] - 2 * row["focal_coins_lost"]
+  assert events.rows[1] == dict.fromkeys(expected, 0.0)
+
+
+def test_coin_event_columns_reach_the_episode_rows_and_the_summary():
+  df = pd.DataFrame({"focal_per_capita_return": [-1.0, 3.0], "background_per_capita_return": [0.0, 0.0],
+                     "focal_player_names": [("a",), ("a",)], "background_player_names": [("b",), ("b",)],
+                     "focal_own_coins": [1.0, 3.0], "focal_partner_coins": [2.0, 0.0],
+                     "focal_coins_lost": [2.0, 0.0]})
+  rows = evaluation._rows(df, "coins_0", "coins", "r", "custom:i")
+  assert list(rows.columns[-3:]) == list(evaluation.COIN_EVENT_COLUMNS)
+  summary = evaluation.summarize(rows)
+  assert summary.loc[0, ["focal_own_coins", "focal_partner_coins", "focal_coins_lost"]].tolist() == [2.0, 1.0, 1.0]
