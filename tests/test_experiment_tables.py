@@ -268,3 +268,18 @@ def test_rows_with_other_columns_keep_the_files_header(tmp_path):
   lines = open(path).read().splitlines()
   assert lines == ["env_steps,episode,p_own_coin", "10,1,0.5", "20,2,0.6", "30,3,"]
   assert records.keep_rows(path, lambda row: True) == 0     # None dropped as malformed.
+
+
+def test_players_by_fifth_keeps_each_players_coins_apart():
+  # Budget 1000, one episode in the first fifth: player 0 took 6 own and 2 of player 1's
+  # coins, player 1 took 1 own and 3 of player 0's.
+  e = pd.DataFrame({"env_steps": [200], "length": [200], "own_coins_p0": [6], "other_coins_p0": [2],
+                    "own_coins_p1": [1], "other_coins_p1": [3],
+                    "return_p0": [6 + 2 - 2 * 3], "return_p1": [1 + 3 - 2 * 2]})
+  t = records.players_by_fifth(e, 1000).set_index(["fifth", "player"])
+  assert t.loc[(1, 0), "p_own_coin"] == pytest.approx(6 / 8)
+  assert t.loc[(1, 1), "p_own_coin"] == pytest.approx(1 / 4)
+  assert t.loc[(1, 0), "coins_per_step"] == pytest.approx(8 / 200)
+  assert t.loc[(1, 0), "coins_lost_per_1000_steps"] == pytest.approx(1000 * 3 / 200)
+  assert t.loc[(1, 1), "return_per_1000_steps"] == pytest.approx(1000 * 0 / 200)
+  assert t.loc[(2, 0), "episodes"] == 0 and len(t) == 10

@@ -164,6 +164,35 @@ def learning_by_fifth(episodes, num_steps: int):
   return pd.DataFrame(rows)
 
 
+def players_by_fifth(episodes, num_steps: int):
+  """Each player of a 2-player coins run, per fifth: its P(own coin) (of the coins it
+  took, the share of its own colour), coins it took per step, its return and the
+  coins of its colour its partner took, per 1,000 steps; pooled over the fifth's steps.
+
+  Why: in a run where the players learn differently (Reciprocators beside naive
+  learners, ReciprocatorConfig.reciprocal_players) the pooled numbers of
+  learning_by_fifth mix two learners; the paper's shaping claim is about the naive
+  learner's own P(own), and exploitation is one player's return against the other's.
+  """
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+  fifth = _fifths(episodes, num_steps)
+  rows = []
+  for k in range(5):
+    part = episodes[fifth == k]
+    steps = float(part["length"].sum())
+    for i in range(2):
+      own, other = float(part[f"own_coins_p{i}"].sum()), float(part[f"other_coins_p{i}"].sum())
+      lost = float(part[f"other_coins_p{1 - i}"].sum())
+      row = {"fifth": k + 1, "player": i, "episodes": len(part), "steps": int(steps)}
+      if steps:
+        row.update(p_own_coin=own / (own + other) if own + other else float("nan"),
+                   coins_per_step=(own + other) / steps,
+                   return_per_1000_steps=1000.0 * float(part[f"return_p{i}"].sum()) / steps,
+                   coins_lost_per_1000_steps=1000.0 * lost / steps)
+      rows.append(row)
+  return pd.DataFrame(rows)
+
+
 def steady_state_rate(rows, warmup_seconds: float, skip_rows: int,
                       min_rows: int) -> float | None:
   """Env steps per second over a run's steady state, from its progress rows.

@@ -65,6 +65,9 @@ class InfluenceSettings:
   scale: Optional[reciprocal.ExtrinsicScale] = None
   # Also compute the others' immediate VoI on each player (PARTNER_INFLUENCE).
   partner_influence: bool = False
+  # Players whose learners get r_rec (ReciprocatorConfig.reciprocal_players); the
+  # others' is 0 and the running scale reads only these. None: every player.
+  reciprocal_players: Optional[Sequence[int]] = None
 
 
 def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
@@ -184,6 +187,8 @@ class JointActor:
         tf.Variable(x, trainable=False)
         for x in reciprocal.initial_state([num_envs], num_players)))
     self._recording = np.zeros(num_envs, bool)
+    self._reciprocal_players = (None if influence is None or influence.reciprocal_players is None
+                                else np.asarray(influence.reciprocal_players))
     # When False (before the influence estimators' first fit), new episodes are not
     # written for the policy learners: policies are frozen, as in the paper.
     self.record_policy_data = influence is None
@@ -345,16 +350,27 @@ class JointActor:
       return None
     out = {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance",
                                               "partner_influence") if k in self._last}
-    out["reciprocal_reward"] = out["reciprocal_reward"] * np.float32(self._reward_factor)
+    out["reciprocal_reward"] = (self._reciprocal_reward_raw(out["reciprocal_reward"])
+                                * np.float32(self._reward_factor))
     return out
+
+  def _reciprocal_reward_raw(self, r_rec: np.ndarray) -> np.ndarray:
+    """[E, N] r_rec of the step before scaling, 0 for the naive learners' slots."""
+    if self._reciprocal_players is None:
+      return r_rec
+    kept = np.zeros_like(r_rec)
+    kept[:, self._reciprocal_players] = r_rec[:, self._reciprocal_players]
+    return kept
 
   def observe(self, actions: np.ndarray, next_timesteps: Sequence[Any]) -> List[bool]:
     """Records the step's outcome; returns which environments ended their episode."""
     if self._influence is not None:
-      raw = self._last["reciprocal_reward"].numpy()
+      raw = self._reciprocal_reward_raw(self._last["reciprocal_reward"].numpy())
       reciprocal_reward = raw * np.float32(self._reward_factor)   # What the learner sees.
       if self._influence.scale is not None:
-        self._influence.scale.update(np.stack([ts.rewards for ts in next_timesteps]), raw)
+        self._influence.scale.update(
+            np.stack([ts.rewards for ts in next_timesteps]),
+            raw if self._reciprocal_players is None else raw[:, self._reciprocal_players])
     self._previous_actions[:] = actions
     self._has_previous[:] = True   # observe_first clears it where an episode restarts.
     ended = [ts.last() for ts in next_timesteps]

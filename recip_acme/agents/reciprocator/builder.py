@@ -109,6 +109,9 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
     self.spec = joint_spec
     self.seed = seed
     n = joint_spec.num_players
+    if config.reciprocal_players is not None and max(config.reciprocal_players) >= n:
+      raise ValueError(f"reciprocal_players {list(config.reciprocal_players)}: this "
+                       f"substrate has players 0..{n - 1}")
     self.player_groups = [list(range(n))] if config.share_policy else [[i] for i in range(n)]
     for group in self.player_groups:
       group_specs = {(s.observations.shape, s.actions.num_values)
@@ -226,7 +229,8 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
               self.config.reciprocal_scale_steps,
               statistic="rms" if self.config.reciprocal_scale == "extrinsic_rms" else "mean_abs")
                  if self.config.reciprocal_scale != "none" else None),
-          partner_influence=self.config.subtract_partner_influence)
+          partner_influence=self.config.subtract_partner_influence,
+          reciprocal_players=self.config.reciprocal_players)
     return acting.JointActor(
         self.base, policy_network.groups, self.spec.num_players, self.config.num_envs,
         writers=adder, influence=influence, horizon=self.spec.horizon, seed=int(random_key),

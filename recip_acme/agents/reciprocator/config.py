@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Tuple
 
 from recip_acme import reciprocal as reciprocal_lib
 from recip_acme.influence import config as influence_config
@@ -65,6 +65,12 @@ class ReciprocatorConfig:
       steady rate instead of in answer to a take (measured on the paper's Coins:
       results/paper/diagnostics/coins_r_vs_nl_policy_sees_balance_w025). Exported
       players act as at a zero balance (networks.policy_inputs). IMPALA only.
+    reciprocal_players: the players whose learners get the reciprocal reward; the
+      others are naive (independent) learners beside them, learning from the game's
+      reward alone (their r_rec is 0), as in the paper's R vs NL pairings. None: every
+      player (self-play). Why: a Reciprocator meant to meet selfish strangers can be
+      trained beside one, and whether it shapes a learning partner is the paper's
+      central claim. The influence estimators still see every player.
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
     influence: the value-of-influence estimators and their refits.
@@ -83,6 +89,7 @@ class ReciprocatorConfig:
   subtract_partner_influence: bool = False
   value_sees_balance: bool = False
   policy_sees_balance: bool = False
+  reciprocal_players: Optional[Tuple[int, ...]] = None
   share_policy: bool = False
   num_envs: int = 1
   influence: influence_config.InfluenceConfig = dataclasses.field(
@@ -110,9 +117,28 @@ class ReciprocatorConfig:
       raise ValueError(f"reciprocal_scale_steps must be >= 1; got {self.reciprocal_scale_steps}")
     if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
       raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
+    if self.reciprocal_players is not None:
+      self._check_reciprocal_players()
     if self.reciprocal and self.collective_reward:
       raise ValueError("collective_reward (the prosocial learner) and reciprocal exclude "
                        "each other: choose one agent")
+
+  def _check_reciprocal_players(self) -> None:
+    players = tuple(int(p) for p in self.reciprocal_players)
+    self.reciprocal_players = players   # A JSON list (a saved run) becomes a tuple.
+    if not self.reciprocal:
+      raise ValueError("reciprocal_players needs agent=reciprocator (the influence "
+                       "estimators); the other agents have no reciprocal reward")
+    if not players or len(set(players)) != len(players) or min(players) < 0:
+      raise ValueError(f"reciprocal_players must be distinct player indices >= 0, at "
+                       f"least one; got {list(players)}")
+    if self.share_policy:
+      raise ValueError("reciprocal_players needs one policy per player (share_policy=False): "
+                       "a shared policy cannot learn from two rewards")
+    for name in ("subtract_partner_influence", "value_sees_balance", "policy_sees_balance"):
+      if getattr(self, name):
+        raise ValueError(f"reciprocal_players and {name} exclude each other: the naive "
+                         f"learners would get it too")
 
   @property
   def effective_balance_decay(self) -> float:
