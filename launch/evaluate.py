@@ -30,6 +30,10 @@ flags.DEFINE_list("scenario", None, "Scenario names, or substrate names for all 
 cli.allow("scenario", cli.names())
 flags.DEFINE_list("agents", None, "Export directories or training workdirs (comma-separated).")
 cli.allow("agents", cli.existing_paths())
+flags.DEFINE_list("players", None, "Keep only these trained players (indices) of each "
+                  "--agents population, e.g. 0 for the Reciprocator of a run with "
+                  "--reciprocal_players=0. Default: all. The background keeps all.")
+cli.allow("players", cli.integers(0))
 flags.DEFINE_string("background", None, "A population to put in the background slots "
                     "instead of Melting Pot's bots (results marked 'custom background').")
 cli.allow("background", cli.existing_path())
@@ -67,7 +71,8 @@ def main(argv):
   from recip_acme import export  # pylint: disable=g-import-not-at-top
   import pandas as pd  # pylint: disable=g-import-not-at-top
   try:
-    populations = [evaluation.load_population(d) for d in FLAGS.agents]
+    players = [int(p) for p in FLAGS.players] if FLAGS.players else None
+    populations = [evaluation.load_population(d, players=players) for d in FLAGS.agents]
     if FLAGS.crossplay:
       episodes = evaluation.crossplay(populations, FLAGS.episodes, FLAGS.focal_fraction)
       matrix = evaluation.crossplay_matrix(episodes)

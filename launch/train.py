@@ -120,6 +120,7 @@ flags.DEFINE_bool("share_policy", None, "One network for all players.")
 flags.DEFINE_list("reciprocal_players", None, "With --agent=reciprocator: only these "
                   "players (e.g. 0) get the reciprocal reward; the others are naive "
                   "learners beside them (the paper's R vs NL). Default: all (self-play).")
+cli.allow("reciprocal_players", cli.integers(0))
 flags.DEFINE_bool("substrate_process", False, "Step each actor's substrate copies in a "
                   "child process, beside the actor's Reverb writes (one more process and "
                   "core per actor; README, Throughput).")

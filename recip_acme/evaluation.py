@@ -89,9 +89,11 @@ class LoadedPopulation:
     return self.manifest.model_paths(self.directory)
 
 
-def load_population(directory: str, name: Optional[str] = None) -> LoadedPopulation:
+def load_population(directory: str, name: Optional[str] = None,
+                    players: Optional[Sequence[int]] = None) -> LoadedPopulation:
   """An export directory, or a training workdir (exported on first use into
-  WORKDIR/export, which later calls reuse)."""
+  WORKDIR/export, which later calls reuse). `players` keeps only those trained players
+  (e.g. the Reciprocator of a run with naive learners beside it); the name says so."""
   directory = os.path.abspath(os.path.expanduser(directory))
   if not os.path.isdir(directory):
     raise export.ExportError(f"{directory} does not exist; pass an export directory "
@@ -106,7 +108,21 @@ def load_population(directory: str, name: Optional[str] = None) -> LoadedPopulat
   default = os.path.basename(directory.rstrip("/"))
   if default == "export":
     default = os.path.basename(os.path.dirname(directory.rstrip("/")))
+  if players is not None:
+    manifest = _keep_players(manifest, players, directory)
+    default += "_p" + "_".join(str(p) for p in players)
   return LoadedPopulation(directory, manifest, name or default)
+
+
+def _keep_players(manifest: export.ExportManifest, players: Sequence[int],
+                  directory: str) -> export.ExportManifest:
+  available = sorted(p.player for p in manifest.players)
+  unknown = sorted(set(players) - set(available))
+  if unknown or not players:
+    raise export.ExportError(f"players {list(players)}: {directory} holds players "
+                             f"{available}")
+  kept = [p for p in manifest.players if p.player in set(players)]
+  return dataclasses.replace(manifest, players=kept)
 
 
 def _export_once(workdir: str, exported: str) -> None:

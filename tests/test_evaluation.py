@@ -413,3 +413,17 @@ def test_coin_event_columns_reach_the_episode_rows_and_the_summary():
   assert list(rows.columns[-3:]) == list(evaluation.COIN_EVENT_COLUMNS)
   summary = evaluation.summarize(rows)
   assert summary.loc[0, ["focal_own_coins", "focal_partner_coins", "focal_coins_lost"]].tolist() == [2.0, 1.0, 1.0]
+
+
+def test_players_keeps_only_the_chosen_trained_players(trained_run, tmp_path):
+  _, out, manifest = trained_run
+  assert len(manifest.players) == 2
+  population = evaluation.load_population(out, players=[1])
+  assert [p.player for p in population.manifest.players] == [1]
+  assert population.name.endswith("_p1")
+  assert list(population.model_paths()) == [manifest.players[1].name]
+  with pytest.raises(export.ExportError, match=r"players \[5\]: .* holds players \[0, 1\]"):
+    evaluation.load_population(out, players=[5])
+  result = _run("-m", "launch.evaluate", f"--agents={out}", "--crossplay", "--players=x",
+                f"--out={tmp_path}")
+  assert result.returncode == 2 and "--players" in _error_line(result)
