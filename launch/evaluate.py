@@ -11,7 +11,7 @@ r"""Evaluate exported agents on Melting Pot scenarios, or populations against ea
 --scenario takes scenario names and/or substrate names (= all of that substrate's
 scenarios). --agents takes export directories (launch.export) or training workdirs
 (exported on first use into WORKDIR/export). Writes to --out: episodes.csv (one row
-per episode), summary.csv and summary.md; with --crossplay also crossplay_matrix.csv
+per episode), summary.csv, summary_by_player.csv and summary.md; with --crossplay also crossplay_matrix.csv
 and crossplay.png. Rows with a custom background are marked "custom:NAME" and are
 never comparable with Melting Pot's published results.
 """

@@ -274,9 +274,16 @@ def evaluate_on_scenario(focal: LoadedPopulation, scenario_name: str, num_episod
   return _rows(df, scenario_name, config.substrate, focal.name, source)
 
 
-def summarize(episodes: pd.DataFrame) -> pd.DataFrame:
-  """Mean, std and count of focal per-capita return per scenario, agent, background."""
-  grouped = episodes.groupby(["scenario", "substrate", "agent", "background"], sort=True)
+SUMMARY_KEYS = ("scenario", "substrate", "agent", "background")
+
+
+def summarize(episodes: pd.DataFrame, by_player: bool = False) -> pd.DataFrame:
+  """Mean, std and count of focal per-capita return per scenario, agent, background
+  (with `by_player`, also per focal and background models that played: a population
+  holds one model per trained player, and the models of one run can differ a lot, e.g.
+  one player of a coins pair exploiting the other)."""
+  keys = list(SUMMARY_KEYS) + (["focal_players", "background_players"] if by_player else [])
+  grouped = episodes.groupby(keys, sort=True)
   summary = grouped["focal_per_capita_return"].agg(["mean", "std", "count"]).reset_index()
   summary = summary.rename(columns={"mean": "focal_per_capita_return",
                                     "std": "focal_per_capita_return_std",
@@ -347,10 +354,11 @@ def write_results(episodes: pd.DataFrame, out_dir: str, prefix: str = "") -> Map
   """episodes.csv and summary.csv (+ summary.md) under out_dir."""
   os.makedirs(out_dir, exist_ok=True)
   paths = {k: os.path.join(out_dir, f"{prefix}{k}") for k in
-           ("episodes.csv", "summary.csv", "summary.md")}
+           ("episodes.csv", "summary.csv", "summary_by_player.csv", "summary.md")}
   episodes.to_csv(paths["episodes.csv"], index=False)
   summary = summarize(episodes)
   summary.to_csv(paths["summary.csv"], index=False)
+  summarize(episodes, by_player=True).to_csv(paths["summary_by_player.csv"], index=False)
   with open(paths["summary.md"], "w") as f:
     f.write(summary.to_markdown(index=False, floatfmt=".3f") + "\n")
     if summary["background"].str.startswith(CUSTOM_PREFIX).any():

@@ -222,6 +222,8 @@ def test_evaluate_with_a_custom_background_marks_its_results(trained_run, tmp_pa
   assert all(os.path.getsize(p) > 0 for p in episodes["video_path"])
   summary = pd.read_csv(tmp_path / "summary.csv")
   assert summary["episodes"].tolist() == [2]
+  by_player = pd.read_csv(tmp_path / "summary_by_player.csv")
+  assert by_player["episodes"].sum() == 2 and "background_players" in by_player
   assert "not comparable" in (tmp_path / "summary.md").read_text()
   # The training workdir given as --background was exported on first use.
   assert os.path.exists(os.path.join(workdir, "export", export.MANIFEST))
@@ -406,13 +408,15 @@ def test_coin_events_split_a_focal_return_into_what_made_it(is_focal, expected):
 
 def test_coin_event_columns_reach_the_episode_rows_and_the_summary():
   df = pd.DataFrame({"focal_per_capita_return": [-1.0, 3.0], "background_per_capita_return": [0.0, 0.0],
-                     "focal_player_names": [("a",), ("a",)], "background_player_names": [("b",), ("b",)],
+                     "focal_player_names": [("a",), ("c",)], "background_player_names": [("b",), ("b",)],
                      "focal_own_coins": [1.0, 3.0], "focal_partner_coins": [2.0, 0.0],
                      "focal_coins_lost": [2.0, 0.0]})
   rows = evaluation._rows(df, "coins_0", "coins", "r", "custom:i")
   assert list(rows.columns[-3:]) == list(evaluation.COIN_EVENT_COLUMNS)
   summary = evaluation.summarize(rows)
   assert summary.loc[0, ["focal_own_coins", "focal_partner_coins", "focal_coins_lost"]].tolist() == [2.0, 1.0, 1.0]
+  by_player = evaluation.summarize(rows, by_player=True).set_index("focal_players")
+  assert by_player.loc["c", "focal_per_capita_return"] == 3.0 and len(by_player) == 2
 
 
 def test_players_keeps_only_the_chosen_trained_players(trained_run, tmp_path):
