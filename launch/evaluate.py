@@ -32,8 +32,12 @@ flags.DEFINE_list("agents", None, "Export directories or training workdirs (comm
 cli.allow("agents", cli.existing_paths())
 flags.DEFINE_list("players", None, "Keep only these trained players (indices) of each "
                   "--agents population, e.g. 0 for the Reciprocator of a run with "
-                  "--reciprocal_players=0. Default: all. The background keeps all.")
+                  "--reciprocal_players=0. Default: all.")
 cli.allow("players", cli.integers(0))
+flags.DEFINE_list("background_players", None, "The same for the --background population: "
+                  "with one model on each side, every episode plays the same pairing "
+                  "(a stratified comparison). Default: all.")
+cli.allow("background_players", cli.integers(0))
 flags.DEFINE_string("background", None, "A population to put in the background slots "
                     "instead of Melting Pot's bots (results marked 'custom background').")
 cli.allow("background", cli.existing_path())
@@ -59,6 +63,8 @@ def main(argv):
     cli.fail(f"--episodes must be > 0; got {FLAGS.episodes}")
   if FLAGS.crossplay and (FLAGS.scenario or FLAGS.background):
     cli.fail("--crossplay runs on the populations' substrate; drop --scenario/--background")
+  if FLAGS.background_players and not FLAGS.background:
+    cli.fail("--background_players needs --background (the official bots are not ours to pick)")
   if not FLAGS.crossplay and not FLAGS.scenario:
     cli.fail("--scenario is required (or pass --crossplay)")
   if not FLAGS.crossplay and len(FLAGS.agents) != 1:
@@ -84,7 +90,9 @@ def main(argv):
       print(matrix.round(3).to_string())
     else:
       scenarios = evaluation.resolve_scenarios(FLAGS.scenario)
-      background = (evaluation.load_population(FLAGS.background)
+      background_players = ([int(p) for p in FLAGS.background_players]
+                            if FLAGS.background_players else None)
+      background = (evaluation.load_population(FLAGS.background, players=background_players)
                     if FLAGS.background else None)
       if background is None:   # Fail before any episode if a bot is missing.
         assets.require_scenario_assets(scenarios)

@@ -431,3 +431,18 @@ def test_players_keeps_only_the_chosen_trained_players(trained_run, tmp_path):
   result = _run("-m", "launch.evaluate", f"--agents={out}", "--crossplay", "--players=x",
                 f"--out={tmp_path}")
   assert result.returncode == 2 and "--players" in _error_line(result)
+
+
+def test_one_model_on_each_side_plays_every_episode(trained_run, tmp_path):
+  workdir, out, manifest = trained_run
+  result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
+                f"--background={workdir}", "--players=0", "--background_players=1",
+                "--episodes=3", f"--out={tmp_path}")
+  assert result.returncode == 0, result.stderr[-2000:]
+  episodes = pd.read_csv(tmp_path / "episodes.csv")
+  assert set(episodes["focal_players"]) == {manifest.players[0].name}
+  assert episodes["background_players"].str.endswith("_p1").all()
+  assert episodes["background"].str.endswith("_p1").all()
+  result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
+                "--background_players=1", f"--out={tmp_path}/b")
+  assert result.returncode == 2 and "--background_players needs --background" in _error_line(result)
