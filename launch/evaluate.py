@@ -38,6 +38,10 @@ flags.DEFINE_list("background_players", None, "The same for the --background pop
                   "with one model on each side, every episode plays the same pairing "
                   "(a stratified comparison). Default: all.")
 cli.allow("background_players", cli.integers(0))
+flags.DEFINE_bool("stratify", False, "With --background: play every model of --agents "
+                  "against every model of the background, --episodes each, instead of "
+                  "sampling models per episode (a balanced mean, and per-pairing cells "
+                  "in summary_by_player.csv).")
 flags.DEFINE_string("background", None, "A population to put in the background slots "
                     "instead of Melting Pot's bots (results marked 'custom background').")
 cli.allow("background", cli.existing_path())
@@ -63,6 +67,8 @@ def main(argv):
     cli.fail(f"--episodes must be > 0; got {FLAGS.episodes}")
   if FLAGS.crossplay and (FLAGS.scenario or FLAGS.background):
     cli.fail("--crossplay runs on the populations' substrate; drop --scenario/--background")
+  if FLAGS.stratify and not FLAGS.background:
+    cli.fail("--stratify needs --background (the official bots are not ours to pick)")
   if FLAGS.background_players and not FLAGS.background:
     cli.fail("--background_players needs --background (the official bots are not ours to pick)")
   if not FLAGS.crossplay and not FLAGS.scenario:
@@ -96,13 +102,19 @@ def main(argv):
                     if FLAGS.background else None)
       if background is None:   # Fail before any episode if a bot is missing.
         assets.require_scenario_assets(scenarios)
+      pairings = ([(populations[0], background)] if not FLAGS.stratify else
+                  evaluation.model_pairings(populations[0], background))
       frames = []
       for name in scenarios:
-        frames.append(evaluation.evaluate_on_scenario(
-            populations[0], name, FLAGS.episodes, background, FLAGS.video_dir))
-        row = frames[-1]
-        print(f"{name}: focal per-capita return {row['focal_per_capita_return'].mean():.3f} "
-              f"over {len(row)} episodes (background: {row['background'].iloc[0]})", flush=True)
+        for focal, others in pairings:
+          frames.append(evaluation.evaluate_on_scenario(
+              focal, name, FLAGS.episodes, others, FLAGS.video_dir))
+          row = frames[-1]
+          who = (f"focal {row['focal_players'].iloc[0]}, background "
+                 f"{row['background_players'].iloc[0]}" if FLAGS.stratify else
+                 f"background: {row['background'].iloc[0]}")
+          print(f"{name}: focal per-capita return {row['focal_per_capita_return'].mean():.3f} "
+                f"over {len(row)} episodes ({who})", flush=True)
       paths = evaluation.write_results(pd.concat(frames, ignore_index=True), FLAGS.out)
   except (assets.UnknownNameError, assets.MissingBotAssetsError, export.ExportError) as e:
     cli.fail(str(e))

@@ -15,7 +15,7 @@ import functools
 import os
 import shutil
 import tempfile
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -112,6 +112,24 @@ def load_population(directory: str, name: Optional[str] = None,
     manifest = _keep_players(manifest, players, directory)
     default += "_p" + "_".join(str(p) for p in players)
   return LoadedPopulation(directory, manifest, name or default)
+
+
+def model_pairings(focal: LoadedPopulation, background: LoadedPopulation
+                   ) -> List[Tuple[LoadedPopulation, LoadedPopulation]]:
+  """Every model of `focal` against every model of `background`, one pair of
+  one-model populations each, under the populations' own names.
+
+  Why: a population samples one of its models per episode, and on coins the two models
+  of one run can differ by 50 points per episode against the same partner (one learned
+  to exploit the other), so a focal mean over a few sampled episodes mostly says which
+  models were drawn. Equal episodes per pairing make the mean a balanced one, and the
+  per-pairing cells (summary_by_player.csv) comparable between focal populations.
+  """
+  def one(population, player):
+    return dataclasses.replace(population, manifest=_keep_players(
+        population.manifest, [player.player], population.directory))
+  return [(one(focal, f), one(background, b))
+          for f in focal.manifest.players for b in background.manifest.players]
 
 
 def _keep_players(manifest: export.ExportManifest, players: Sequence[int],
