@@ -437,7 +437,7 @@ def test_one_model_on_each_side_plays_every_episode(trained_run, tmp_path):
   workdir, out, manifest = trained_run
   result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
                 f"--background={workdir}", "--players=0", "--background_players=1",
-                "--episodes=3", f"--out={tmp_path}")
+                "--episodes=2", f"--out={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   episodes = pd.read_csv(tmp_path / "episodes.csv")
   assert set(episodes["focal_players"]) == {manifest.players[0].name}
@@ -451,14 +451,14 @@ def test_one_model_on_each_side_plays_every_episode(trained_run, tmp_path):
 def test_stratify_plays_every_model_pairing_equally_under_the_population_names(trained_run, tmp_path):
   workdir, out, manifest = trained_run
   result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
-                f"--background={workdir}", "--stratify", "--episodes=2", f"--out={tmp_path}")
+                f"--background={workdir}", "--stratify", "--episodes=1", f"--out={tmp_path}")
   assert result.returncode == 0, result.stderr[-2000:]
   episodes = pd.read_csv(tmp_path / "episodes.csv")
   cells = episodes.groupby(["focal_players", "background_players"]).size()
-  assert len(cells) == 4 and (cells == 2).all()
+  assert len(cells) == 4 and (cells == 1).all()
   assert episodes["agent"].nunique() == 1 and episodes["background"].nunique() == 1
   summary = pd.read_csv(tmp_path / "summary.csv")
-  assert summary["episodes"].tolist() == [8]
+  assert summary["episodes"].tolist() == [4]
   result = _run("-m", "launch.evaluate", f"--agents={out}", f"--scenario={SCENARIO}",
                 "--stratify", f"--out={tmp_path}/b")
   assert result.returncode == 2 and "--stratify needs --background" in _error_line(result)
