@@ -24,7 +24,7 @@ from recip_acme import comparison  # noqa: E402
 from recip_acme.experiments import records  # noqa: E402
 
 MIXED = "coins_reciprocator_beside_naive_s{}"
-RECORDS = ("config.json", "episodes.csv", "progress.csv")
+RECORDS = ("config.json", "episodes.csv", os.path.join("logs", "progress", "logs.csv"))
 
 
 def _table(episodes: pd.DataFrame, num_steps: int, run: str, seed: int) -> pd.DataFrame:
@@ -48,10 +48,11 @@ def main():
   for seed in seeds:
     mixed_dir = os.path.join(args.runs, MIXED.format(seed))
     if os.path.abspath(mixed_dir) != os.path.abspath(os.path.join(HERE, "runs", MIXED.format(seed))):
-      os.makedirs(os.path.join(HERE, "runs", MIXED.format(seed)), exist_ok=True)
       for name in RECORDS:
         if os.path.exists(os.path.join(mixed_dir, name)):
-          shutil.copy(os.path.join(mixed_dir, name), os.path.join(HERE, "runs", MIXED.format(seed), name))
+          target = os.path.join(HERE, "runs", MIXED.format(seed), name)
+          os.makedirs(os.path.dirname(target), exist_ok=True)
+          shutil.copy(os.path.join(mixed_dir, name), target)
     mixed = pd.read_csv(os.path.join(mixed_dir, "episodes.csv"))
     pair = pd.read_csv(os.path.join(args.independent, f"coins_independent_s{seed}", "episodes.csv"))
     frames += [_table(mixed, args.num_steps, "beside_naive", seed),
