@@ -46,7 +46,7 @@ def _versus(table: pd.DataFrame, keys) -> pd.DataFrame:
     ref = reference.iloc[0]
     for _, row in part[part["agent"] != ref["agent"]].iterrows():
       out = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
-      out.update(agent=row["agent"], independent_focal=ref["agent"],
+      out.update(pairing=row["pairing"], agent=row["agent"], independent_focal=ref["agent"],
                  focal_return=row["focal_per_capita_return"],
                  independent_focal_return=ref["focal_per_capita_return"],
                  difference=row["focal_per_capita_return"] - ref["focal_per_capita_return"],
