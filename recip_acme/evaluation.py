@@ -247,7 +247,7 @@ def _run_episodes(factory, focal: LoadedPopulation, num_episodes: int,
 
 
 def _coin_events(substrate_name: str, is_focal: Sequence[bool]) -> Optional[CoinEvents]:
-  return CoinEvents(is_focal) if metrics.make_tally(substrate_name, len(is_focal)) else None
+  return CoinEvents(is_focal) if metrics.has_coin_tally(substrate_name) else None
 
 
 def _rows(df: pd.DataFrame, scenario_name: str, substrate_name: str, agent: str,
@@ -306,11 +306,8 @@ def summarize(episodes: pd.DataFrame, by_player: bool = False) -> pd.DataFrame:
   summary = summary.rename(columns={"mean": "focal_per_capita_return",
                                     "std": "focal_per_capita_return_std",
                                     "count": "episodes"})
-  background_mean = grouped["background_per_capita_return"].mean().reset_index(drop=True)
-  summary["background_per_capita_return"] = background_mean.values
-  for column in COIN_EVENT_COLUMNS:
-    if column in episodes:
-      summary[column] = grouped[column].mean().reset_index(drop=True).values
+  means = ["background_per_capita_return"] + [c for c in COIN_EVENT_COLUMNS if c in episodes]
+  summary[means] = grouped[means].mean().reset_index(drop=True).values
   return summary
 
 

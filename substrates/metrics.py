@@ -85,5 +85,10 @@ class CoinsTally:
 _SHAPING_EVENTS = ("took_partner_coin", "took_own_coin", "otherwise")
 
 
+def has_coin_tally(substrate_name: str) -> bool:
+  """Whether episodes of this substrate get a CoinsTally (Melting Pot coins only)."""
+  return substrate_name == "coins"
+
+
 def make_tally(substrate_name: str, num_players: int) -> Optional[CoinsTally]:
-  return CoinsTally(num_players) if substrate_name == "coins" else None
+  return CoinsTally(num_players) if has_coin_tally(substrate_name) else None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional
 
 from recip_acme import networks as networks_lib
 from recip_acme import presets
@@ -185,10 +185,7 @@ def configure(substrate: str = "coins", agent: str = "reciprocator", base: str =
   config = default_config(substrate, agent, base,
                           **{k: given[k] for k in _TOP if k in given})
   pick = lambda names: {k: given[k] for k in names if k in given}
-  recip_settings = pick(_RECIPROCATOR)
-  if "reciprocal_players" in recip_settings:
-    recip_settings["reciprocal_players"] = _player_indices(recip_settings["reciprocal_players"])
-  recip = dataclasses.replace(config.reciprocator, **recip_settings,
+  recip = dataclasses.replace(config.reciprocator, **pick(_RECIPROCATOR),
                               influence=dataclasses.replace(config.reciprocator.influence,
                                                             **pick(_INFLUENCE)))
   config.reciprocator = recip   # dataclasses.replace re-runs __post_init__'s checks.
@@ -209,14 +206,6 @@ def configure(substrate: str = "coins", agent: str = "reciprocator", base: str =
   config.impala = dataclasses.replace(config.impala, **impala)
   config.validate()
   return config
-
-
-def _player_indices(values: Sequence[Any]) -> Tuple[int, ...]:
-  try:
-    return tuple(int(v) for v in values)
-  except (TypeError, ValueError) as e:
-    raise RunError(f"reciprocal_players must be player indices, e.g. 0 or 0,2; got "
-                   f"{list(values)}") from e
 
 
 # -- Config <-> JSON (resume reuses the run's own configuration). ---------------

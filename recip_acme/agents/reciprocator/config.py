@@ -124,8 +124,13 @@ class ReciprocatorConfig:
                        "each other: choose one agent")
 
   def _check_reciprocal_players(self) -> None:
-    players = tuple(int(p) for p in self.reciprocal_players)
-    self.reciprocal_players = players   # A JSON list (a saved run) becomes a tuple.
+    # Flag strings, a saved run's JSON list or a tuple: player indices, as a tuple.
+    try:
+      players = tuple(int(p) for p in self.reciprocal_players)
+    except (TypeError, ValueError) as e:
+      raise ValueError(f"reciprocal_players must be player indices, e.g. 0 or 0,2; got "
+                       f"{list(self.reciprocal_players)}") from e
+    self.reciprocal_players = players
     if not self.reciprocal:
       raise ValueError("reciprocal_players needs agent=reciprocator (the influence "
                        "estimators); the other agents have no reciprocal reward")
