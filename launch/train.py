@@ -44,6 +44,10 @@ flags.DEFINE_string("variant", None, "Reciprocal-reward variant (or published na
 cli.allow("variant", cli.name())
 flags.DEFINE_float("balance_decay", None, "lambda; default gamma (published code).")
 cli.allow("balance_decay", cli.number(0, maximum=1))
+flags.DEFINE_float("generosity", None, "Added to the balance the reciprocal reward "
+                   "reads: harm is charged until the partner's net harm exceeds it, paid "
+                   "as retaliation beyond (project extension; default: the preset's, 0).")
+cli.allow("generosity", cli.number(0))
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
 flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also reads the "

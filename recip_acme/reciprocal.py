@@ -250,7 +250,8 @@ def _averaged_rewards(lagged: tf.Tensor, given: tf.Tensor, variant: Variant,
 
 def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
                      state: ReciprocalState,
-                     expected_harm: Optional[tf.Tensor] = None) -> ReciprocalTerms:
+                     expected_harm: Optional[tf.Tensor] = None,
+                     generosity: float = 0.0) -> ReciprocalTerms:
   given, balance_increment, debit_increment = _increments(voi, variant)
   balance = _decayed_cumsum(balance_increment, state.balance, decay)
   lagged = _lag(balance, state.balance)
@@ -259,8 +260,14 @@ def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
     debit = _decayed_cumsum(debit_increment, state.debit, decay)
     lagged = lagged - _lag(debit, state.debit)
     final = ReciprocalState(balance[-1], debit[-1])
-  rewards, pair = _averaged_rewards(lagged, given, variant, expected_harm)
+  rewards, pair = _averaged_rewards(lagged + generosity, given, variant, expected_harm)
   return ReciprocalTerms(rewards, pair, lagged, final)
+
+
+def _check_generosity(generosity: float) -> float:
+  if not (np.isfinite(generosity) and generosity >= 0.0):
+    raise ValueError(f"generosity must be a finite number >= 0; got {generosity}")
+  return float(generosity)
 
 
 def _resolve(voi, variant: str, initial_state, expected_harm=None):
@@ -295,7 +302,7 @@ def _decay_value(spec: Variant, balance_decay: float) -> float:
 
 def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
                     state: Optional[ReciprocalState] = None,
-                    expected_harm=None) -> ReciprocalTerms:
+                    expected_harm=None, generosity: float = 0.0) -> ReciprocalTerms:
   """One step of `reciprocal_terms` for online use: voi_t is ``[B..., N, N]``.
 
   Equal to ``reciprocal_terms(voi_t[None], ...)`` without the time axis (a test pins
@@ -312,7 +319,8 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
   final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
   if debit_increment is not None:
     final = ReciprocalState(final.balance, decay * state.debit + debit_increment)
-  rewards, pair = _averaged_rewards(lagged, given, spec, expected_harm)
+  rewards, pair = _averaged_rewards(lagged + _check_generosity(generosity), given, spec,
+                                    expected_harm)
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
@@ -334,12 +342,21 @@ def balance_observation(state: ReciprocalState, variant: str = DEFAULT_VARIANT) 
 
 def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
                      initial_state: Optional[ReciprocalState] = None,
-                     expected_harm=None) -> ReciprocalTerms:
+                     expected_harm=None, generosity: float = 0.0) -> ReciprocalTerms:
   """Reciprocal rewards with every intermediate term (see ReciprocalTerms).
 
   ``expected_harm`` (voi's shape; only variants with ``needs_expected_harm`` read it):
   ``expected_harm[t, ..., i, j]`` = E_{a_i ~ pi_i}[min(VoI of i's action a_i on j, 0)].
+
+  ``generosity`` (project extension, README; 0 is ALGORITHM.md): a constant g >= 0
+  added to the balance the reward reads, X + g, not to the balance itself
+  (``lagged_balance`` and the state are unchanged). With the product reward, harm to
+  a partner is charged until the partner's net harm exceeds g (in VoI units), and only
+  beyond that is it paid as retaliation: generous tit-for-tat's forgiveness of a
+  little harm, which on a noisy game keeps two reciprocators from answering each
+  other's accidents.
   """
+  generosity = _check_generosity(generosity)
   spec, voi, initial_state, expected_harm = _resolve(voi, variant, initial_state,
                                                      expected_harm)
   _check_shapes(voi, initial_state)
@@ -351,12 +368,12 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
 
   num_steps = voi.shape[0]
   if num_steps is None or num_steps <= _MAX_BLOCK:
-    return _terms_one_block(voi, spec, decay, state, expected_harm)
+    return _terms_one_block(voi, spec, decay, state, expected_harm, generosity)
   blocks = []
   for start in range(0, num_steps, _MAX_BLOCK):
     block = _terms_one_block(voi[start:start + _MAX_BLOCK], spec, decay, state,
                              None if expected_harm is None
-                             else expected_harm[start:start + _MAX_BLOCK])
+                             else expected_harm[start:start + _MAX_BLOCK], generosity)
     state = block.final_state
     blocks.append(block)
   return ReciprocalTerms(*(tf.concat([getattr(b, f) for b in blocks], 0)
@@ -365,7 +382,8 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
 
 def reciprocal_rewards(voi, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
                        initial_state: Optional[ReciprocalState] = None,
-                       expected_harm=None) -> tuple[tf.Tensor, ReciprocalState]:
+                       expected_harm=None,
+                       generosity: float = 0.0) -> tuple[tf.Tensor, ReciprocalState]:
   """Opponent-averaged reciprocal reward of every player at every step.
 
   Args:
@@ -376,12 +394,14 @@ def reciprocal_rewards(voi, variant: str = DEFAULT_VARIANT, balance_decay: float
     initial_state: balances carried from a previous chunk of the same episode;
       ``None`` is a fresh episode (all zero).
     expected_harm: for variants with ``needs_expected_harm`` (see reciprocal_terms).
+    generosity: added to the balance the reward reads (see reciprocal_terms).
 
   Returns:
     ``rewards [T, (B...,) N]`` before the weight w, and the state after step T-1.
     Splitting an episode into chunks and passing the state gives identical rewards.
   """
-  terms = reciprocal_terms(voi, variant, balance_decay, initial_state, expected_harm)
+  terms = reciprocal_terms(voi, variant, balance_decay, initial_state, expected_harm,
+                           generosity)
   return terms.rewards, terms.final_state
 
 

@@ -68,6 +68,8 @@ class InfluenceSettings:
   # Players whose learners get r_rec (ReciprocatorConfig.reciprocal_players); the
   # others' is 0 and the running scale reads only these. None: every player.
   reciprocal_players: Optional[Sequence[int]] = None
+  # Added to the balance the reward reads (ReciprocatorConfig.generosity).
+  generosity: float = 0.0
 
 
 def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
@@ -139,7 +141,8 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
   partner = (influence_networks.partner_reward_influence(predictions)
              if settings.partner_influence else None)
   return InfluenceStep(voi, reciprocal.reciprocal_step(voi, settings.variant,
-                                                       settings.balance_decay, rec_state, harm),
+                                                       settings.balance_decay, rec_state, harm,
+                                                       settings.generosity),
                        partner)
 
 

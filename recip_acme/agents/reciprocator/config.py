@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Optional, Tuple
 
 from recip_acme import reciprocal as reciprocal_lib
@@ -33,6 +34,15 @@ class ReciprocatorConfig:
     reciprocal_weight_ramp_steps: length of that ramp.
     variant: reciprocal-reward variant (descriptive or published name).
     balance_decay: lambda; None means gamma, as in the published Coins code.
+    generosity: project extension (README, "Reciprocators on Melting Pot"): a
+      constant g >= 0 added to the balance the reward reads, X + g (the balance
+      itself, and what a balance-aware network reads, are unchanged). Harm to a
+      partner is charged until the partner's net harm exceeds g, and paid as
+      retaliation only beyond it: generous tit-for-tat. Why: with g = 0 two
+      reciprocators on a noisy game pay each other for answering accidents (on coins
+      at w = 1 the takes of the partner's coin were paid on average), and a zero
+      balance, where a fresh episode starts, neither charges nor pays. 0 is
+      ALGORITHM.md.
     reset_balance_each_episode: True as in the published code; False carries the
       balances across episodes (the paper's Eq. 5 with one initialisation).
     normalize_reciprocal_reward: standardise r_rec over each learner batch.
@@ -82,6 +92,7 @@ class ReciprocatorConfig:
   reciprocal_weight_ramp_steps: int = 0
   variant: str = reciprocal_lib.DEFAULT_VARIANT
   balance_decay: Optional[float] = None
+  generosity: float = 0.0
   reset_balance_each_episode: bool = True
   normalize_reciprocal_reward: bool = False
   reciprocal_scale: str = "none"
@@ -117,6 +128,8 @@ class ReciprocatorConfig:
       raise ValueError(f"reciprocal_scale_steps must be >= 1; got {self.reciprocal_scale_steps}")
     if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
       raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
+    if not (math.isfinite(self.generosity) and self.generosity >= 0.0):
+      raise ValueError(f"generosity must be a finite number >= 0; got {self.generosity}")
     if self.reciprocal_players is not None:
       self._check_reciprocal_players()
     if self.reciprocal and self.collective_reward:
