@@ -284,7 +284,7 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "actor_cpus": 0.5, "actor_recycle_steps": 800, "checkpoint_minutes": 2.0,
             "checkpoint_every_steps": 77,
             "log_every_seconds": 3.0, "learner_period": 4, "variant": "balance",
-            "balance_decay": 0.5, "reset_balance_each_episode": False,
+            "balance_decay": 0.5, "generosity": 1.5, "reset_balance_each_episode": False,
             "normalize_reciprocal_reward": True, "value_sees_balance": True,
             "policy_sees_balance": True,
             "reciprocal_scale": "none", "reciprocal_scale_steps": 99,
