@@ -14,7 +14,7 @@ import pytest
 
 from recip_acme import experiments
 from recip_acme import reciprocal
-from tests.test_training import _small
+from tests.test_training import _small, stepped_actor
 
 # Two players, decay 1. Step 0: player 1 takes from player 0 (VoI -1.6 on 0). Steps 1
 # and 2: player 0 takes from player 1 (VoI -1.6 on 1): the first answers the take, the
@@ -65,21 +65,14 @@ def test_the_joint_actor_pays_the_generous_reward():
   config.reciprocator.generosity = 1.5
   agent = experiments.build_agent(config)
   try:
-    env, actor = agent.envs[0], agent.actor
-    timestep = env.reset()
-    actor.observe_first(0, timestep)
     checked = 0
-    for _ in range(6):
-      actions = actor.select_actions([timestep])
-      timestep = env.step(actions[0])
-      raw = actor._last["reciprocal_reward"].numpy()[0]
-      info = actor.last_reciprocal()
+    for _, info in stepped_actor(agent, 6):
+      raw = agent.actor._last["reciprocal_reward"].numpy()[0]
       voi, balance = info["voi"][0], info["lagged_balance"][0]
       for i, j in ((0, 1), (1, 0)):
         np.testing.assert_allclose(raw[i], (balance[i, j] + 1.5) * voi[i, j], rtol=1e-4,
                                    atol=1e-6)
         checked += abs(voi[i, j]) > 0
-      actor.observe(actions, [timestep])
     assert checked   # Untrained estimators give non-zero influences.
   finally:
     agent.close()

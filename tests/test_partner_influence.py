@@ -18,7 +18,7 @@ from recip_acme.agents.reciprocator import config as config_lib
 from recip_acme.influence import config as influence_config
 from recip_acme.influence import networks
 from tests.test_marginal_counterfactual import fit_on_one_step_game
-from tests.test_training import _small
+from tests.test_training import _small, assert_learners_sample, stepped_actor
 
 A, F = 3, 4
 
@@ -82,30 +82,14 @@ def test_every_learner_samples_its_reward_plus_reciprocal_minus_partner_influenc
   config.reciprocator.influence.counterfactual = "marginal"
   agent = experiments.build_agent(config)
   try:
-    env, actor = agent.envs[0], agent.actor
-    actor.record_policy_data = True
     weight = float(agent.builder.reciprocal_weight.numpy())
-    timestep = env.reset()
-    actor.observe_first(0, timestep)
     expected = [[], []]
-    for k in range(1, 9):
-      actions = actor.select_actions([timestep])
-      timestep = env.step(actions[0])
-      timestep = timestep._replace(rewards=np.array([k, -3 * k], np.float32))
-      info = actor.last_reciprocal()
-      actor.observe(actions, [timestep])
+    for timestep, info in stepped_actor(agent, 8, rewards=lambda k: [k, -3 * k]):
       assert np.abs(info["partner_influence"]).max() > 1e-5   # Untrained, but not 0.
       for i in range(2):
         expected[i].append(timestep.rewards[i] + weight * info["reciprocal_reward"][0, i]
                            - info["partner_influence"][0, i])
-    for i, learner in enumerate(agent.learner.learners):     # One per player on coins.
-      sample = next(learner._iterator)
-      rewards = sample.data.reward.numpy()
-      mask = sample.data.discount.numpy() > 0
-      seen = rewards[mask]
-      assert seen.size
-      gaps = np.abs(seen[:, None] - np.array(expected[i])[None]).min(axis=1)
-      assert gaps.max() < 1e-4, (seen, expected[i])
+    assert_learners_sample(agent, expected)
   finally:
     agent.close()
 

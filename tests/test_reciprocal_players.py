@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recip_acme import experiments
-from tests.test_training import _small
+from tests.test_training import _small, assert_learners_sample, stepped_actor
 
 
 def _mixed(**overrides):
@@ -25,18 +25,11 @@ def _mixed(**overrides):
 def test_the_naive_player_learns_from_the_game_reward_and_the_reciprocator_from_both():
   agent = experiments.build_agent(_mixed())
   try:
-    env, actor = agent.envs[0], agent.actor
-    actor.record_policy_data = True
+    actor = agent.actor
     weight = float(agent.builder.reciprocal_weight.numpy())
-    timestep = env.reset()
-    actor.observe_first(0, timestep)
     expected, unmasked, squares = [[], []], [], []
-    for k in range(1, 9):
-      actions = actor.select_actions([timestep])
-      timestep = env.step(actions[0])._replace(rewards=np.array([k, -3 * k], np.float32))
+    for timestep, info in stepped_actor(agent, 8, rewards=lambda k: [k, -3 * k]):
       raw = actor._last["reciprocal_reward"].numpy()[0]
-      info = actor.last_reciprocal()
-      actor.observe(actions, [timestep])
       unmasked.append(raw)
       squares.append(raw[0] ** 2)
       for i in range(2):
@@ -46,13 +39,7 @@ def test_the_naive_player_learns_from_the_game_reward_and_the_reciprocator_from_
     assert np.abs(np.array(unmasked)[:, 1]).max() > 1e-6
     assert np.abs(np.array(expected[0]) - np.arange(1, 9)).max() > 1e-6
     np.testing.assert_allclose(expected[1], -3.0 * np.arange(1, 9))
-    for i, learner in enumerate(agent.learner.learners):     # One per player on coins.
-      sample = next(learner._iterator)
-      rewards = sample.data.reward.numpy()
-      seen = rewards[sample.data.discount.numpy() > 0]
-      assert seen.size
-      gaps = np.abs(seen[:, None] - np.array(expected[i])[None]).min(axis=1)
-      assert gaps.max() < 1e-4, (i, seen, expected[i])
+    assert_learners_sample(agent, expected)
     # The running rms of r_rec is the Reciprocator's alone (a running mean while the
     # window is not yet full).
     _, _, _, rec_size = actor.reward_scale._current()

@@ -36,6 +36,35 @@ def _small(substrate="coins", agent="reciprocator", base="impala", **overrides):
   return config
 
 
+def stepped_actor(agent, num_steps: int, rewards=None):
+  """Steps the joint actor on env 0 of `agent`; yields (timestep, last_reciprocal())
+  after each step and observes the step when the caller resumes. `rewards(k)`, if
+  given, replaces the game's rewards of step k = 1..num_steps (known values to find
+  again in the learners' samples)."""
+  env, actor = agent.envs[0], agent.actor
+  actor.record_policy_data = True
+  timestep = env.reset()
+  actor.observe_first(0, timestep)
+  for k in range(1, num_steps + 1):
+    actions = actor.select_actions([timestep])
+    timestep = env.step(actions[0])
+    if rewards is not None:
+      timestep = timestep._replace(rewards=np.asarray(rewards(k), np.float32))
+    yield timestep, actor.last_reciprocal()
+    actor.observe(actions, [timestep])
+
+
+def assert_learners_sample(agent, expected) -> None:
+  """Every reward that learner i samples (before an episode's end) is one of
+  expected[i]: the sampled form of what the actor wrote for player i."""
+  for i, learner in enumerate(agent.learner.learners):     # One per player on coins.
+    sample = next(learner._iterator)
+    seen = sample.data.reward.numpy()[sample.data.discount.numpy() > 0]
+    assert seen.size
+    gaps = np.abs(seen[:, None] - np.array(expected[i])[None]).min(axis=1)
+    assert gaps.max() < 1e-4, (i, seen, expected[i])
+
+
 def _write_known_sequence(agent, rewards, reciprocal_rewards):
   """Player 0 of env 0 writes one length-3 sequence with known rewards and r_rec."""
   adder = agent.builder.base.make_adder(agent.client, builder_lib.policy_table(0))
