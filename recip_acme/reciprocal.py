@@ -264,7 +264,8 @@ def _terms_one_block(voi: tf.Tensor, variant: Variant, decay: tf.Tensor,
   return ReciprocalTerms(rewards, pair, lagged, final)
 
 
-def _check_generosity(generosity: float) -> float:
+def check_generosity(generosity: float) -> float:
+  """The generosity as a float; a one-line error unless it is finite and >= 0."""
   if not (np.isfinite(generosity) and generosity >= 0.0):
     raise ValueError(f"generosity must be a finite number >= 0; got {generosity}")
   return float(generosity)
@@ -319,7 +320,7 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
   final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
   if debit_increment is not None:
     final = ReciprocalState(final.balance, decay * state.debit + debit_increment)
-  rewards, pair = _averaged_rewards(lagged + _check_generosity(generosity), given, spec,
+  rewards, pair = _averaged_rewards(lagged + check_generosity(generosity), given, spec,
                                     expected_harm)
   return ReciprocalTerms(rewards, pair, lagged, final)
 
@@ -356,7 +357,7 @@ def reciprocal_terms(voi, variant: str = DEFAULT_VARIANT, balance_decay: float =
   little harm, which on a noisy game keeps two reciprocators from answering each
   other's accidents.
   """
-  generosity = _check_generosity(generosity)
+  generosity = check_generosity(generosity)
   spec, voi, initial_state, expected_harm = _resolve(voi, variant, initial_state,
                                                      expected_harm)
   _check_shapes(voi, initial_state)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Optional, Tuple
 
 from recip_acme import reciprocal as reciprocal_lib
@@ -128,8 +127,7 @@ class ReciprocatorConfig:
       raise ValueError(f"reciprocal_scale_steps must be >= 1; got {self.reciprocal_scale_steps}")
     if self.balance_decay is not None and not 0.0 <= self.balance_decay <= 1.0:
       raise ValueError(f"balance_decay must be in [0, 1]; got {self.balance_decay}")
-    if not (math.isfinite(self.generosity) and self.generosity >= 0.0):
-      raise ValueError(f"generosity must be a finite number >= 0; got {self.generosity}")
+    self.generosity = reciprocal_lib.check_generosity(self.generosity)
     if self.reciprocal_players is not None:
       self._check_reciprocal_players()
     if self.reciprocal and self.collective_reward:
