@@ -2,12 +2,13 @@
 independent pair of the same seed: per player and fifth, and the last fifth's margins.
 
     python results/coins_reciprocator_beside_naive/report.py --runs=DIR --seeds=1,2,3 \
-        [--independent=results/coins_preset_all_seeds/runs] [--num_steps=1000000]
+        [--independent=results/coins_preset_all_seeds/runs] [--num_steps=1000000] [--out=DIR]
 
 DIR holds coins_reciprocator_beside_naive_sS (launch.train --reciprocal_players=0);
 the independent pairs are read from --independent/coins_independent_sS. Writes
-players.csv (every fifth), last_fifth.csv and players.png beside this file, and copies
-each mixed run's records (config, episode and progress rows) to runs/.
+players.csv (every fifth), last_fifth.csv and players.png to --out (default: beside
+this file), and copies each mixed run's records (config, episode and progress rows) to
+its runs/.
 """
 
 import argparse
@@ -42,15 +43,17 @@ def main():
   parser.add_argument("--seeds", default="1,2,3")
   parser.add_argument("--independent", default=os.path.join(HERE, "..", "coins_preset_all_seeds", "runs"))
   parser.add_argument("--num_steps", type=int, default=1_000_000)
+  parser.add_argument("--out", default=HERE)
   args = parser.parse_args()
+  out_dir = args.out
   seeds = [int(s) for s in args.seeds.split(",")]
   frames, scale_rows = [], []
   for seed in seeds:
     mixed_dir = os.path.join(args.runs, MIXED.format(seed))
-    if os.path.abspath(mixed_dir) != os.path.abspath(os.path.join(HERE, "runs", MIXED.format(seed))):
+    if os.path.abspath(mixed_dir) != os.path.abspath(os.path.join(out_dir, "runs", MIXED.format(seed))):
       for name in RECORDS:
         if os.path.exists(os.path.join(mixed_dir, name)):
-          target = os.path.join(HERE, "runs", MIXED.format(seed), name)
+          target = os.path.join(out_dir, "runs", MIXED.format(seed), name)
           os.makedirs(os.path.dirname(target), exist_ok=True)
           shutil.copy(os.path.join(mixed_dir, name), target)
     mixed = pd.read_csv(os.path.join(mixed_dir, "episodes.csv"))
@@ -62,7 +65,7 @@ def main():
     scale_rows.append({"seed": seed, **{f"reciprocator_scale_fifth{k + 1}": 2 * r
                                         for k, r in enumerate(scale["ratio"])}})
   table = pd.concat(frames, ignore_index=True)
-  table.to_csv(os.path.join(HERE, "players.csv"), index=False, float_format="%.5g")
+  table.to_csv(os.path.join(out_dir, "players.csv"), index=False, float_format="%.5g")
   last = table[table["fifth"] == 5].set_index(["seed", "run", "player"])
   rows = []
   for seed in seeds:
@@ -88,12 +91,12 @@ def main():
         "naive_coins_lost_per_1000": nl["coins_lost_per_1000_steps"],
         "r_coins_per_step": r["coins_per_step"], "naive_coins_per_step": nl["coins_per_step"]})
   out = pd.DataFrame(rows).merge(pd.DataFrame(scale_rows), on="seed")
-  out.to_csv(os.path.join(HERE, "last_fifth.csv"), index=False, float_format="%.5g")
+  out.to_csv(os.path.join(out_dir, "last_fifth.csv"), index=False, float_format="%.5g")
   print(out.T.to_string(float_format=lambda x: f"{x:.4f}"))
-  _plot(table, seeds)
+  _plot(table, seeds, out_dir)
 
 
-def _plot(table: pd.DataFrame, seeds):
+def _plot(table: pd.DataFrame, seeds, out_dir: str):
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -117,7 +120,7 @@ def _plot(table: pd.DataFrame, seeds):
   axes[0].axhline(0.5, color="k", lw=0.5)
   fig.legend(loc="lower center", ncol=4, fontsize=7)
   fig.tight_layout(rect=(0, 0.14, 1, 1))
-  fig.savefig(os.path.join(HERE, "players.png"), dpi=90)
+  fig.savefig(os.path.join(out_dir, "players.png"), dpi=90)
 
 
 if __name__ == "__main__":
