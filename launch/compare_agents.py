@@ -52,6 +52,9 @@ flags.DEFINE_bool("report_only", False, "Tabulate the runs as they are now (unfi
 flags.DEFINE_integer("random_reference_steps", 20_000, "Steps of a uniformly random policy "
                      "measured as the reference on coins (0: none).")
 cli.allow("random_reference_steps", cli.at_least(0, integer=True))
+flags.DEFINE_string("pairing", None, "Partner-pool runs (--naive_partners): count only "
+                    "their episodes of this pairing, e.g. R-R (self-play).")
+cli.allow("pairing", cli.name())
 flags.DEFINE_integer("window_steps", 50_000, "Trailing window of the plotted curves.")
 cli.allow("window_steps", cli.above(0, integer=True))
 
@@ -88,7 +91,7 @@ def main(argv):
     fifths = comparison.report(
         [(agent, seed, run.workdir) for (agent, seed), run in zip(pairs, runs)],
         FLAGS.substrate, FLAGS.agents, FLAGS.base, FLAGS.num_steps, out,
-        FLAGS.window_steps, FLAGS.random_reference_steps, command)
+        FLAGS.window_steps, FLAGS.random_reference_steps, command, FLAGS.pairing)
   except ValueError as e:
     cli.fail(str(e))
   print(fifths.round(4).to_string(index=False))

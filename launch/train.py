@@ -125,6 +125,10 @@ flags.DEFINE_list("reciprocal_players", None, "With --agent=reciprocator: only t
                   "players (e.g. 0) get the reciprocal reward; the others are naive "
                   "learners beside them (the paper's R vs NL). Default: all (self-play).")
 cli.allow("reciprocal_players", cli.integers(0))
+flags.DEFINE_bool("naive_partners", None, "With --agent=reciprocator: a partner pool. One "
+                  "naive learner per slot trains beside the Reciprocators, and the "
+                  "substrate copies cycle through self-play and a naive learner in each "
+                  "slot (--num_envs a multiple of players + 1; README).")
 flags.DEFINE_bool("substrate_process", False, "Step each actor's substrate copies in a "
                   "child process, beside the actor's Reverb writes (one more process and "
                   "core per actor; README, Throughput).")

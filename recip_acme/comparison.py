@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -87,6 +87,17 @@ def random_policy_coins(steps: int, seeds: Sequence[int] = (0,),
   return {"agent": "random policy", "steps": steps, "coins_per_step": coins / steps,
           "p_own_coin": summary["p_own_coin"],
           "collective_return_per_1000_steps": 1000.0 * total_return / steps}
+
+
+def only_pairing(episodes: pd.DataFrame, pairing: Optional[str]) -> pd.DataFrame:
+  """A partner-pool run's episodes of one pairing (all rows of any other run)."""
+  if pairing is None or "pairing" not in episodes:
+    return episodes
+  kept = episodes[episodes["pairing"] == pairing]
+  if kept.empty:
+    raise ValueError(f"no episode of pairing {pairing!r}; this run has "
+                     f"{', '.join(sorted(map(str, episodes['pairing'].unique())))}")
+  return kept.reset_index(drop=True)
 
 
 def by_fifth(runs: Sequence[Tuple[str, int, pd.DataFrame]], num_steps: int) -> pd.DataFrame:
@@ -257,11 +268,14 @@ def plot(curve_table: pd.DataFrame, path: str, title: str, reference: Dict[str, 
 
 def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequence[str],
            base: str, num_steps: int, out: str, window_steps: int,
-           random_reference_steps: int, command: str) -> pd.DataFrame:
+           random_reference_steps: int, command: str,
+           pairing: Optional[str] = None) -> pd.DataFrame:
   """The per-fifth table, curves, plot, margins and README.md of a set of runs
   (agent, seed, workdir) in `out`; returns the fifths. Unfinished runs are tabulated
   as they stand and named in the README. `command` is what made it. A run is read from
-  `records_source`, and its records archived under `out` for the next report."""
+  `records_source`, and its records archived under `out` for the next report. With
+  `pairing`, a partner-pool run (ReciprocatorConfig.naive_partners) counts only its
+  episodes of that pairing (e.g. "R-R", its self-play); other runs count whole."""
   from recip_acme import run_queue  # pylint: disable=g-import-not-at-top
   resolved = []
   for a, s, w in runs:
@@ -271,7 +285,7 @@ def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequenc
     resolved.append((a, s, source))
   runs = resolved
   reached = {(a, s): run_queue.steps_reached(w) for a, s, w in runs}
-  episodes = [(a, s, pd.read_csv(os.path.join(w, records.EPISODES_FILE)))
+  episodes = [(a, s, only_pairing(pd.read_csv(os.path.join(w, records.EPISODES_FILE)), pairing))
               for a, s, w in runs if os.path.exists(os.path.join(w, records.EPISODES_FILE))]
   if not episodes:
     raise ValueError(f"no run in {os.path.dirname(runs[0][2]) if runs else '?'} has episodes yet")
@@ -295,6 +309,9 @@ def report(runs: Sequence[Tuple[str, int, str]], substrate: str, agents: Sequenc
     f.write(f"# {substrate}: {' vs '.join(agents)}\n\nMade by (from the project "
             f"root):\n\n    {command}\n\nPer run and fifth of the run (pooled over its steps; "
             "`fifths.csv`):\n\n")
+    if pairing is not None:
+      f.write(f"Partner-pool runs count only their episodes of pairing {pairing}; the "
+              "fifths are of each run's own env steps.\n\n")
     f.write(fifths.to_markdown(index=False, floatfmt=".4f") + "\n")
     short = [f"{a} seed {s} ({n} steps)" for (a, s), n in reached.items() if n < num_steps]
     if short:

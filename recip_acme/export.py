@@ -240,6 +240,8 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   os.makedirs(out, exist_ok=True)
   players = []
   for group in networks.groups:
+    if group.naive_partner:   # A training partner (naive_partners), not the run's agent.
+      continue
     bot = MeltingPotBot(group.network, builder.network_config, raw_rgb_shape,
                         config.adapter.rgb_downsample, mode, config.adapter.rgb_pooling)
     for i in group.players:

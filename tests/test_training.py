@@ -320,6 +320,7 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "reciprocal_weight": 0.123, "reciprocal_weight_start": 0.01,
             "reciprocal_weight_ramp_steps": 50, "num_envs": 3, "share_policy": True,
             "subtract_partner_influence": True, "reciprocal_players": ["0"],
+            "naive_partners": True,
             "future_term": True,   # The coins preset's is False.
             "counterfactual": "regression", "rgb_downsample": 4,
             "rgb_pooling": "mean",   # The coins preset's is max.

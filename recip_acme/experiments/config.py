@@ -160,7 +160,7 @@ _RECIPROCATOR = ("variant", "balance_decay", "generosity", "reset_balance_each_e
                  "reciprocal_scale",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",
                  "reciprocal_weight_ramp_steps", "num_envs", "share_policy",
-                 "subtract_partner_influence", "reciprocal_players")
+                 "subtract_partner_influence", "reciprocal_players", "naive_partners")
 _INFLUENCE = ("future_term", "counterfactual")
 _ADAPTER = ("rgb_downsample", "rgb_pooling", "world_downsample", "episode_step_limit",
             "avatar_locations", "estimator_view", "local_radius")

@@ -73,6 +73,8 @@ class ActingLoop:
     self.actor.record_policy_data = self._enabled()
     self._timesteps = substrates.reset_all()
     self._stats = [EpisodeObserver(config.substrate, len(ts.rewards)) for ts in self._timesteps]
+    # A partner pool's copies play different pairings; each row says which.
+    self._pairings = getattr(actor, "pairings", None)
     for e, ts in enumerate(self._timesteps):
       self.actor.observe_first(e, ts)
 
@@ -115,11 +117,12 @@ class ActingLoop:
           self._episode_written()
         player_steps = max(s.steps, 1) * s.num_players
         mean_reward = float(s.returns.sum() / player_steps)
-        row = {"env": e, "length": s.steps, "mean_return": float(s.returns.mean()),
+        row = {"env": e} if self._pairings is None else {"env": e, "pairing": self._pairings[e]}
+        row.update({"length": s.steps, "mean_return": float(s.returns.mean()),
                "extrinsic_reward_per_step": mean_reward,
                "abs_extrinsic_reward": s.abs_rewards / player_steps,
                "extrinsic_reward_std": float(np.sqrt(max(
-                   s.squared_rewards / player_steps - mean_reward ** 2, 0.0)))}
+                   s.squared_rewards / player_steps - mean_reward ** 2, 0.0)))})
         row.update({f"return_p{i}": float(r) for i, r in enumerate(s.returns)})
         if self._reciprocal:
           row["mean_reciprocal_reward"] = float(s.reciprocal.mean() / max(s.steps, 1))

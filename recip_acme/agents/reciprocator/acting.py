@@ -17,7 +17,7 @@ Reverb -> adapter (dataset transform) -> learner.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import sonnet as snt
@@ -47,9 +47,45 @@ def collective_shaping(rewards: np.ndarray) -> np.ndarray:
 
 @dataclasses.dataclass
 class PolicyGroup:
-  """Players that share one policy network (and one learner, one table)."""
+  """Players that share one policy network (and one learner, one table).
+
+  By default the group plays its `players`' slots in every environment copy. With
+  `seats`, it plays exactly those (copy, slot) seats, in that row order, and other
+  groups play the same slots in the other copies: a partner pool
+  (`ReciprocatorConfig.naive_partners`). A `naive_partner` group is a training
+  partner: its learner gets no reciprocal reward and exports leave it out.
+  """
   network: snt.RNNCore
   players: List[int]
+  seats: Optional[List[Tuple[int, int]]] = None
+  naive_partner: bool = False
+
+  def seats_for(self, num_envs: int) -> List[Tuple[int, int]]:
+    """(copy, slot) of each batch row of this group's network, in row order."""
+    if self.seats is not None:
+      return list(self.seats)
+    return [(e, p) for e in range(num_envs) for p in self.players]
+
+
+def naive_partner_seats(num_players: int, num_envs: int) -> List[List[Tuple[int, int]]]:
+  """The seats of the 2N groups of a partner pool (ReciprocatorConfig.naive_partners).
+
+  Groups 0..N-1 are the Reciprocators of slots 0..N-1, groups N..2N-1 the naive
+  learners of the same slots. Copy e plays pairing e mod (N + 1): pairing 0 is
+  Reciprocator self-play, pairing k >= 1 puts slot k-1's naive learner beside
+  Reciprocators in every other slot. So with N = 2 each Reciprocator meets another
+  Reciprocator in half of its copies and a naive learner in the other half.
+  """
+  pairings = num_players + 1
+  if num_envs % pairings:
+    raise ValueError(f"naive_partners cycles the copies through {pairings} pairings "
+                     f"(self-play, and a naive learner in each of the {num_players} slots): "
+                     f"num_envs must be a multiple of {pairings}; got {num_envs}")
+  naive_slot = [e % pairings - 1 for e in range(num_envs)]   # -1: self-play.
+  reciprocators = [[(e, p) for e in range(num_envs) if naive_slot[e] != p]
+                   for p in range(num_players)]
+  naive = [[(e, p) for e in range(num_envs) if naive_slot[e] == p] for p in range(num_players)]
+  return reciprocators + naive
 
 
 @dataclasses.dataclass
@@ -93,8 +129,11 @@ def joint_policy_step(groups: Sequence[PolicyGroup], base_builder: base.BaseBuil
 
   The one joint-policy step: the Melting Pot actor (`JointActor`) and the paper games'
   trainer (`batched.py`) both call it, so players act the same way in both.
-  `inputs` is [E, N, ...] (or a structure of such); `cores` per group [E*G, ...].
+  `inputs` is [E, N, ...] (or a structure of such); `cores` per group [E*G, ...]
+  (with seats, [S, ...] in the seats' order).
   """
+  if any(group.seats is not None for group in groups):
+    return _seated_policy_step(groups, base_builder, inputs, cores, seeds, num_players)
   num_envs = tf.shape(tree.flatten(inputs)[0])[0]
   actions, probabilities = [None] * num_players, [None] * num_players
   extras_out, cores_out = [], []
@@ -113,6 +152,34 @@ def joint_policy_step(groups: Sequence[PolicyGroup], base_builder: base.BaseBuil
     extras_out.append(extras)
     cores_out.append(new_core)
   return JointPolicyStep(tf.stack(actions, axis=1), probabilities, extras_out, cores_out)
+
+
+def _seated_policy_step(groups: Sequence[PolicyGroup], base_builder: base.BaseBuilder,
+                        inputs: Any, cores: Sequence[Any], seeds: tf.Tensor,
+                        num_players: int) -> JointPolicyStep:
+  """joint_policy_step when each group plays given (copy, slot) seats (a partner
+  pool): a group's network runs on its seats' rows, and its actions and action
+  probabilities are scattered back to their seats. Every seat has one group."""
+  num_envs = tf.shape(tree.flatten(inputs)[0])[0]
+  shape = tf.stack([num_envs, num_players])
+  actions = probabilities = 0
+  extras_out, cores_out = [], []
+  for g, group in enumerate(groups):
+    if group.seats is None:
+      raise ValueError("in a partner pool every policy group names its seats")
+    seats = tf.constant(group.seats, tf.int32)                               # [S, 2]
+    obs = tree.map_structure(lambda x, seats=seats: tf.gather_nd(x, seats), inputs)
+    outputs, new_core = group.network(obs, cores[g])
+    group_actions, extras = base_builder.behaviour(outputs, seeds[g])
+    group_probs = base_builder.action_probabilities(outputs)                 # [S, A]
+    width = group_probs.shape[-1]
+    actions += tf.reshape(tf.scatter_nd(seats, group_actions, shape), [-1, num_players])
+    probabilities += tf.reshape(tf.scatter_nd(seats, group_probs, tf.concat([shape, [width]], 0)),
+                                [-1, num_players, width])
+    extras_out.append(extras)
+    cores_out.append(new_core)
+  return JointPolicyStep(actions, tf.unstack(probabilities, num_players, axis=1),
+                         extras_out, cores_out)
 
 
 class InfluenceStep(NamedTuple):
@@ -175,23 +242,42 @@ class JointActor:
     self._previous_actions = np.zeros([num_envs, num_players], np.int64)
     self._has_previous = np.zeros(num_envs, bool)   # False on an episode's first step.
     self._seed = tf.Variable([seed, 0], dtype=tf.int64, trainable=False)
-    # Per environment, per player: (policy group, batch row of the group's slots).
+    # Per environment, per player: (policy group, batch row of the group's seats);
+    # per group, the (copy, slot) of each row, and each copy's rows.
+    self._seats = [np.array(group.seats_for(num_envs), np.int64).reshape(-1, 2)
+                   for group in self._groups]
     self._slots_of_env = [[None] * num_players for _ in range(num_envs)]
-    for g, group in enumerate(self._groups):
-      for k, player in enumerate(group.players):
-        for e in range(num_envs):
-          self._slots_of_env[e][player] = (g, e * len(group.players) + k)
+    for g, seats in enumerate(self._seats):
+      for row, (e, player) in enumerate(seats):
+        if self._slots_of_env[e][player] is not None:
+          raise ValueError(f"copy {e}, slot {player} is given to two policy groups")
+        self._slots_of_env[e][player] = (g, row)
+    if any(s is None for slots in self._slots_of_env for s in slots):
+      raise ValueError("every (copy, slot) needs a policy group")
+    self._rows_of_env = [[np.flatnonzero(seats[:, 0] == e) for e in range(num_envs)]
+                         for seats in self._seats]
     # Recurrent states and balances live in variables: the step function then takes
     # three plain arrays, and tf.function's per-call input binding stays cheap.
     self._core_vars = [tree.map_structure(
-        lambda x: tf.Variable(x, trainable=False), self._initial_core(g, num_envs))
-        for g in range(len(self._groups))]
+        lambda x: tf.Variable(x, trainable=False), self._initial_core(g, len(seats)))
+        for g, seats in enumerate(self._seats)]
     self._rec_vars = reciprocal.ReciprocalState(*(
         tf.Variable(x, trainable=False)
         for x in reciprocal.initial_state([num_envs], num_players)))
     self._recording = np.zeros(num_envs, bool)
-    self._reciprocal_players = (None if influence is None or influence.reciprocal_players is None
-                                else np.asarray(influence.reciprocal_players))
+    # Which seats' learners get r_rec: ReciprocatorConfig.reciprocal_players' slots,
+    # and none of a naive partner's seats. None: every seat.
+    self._reciprocal_seats = None
+    if influence is not None and (influence.reciprocal_players is not None
+                                  or any(g.naive_partner for g in self._groups)):
+      self._reciprocal_seats = np.zeros([num_envs, num_players], bool)
+      for g, seats in enumerate(self._seats):
+        if not self._groups[g].naive_partner:
+          self._reciprocal_seats[seats[:, 0], seats[:, 1]] = True
+      if influence.reciprocal_players is not None:
+        kept = np.zeros(num_players, bool)
+        kept[np.asarray(influence.reciprocal_players)] = True
+        self._reciprocal_seats &= kept[None, :]
     # When False (before the influence estimators' first fit), new episodes are not
     # written for the policy learners: policies are frozen, as in the paper.
     self.record_policy_data = influence is None
@@ -211,9 +297,8 @@ class JointActor:
 
   # -- TensorFlow part: one call per environment step. --------------------------
 
-  def _initial_core(self, g: int, num_envs: int):
-    size = num_envs * len(self._groups[g].players)
-    return tree.map_structure(lambda x: x.numpy(), self._groups[g].network.initial_state(size))
+  def _initial_core(self, g: int, rows: int):
+    return tree.map_structure(lambda x: x.numpy(), self._groups[g].network.initial_state(rows))
 
   def _forward_impl(self, observations, last_step, state, time_left):
     """observations [E, N, ...] -> actions [E, N], per-group extras, VoI, r_rec.
@@ -281,10 +366,13 @@ class JointActor:
 
   def observe_first(self, e: int, timestep) -> None:
     """Environment e has (re)started: fresh recurrent state, balances, buffers."""
-    for g, group in enumerate(self._groups):
-      width = len(group.players)
-      fresh = self._initial_core(g, 1)   # One row per player of the group.
-      tree.map_structure(lambda v, x, width=width: v[e * width:(e + 1) * width].assign(x),
+    for g in range(len(self._groups)):
+      rows = self._rows_of_env[g][e]
+      if not len(rows):
+        continue
+      fresh = self._initial_core(g, len(rows))   # One row per seat of the group in e.
+      indices = tf.constant(rows[:, None], tf.int64)
+      tree.map_structure(lambda v, x, indices=indices: v.scatter_nd_update(indices, x),
                          self._core_vars[g], fresh)
     if self._influence is None or self._influence.reset_balance_each_episode:
       for v in self._rec_vars:
@@ -328,6 +416,15 @@ class JointActor:
     return self._last["actions"].numpy()
 
   @property
+  def pairings(self) -> Optional[List[str]]:
+    """Per copy, who plays each slot in a partner pool ("R-N": a Reciprocator in slot
+    0, a naive partner in slot 1); None without naive partners."""
+    if not any(group.naive_partner for group in self._groups):
+      return None
+    return ["-".join("N" if self._groups[g].naive_partner else "R" for g, _ in slots)
+            for slots in self._slots_of_env]
+
+  @property
   def reward_scale(self) -> Optional[reciprocal.ExtrinsicScale]:
     """The running scale of r_rec, if any (its statistics are checkpointed)."""
     return self._influence.scale if self._influence is not None else None
@@ -358,12 +455,10 @@ class JointActor:
     return out
 
   def _reciprocal_reward_raw(self, r_rec: np.ndarray) -> np.ndarray:
-    """[E, N] r_rec of the step before scaling, 0 for the naive learners' slots."""
-    if self._reciprocal_players is None:
+    """[E, N] r_rec of the step before scaling, 0 for the naive learners' seats."""
+    if self._reciprocal_seats is None:
       return r_rec
-    kept = np.zeros_like(r_rec)
-    kept[:, self._reciprocal_players] = r_rec[:, self._reciprocal_players]
-    return kept
+    return np.where(self._reciprocal_seats, r_rec, np.zeros_like(r_rec))
 
   def observe(self, actions: np.ndarray, next_timesteps: Sequence[Any]) -> List[bool]:
     """Records the step's outcome; returns which environments ended their episode."""
@@ -373,7 +468,7 @@ class JointActor:
       if self._influence.scale is not None:
         self._influence.scale.update(
             np.stack([ts.rewards for ts in next_timesteps]),
-            raw if self._reciprocal_players is None else raw[:, self._reciprocal_players])
+            raw if self._reciprocal_seats is None else raw[self._reciprocal_seats])
     self._previous_actions[:] = actions
     self._has_previous[:] = True   # observe_first clears it where an episode restarts.
     ended = [ts.last() for ts in next_timesteps]
@@ -400,14 +495,15 @@ class JointActor:
                else None)                                       # [E, N], once per step.
     # Per group, the extras' leaves [E*G, ...] in tree.flatten order (the writer's).
     flat_extras = []
-    for g, group in enumerate(self._groups):
+    for g, seats in enumerate(self._seats):
       extras = tree.map_structure(lambda x: x.numpy(), last["extras"][g])
+      copies, slots = seats[:, 0], seats[:, 1]    # Row order of the group's batch.
       if self._influence is not None:
-        extras[RECIPROCAL_REWARD] = reciprocal_reward[:, group.players].reshape(-1)
+        extras[RECIPROCAL_REWARD] = reciprocal_reward[copies, slots]
       if partner is not None:
-        extras[PARTNER_INFLUENCE] = partner[:, group.players].reshape(-1)
+        extras[PARTNER_INFLUENCE] = partner[copies, slots]
       if shaping is not None:
-        extras[COLLECTIVE_SHAPING] = shaping[:, group.players].reshape(-1)
+        extras[COLLECTIVE_SHAPING] = shaping[copies, slots]
       flat_extras.append(tree.flatten(extras))
     next_rows = last["next_balance"].numpy() if self._balance_observation else None
     actions = actions.astype(np.int64)

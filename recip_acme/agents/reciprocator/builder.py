@@ -113,6 +113,16 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
       raise ValueError(f"reciprocal_players {list(config.reciprocal_players)}: this "
                        f"substrate has players 0..{n - 1}")
     self.player_groups = [list(range(n))] if config.share_policy else [[i] for i in range(n)]
+    # Per group, the (copy, slot) seats it plays (None: its players' slots in every
+    # copy), and which groups are naive training partners (naive_partners).
+    self.group_seats: List[Optional[List[Tuple[int, int]]]] = [None] * len(self.player_groups)
+    self.naive_partner_groups: Tuple[int, ...] = ()
+    if config.naive_partners:
+      if len(set(self.spec.num_actions)) != 1:
+        raise ValueError("naive_partners needs every player to have the same actions")
+      self.group_seats = acting.naive_partner_seats(n, config.num_envs)
+      self.player_groups = [[i] for i in range(n)] + [[i] for i in range(n)]
+      self.naive_partner_groups = tuple(range(n, 2 * n))
     for group in self.player_groups:
       group_specs = {(s.observations.shape, s.actions.num_values)
                      for s in (joint_spec.player_specs[i] for i in group)}
@@ -131,11 +141,12 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
 
   def make_networks(self) -> ReciprocatorNetworks:
     groups = []
-    for players in self.player_groups:
+    for g, players in enumerate(self.player_groups):
       spec = self.spec.player_specs[players[0]]
       network = self.base.make_network(spec.actions.num_values, self.network_config)
       tf2_utils.create_variables(network, [spec.observations])
-      groups.append(acting.PolicyGroup(network, players))
+      groups.append(acting.PolicyGroup(network, players, seats=self.group_seats[g],
+                                       naive_partner=g in self.naive_partner_groups))
     estimators = None
     if self.config.reciprocal:
       c = self.config.influence
@@ -198,21 +209,32 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
 
   def make_adder(self, replay_client: reverb.Client, networks: ReciprocatorNetworks
                  ) -> List[writing.JointTrajectoryWriter]:
-    """One joint writer per environment copy: every player's items go to its group's
-    table, cut as the base learner's own adder cuts them, and (Reciprocators) each
-    finished episode to the joint-experience table."""
-    group_of = {i: g for g, players in enumerate(self.player_groups) for i in players}
-    tables = [policy_table(group_of[i]) for i in range(self.spec.num_players)]
+    """One joint writer per environment copy: every player's items go to the table
+    of the group playing its seat in that copy, cut as the base learner's own adder
+    cuts them, and (Reciprocators) each finished episode to the joint-experience table."""
     zeros = lambda s: np.zeros(s.shape, tf.as_dtype(s.dtype).as_numpy_dtype)  # noqa: E731
     observations = [tree.map_structure(zeros, s.observations) for s in self.spec.player_specs]
-    extras = [tree.map_structure(zeros, self._group_extras_spec(networks, group_of[i]))
-              for i in range(self.spec.num_players)]
-    return [writing.JointTrajectoryWriter(
-        replay_client, tables, self.base.sequence_layout(), observations, extras,
-        action_dtype=self.spec.player_specs[0].actions.dtype,
-        joint_table=JOINT_TABLE if self.config.reciprocal else None,
-        state_size=self.spec.state_size, max_episode_steps=self.spec.max_episode_steps)
-            for _ in range(self.config.num_envs)]
+    writers = []
+    for e in range(self.config.num_envs):
+      group_of = self.groups_of_copy(e)
+      writers.append(writing.JointTrajectoryWriter(
+          replay_client, [policy_table(g) for g in group_of], self.base.sequence_layout(),
+          observations,
+          [tree.map_structure(zeros, self._group_extras_spec(networks, g)) for g in group_of],
+          action_dtype=self.spec.player_specs[0].actions.dtype,
+          joint_table=JOINT_TABLE if self.config.reciprocal else None,
+          state_size=self.spec.state_size, max_episode_steps=self.spec.max_episode_steps))
+    return writers
+
+  def groups_of_copy(self, copy: int) -> List[int]:
+    """The policy group playing each slot of environment copy `copy`."""
+    group_of = [None] * self.spec.num_players
+    for g, players in enumerate(self.player_groups):
+      seats = self.group_seats[g]
+      for e, slot in (seats if seats is not None else [(copy, i) for i in players]):
+        if e == copy:
+          group_of[slot] = g
+    return group_of
 
   def make_actor(self, random_key, policy_network: ReciprocatorNetworks, adder=None,
                  variable_source=None) -> acting.JointActor:

@@ -80,6 +80,17 @@ class ReciprocatorConfig:
       player (self-play). Why: a Reciprocator meant to meet selfish strangers can be
       trained beside one, and whether it shapes a learning partner is the paper's
       central claim. The influence estimators still see every player.
+    naive_partners: project extension (README, "Reciprocators on Melting Pot"): a
+      partner pool. Beside the N Reciprocators (one per slot) the run trains N naive
+      (independent) learners, one per slot, and environment copy e plays pairing
+      e mod (N + 1): pairing 0 is Reciprocator self-play, pairing k >= 1 puts slot
+      k-1's naive learner beside Reciprocators (`acting.naive_partner_seats`). Why:
+      Melting Pot's focal evaluation meets selfish strangers, and a frozen policy
+      trained only against generous partners cannot tell them apart; here each
+      Reciprocator (N = 2) meets a Reciprocator in half of its copies and a selfish
+      learner in the other half. num_envs must be a multiple of N + 1. The naive
+      learners are training partners only: exports hold the Reciprocators. Episode
+      rows say which pairing played (`pairing`).
     share_policy: one network (and learner) for all players instead of one each.
     num_envs: environments one actor steps together (batched inference).
     influence: the value-of-influence estimators and their refits.
@@ -100,6 +111,7 @@ class ReciprocatorConfig:
   value_sees_balance: bool = False
   policy_sees_balance: bool = False
   reciprocal_players: Optional[Tuple[int, ...]] = None
+  naive_partners: bool = False
   share_policy: bool = False
   num_envs: int = 1
   influence: influence_config.InfluenceConfig = dataclasses.field(
@@ -130,6 +142,8 @@ class ReciprocatorConfig:
     self.generosity = reciprocal_lib.check_generosity(self.generosity)
     if self.reciprocal_players is not None:
       self._check_reciprocal_players()
+    if self.naive_partners:
+      self._check_naive_partners()
     if self.reciprocal and self.collective_reward:
       raise ValueError("collective_reward (the prosocial learner) and reciprocal exclude "
                        "each other: choose one agent")
@@ -151,9 +165,23 @@ class ReciprocatorConfig:
     if self.share_policy:
       raise ValueError("reciprocal_players needs one policy per player (share_policy=False): "
                        "a shared policy cannot learn from two rewards")
+    self._refuse_reciprocator_inputs("reciprocal_players")
+
+  def _check_naive_partners(self) -> None:
+    if not self.reciprocal:
+      raise ValueError("naive_partners needs agent=reciprocator: it trains naive learners "
+                       "beside Reciprocators")
+    if self.share_policy or self.reciprocal_players is not None:
+      raise ValueError("naive_partners excludes share_policy and reciprocal_players: it "
+                       "gives each slot its own Reciprocator and naive learner")
+    self._refuse_reciprocator_inputs("naive_partners")
+
+  def _refuse_reciprocator_inputs(self, setting: str) -> None:
+    """`setting` trains naive learners beside Reciprocators: what only Reciprocators
+    should read (balances, the partners' influence) would reach them too."""
     for name in ("subtract_partner_influence", "value_sees_balance", "policy_sees_balance"):
       if getattr(self, name):
-        raise ValueError(f"reciprocal_players and {name} exclude each other: the naive "
+        raise ValueError(f"{setting} and {name} exclude each other: the naive "
                          f"learners would get it too")
 
   @property
