@@ -71,6 +71,9 @@ def _kill_after_new_checkpoint(proc, workdir, newer_than, timeout=400):
     # a dataset transform): its setting survives the resumes, as every setting must.
     pytest.param(1, 0, ["--counterfactual=marginal", "--subtract_partner_influence"],
                  id="one_process_partner_influence"),
+    # A partner pool (more policy groups than slots, each with its optimiser): every
+    # group survives the resumes, and every row still names its pairing.
+    pytest.param(1, 0, ["--naive_partners", "--num_envs=3"], id="one_process_partner_pool"),
     pytest.param(2, 0, [], id="two_actors"),
     # Each actor process replaced after one request (--actor_recycle_steps equal to the
     # default 400-step actor_chunk_steps): kills land between and during replacements,
@@ -86,6 +89,10 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
            f"--num_actors={num_actors}", *extra]
   if recycle_steps:
     flags.append(f"--actor_recycle_steps={recycle_steps}")
+  # A joint step advances every copy: the run ends at the first multiple of num_envs at
+  # or past the budget (the last --num_envs given wins).
+  num_envs = int([f for f in flags if f.startswith("--num_envs=")][-1].split("=")[1])
+  end = -(-budget // num_envs) * num_envs
   last = _kill_after_new_checkpoint(_start(workdir, flags), workdir, newer_than=1)
   # First resume, killed again after it has written a checkpoint of its own.
   last = _kill_after_new_checkpoint(_start(workdir, ["--resume"]), workdir, newer_than=last)
@@ -93,11 +100,11 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   assert "Traceback" not in err
-  assert re.search(rf"done: {budget} env steps", out), out[-1000:]
+  assert re.search(rf"done: {end} env steps", out), out[-1000:]
   rows = _episode_rows(workdir)
   assert [int(r["episode"]) for r in rows] == list(range(1, len(rows) + 1))
   steps = [int(r["env_steps"]) for r in rows]
-  assert steps == sorted(steps) and steps[-1] <= budget
+  assert steps == sorted(steps) and steps[-1] <= end
   assert len(rows) >= budget // 100 - 2 * num_actors * 2   # Episodes after the last kill.
   with open(os.path.join(workdir, records.PROGRESS_FILE)) as f:
     progress_rows = list(csv.DictReader(f))
@@ -108,7 +115,10 @@ def test_kill_and_resume_twice_ends_at_the_budget_with_one_row_per_episode(
     # The count is the run's (a checkpointed counter), so it never falls at a resume.
     recycles = [int(float(r["actor_recycles"])) for r in progress_rows]
     assert recycles == sorted(recycles) and recycles[-1] >= 1, recycles
-  if extra:
+  if "--naive_partners" in extra:
+    assert experiments.load_run_config(workdir).reciprocator.naive_partners
+    assert {r["pairing"] for r in rows} == {"R-R", "N-R", "R-N"}
+  if "--subtract_partner_influence" in extra:
     config = experiments.load_run_config(workdir)
     assert config.reciprocator.subtract_partner_influence
     assert config.reciprocator.influence.counterfactual == "marginal"
