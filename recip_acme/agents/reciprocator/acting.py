@@ -62,9 +62,30 @@ class PolicyGroup:
 
   def seats_for(self, num_envs: int) -> List[Tuple[int, int]]:
     """(copy, slot) of each batch row of this group's network, in row order."""
-    if self.seats is not None:
-      return list(self.seats)
-    return [(e, p) for e in range(num_envs) for p in self.players]
+    return seats_of(self.players, self.seats, num_envs)
+
+
+def seats_of(players: Sequence[int], seats: Optional[Sequence[Tuple[int, int]]],
+             num_envs: int) -> List[Tuple[int, int]]:
+  """A group's seats: `seats` if given, else its players' slots in every copy."""
+  if seats is not None:
+    return list(seats)
+  return [(e, p) for e in range(num_envs) for p in players]
+
+
+def slots_of_copies(seats_per_group: Sequence[Sequence[Tuple[int, int]]], num_envs: int,
+                    num_players: int) -> List[List[Tuple[int, int]]]:
+  """Per copy, per slot: (policy group, batch row of the group's seats); every seat
+  has exactly one group (the actor's rows, the writers' tables)."""
+  slots = [[None] * num_players for _ in range(num_envs)]
+  for g, seats in enumerate(seats_per_group):
+    for row, (e, player) in enumerate(seats):
+      if slots[e][player] is not None:
+        raise ValueError(f"copy {e}, slot {player} is given to two policy groups")
+      slots[e][player] = (g, row)
+  if any(s is None for copy in slots for s in copy):
+    raise ValueError("every (copy, slot) needs a policy group")
+  return slots
 
 
 def naive_partner_seats(num_players: int, num_envs: int) -> List[List[Tuple[int, int]]]:
@@ -246,14 +267,8 @@ class JointActor:
     # per group, the (copy, slot) of each row, and each copy's rows.
     self._seats = [np.array(group.seats_for(num_envs), np.int64).reshape(-1, 2)
                    for group in self._groups]
-    self._slots_of_env = [[None] * num_players for _ in range(num_envs)]
-    for g, seats in enumerate(self._seats):
-      for row, (e, player) in enumerate(seats):
-        if self._slots_of_env[e][player] is not None:
-          raise ValueError(f"copy {e}, slot {player} is given to two policy groups")
-        self._slots_of_env[e][player] = (g, row)
-    if any(s is None for slots in self._slots_of_env for s in slots):
-      raise ValueError("every (copy, slot) needs a policy group")
+    self._slots_of_env = slots_of_copies(
+        [[tuple(s) for s in seats] for seats in self._seats], num_envs, num_players)
     self._rows_of_env = [[np.flatnonzero(seats[:, 0] == e) for e in range(num_envs)]
                          for seats in self._seats]
     # Recurrent states and balances live in variables: the step function then takes

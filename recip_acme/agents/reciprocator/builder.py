@@ -228,13 +228,10 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
 
   def groups_of_copy(self, copy: int) -> List[int]:
     """The policy group playing each slot of environment copy `copy`."""
-    group_of = [None] * self.spec.num_players
-    for g, players in enumerate(self.player_groups):
-      seats = self.group_seats[g]
-      for e, slot in (seats if seats is not None else [(copy, i) for i in players]):
-        if e == copy:
-          group_of[slot] = g
-    return group_of
+    seats = [acting.seats_of(players, self.group_seats[g], self.config.num_envs)
+             for g, players in enumerate(self.player_groups)]
+    return [g for g, _ in acting.slots_of_copies(seats, self.config.num_envs,
+                                                 self.spec.num_players)[copy]]
 
   def make_actor(self, random_key, policy_network: ReciprocatorNetworks, adder=None,
                  variable_source=None) -> acting.JointActor:
