@@ -48,6 +48,10 @@ flags.DEFINE_float("generosity", None, "Added to the balance the reciprocal rewa
                    "reads: harm is charged until the partner's net harm exceeds it, paid "
                    "as retaliation beyond (project extension; default: the preset's, 0).")
 cli.allow("generosity", cli.number(0))
+flags.DEFINE_bool("own_policy_counterfactual", None, "The influence a Reciprocator is "
+                  "paid or charged for is measured against its own behaviour policy; the "
+                  "balance keeps --counterfactual's (needs marginal_uniform; README, "
+                  "project extensions). Default: the preset's, off.")
 flags.DEFINE_bool("reset_balance_each_episode", True, "Reset balances every episode.")
 flags.DEFINE_bool("normalize_reciprocal_reward", False, "Standardise r_rec per batch.")
 flags.DEFINE_bool("value_sees_balance", None, "The value head (IMPALA) also reads the "

@@ -303,8 +303,14 @@ def _decay_value(spec: Variant, balance_decay: float) -> float:
 
 def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float = 0.99,
                     state: Optional[ReciprocalState] = None,
-                    expected_harm=None, generosity: float = 0.0) -> ReciprocalTerms:
+                    expected_harm=None, generosity: float = 0.0,
+                    rewarded_voi_t=None) -> ReciprocalTerms:
   """One step of `reciprocal_terms` for online use: voi_t is ``[B..., N, N]``.
+
+  ``rewarded_voi_t`` (voi_t's shape; None: voi_t itself): the influence the reward
+  multiplies, VoI[t,i,j] of the reward functions, when it is measured against another
+  counterfactual than the balance's (``ReciprocatorConfig.own_policy_counterfactual``);
+  the balance, and so the state, always accumulate ``voi_t``.
 
   Equal to ``reciprocal_terms(voi_t[None], ...)`` without the time axis (a test pins
   it), but a handful of ops: the joint actor calls it at every environment step.
@@ -316,6 +322,11 @@ def reciprocal_step(voi_t, variant: str = DEFAULT_VARIANT, balance_decay: float 
     zeros = tf.zeros_like(voi_t)
     state = ReciprocalState(zeros, zeros)
   given, balance_increment, debit_increment = _increments(voi_t, spec)
+  if rewarded_voi_t is not None:
+    given = tf.cast(tf.convert_to_tensor(rewarded_voi_t), voi_t.dtype)
+    if not given.shape.is_compatible_with(voi_t.shape):
+      raise ValueError(f"rewarded_voi_t must have voi_t's shape {voi_t.shape}; "
+                       f"got {given.shape}")
   lagged = _effective_balance(state, spec)
   final = ReciprocalState(decay * state.balance + balance_increment, state.debit)
   if debit_increment is not None:

@@ -155,7 +155,8 @@ def default_config(substrate: str = "coins", agent: str = "reciprocator", base: 
 _TOP = ("num_steps", "seed", "substrate_process", "substrate_split", "num_actors", "ray_address", "ray_node_ip", "reverb_port",
         "actor_resources", "actor_cpus", "actor_recycle_steps", "checkpoint_minutes",
         "checkpoint_every_steps", "log_every_seconds", "learner_period")
-_RECIPROCATOR = ("variant", "balance_decay", "generosity", "reset_balance_each_episode",
+_RECIPROCATOR = ("variant", "balance_decay", "generosity", "own_policy_counterfactual",
+                 "reset_balance_each_episode",
                  "normalize_reciprocal_reward", "value_sees_balance", "policy_sees_balance",
                  "reciprocal_scale",
                  "reciprocal_scale_steps", "reciprocal_weight", "reciprocal_weight_start",

@@ -292,3 +292,28 @@ def expected_harm(predictions: Predictions, gamma: float,
     weights = tf.transpose(predictions.policy[:, j, :num])             # [A_j, B]
     harms.append(tf.einsum("kb,kbi->bi", weights, tf.minimum(voi, 0.)))
   return tf.stack(harms, axis=1)                                       # [B, N(j), N(i)]
+
+
+def against_policy(predictions: Predictions, policy: tf.Tensor) -> Predictions:
+  """The same estimates with each counterfactual re-averaged over ``policy``:
+  cf[j] = sum_{a_j} policy[:, j, a_j] Q(s, a_j, a^-j), ``policy`` ``[B, N, A_max]``.
+
+  Why: the estimators' counterfactual says what a player's influence is measured
+  against. `ReciprocatorConfig.own_policy_counterfactual` keeps that for the balance
+  (what the partner did to me, against a uniformly random partner, counts a
+  predictable harm in full) and measures the influence a player is paid or charged
+  for against its own behaviour policy: the VoI of its action then has mean exactly 0
+  under its policy in every state, so the reward ranks its actions without making any
+  state dearer or cheaper to be in. Needs a marginal counterfactual, whose
+  predictions carry every action's estimate (``by_action``); one einsum per player.
+  """
+  if predictions.by_action is None:
+    raise ValueError("re-averaging the counterfactual needs the estimate of every action "
+                     "of each player: build the estimators with a marginal counterfactual")
+  policy = tf.cast(policy, predictions.reward.dtype)
+  counterfactuals = []
+  for j, out in enumerate(predictions.by_action):                      # [2, A_j, B, N]
+    weights = tf.transpose(policy[:, j, :out.shape[1]])                # [A_j, B]
+    counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))    # [2, B, N]
+  cf = tf.stack(counterfactuals, axis=1)                               # [2, N(j), B, N]
+  return predictions._replace(cf_reward=cf[0], cf_next_return=cf[1], policy=policy)

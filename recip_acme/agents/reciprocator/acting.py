@@ -127,6 +127,9 @@ class InfluenceSettings:
   reciprocal_players: Optional[Sequence[int]] = None
   # Added to the balance the reward reads (ReciprocatorConfig.generosity).
   generosity: float = 0.0
+  # The influence the reward multiplies is measured against the player's own
+  # behaviour policy (ReciprocatorConfig.own_policy_counterfactual).
+  own_policy_counterfactual: bool = False
 
 
 def _merge_env_and_player_axes(x: tf.Tensor) -> tf.Tensor:
@@ -208,6 +211,9 @@ class InfluenceStep(NamedTuple):
   voi: tf.Tensor                          # [E, N(j), N(i)].
   terms: Any                              # reciprocal.reciprocal_step's output.
   partner_influence: Optional[tf.Tensor]  # [E, N] if settings.partner_influence.
+  # [E, N(j), N(i)] the influence the reward multiplies, if not voi
+  # (settings.own_policy_counterfactual).
+  rewarded_voi: Optional[tf.Tensor] = None
 
 
 def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: tf.Tensor,
@@ -216,7 +222,7 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
   """VoI of the sampled joint action, the reciprocal-reward step and, if asked, the
   others' immediate VoI on each player."""
   policy = None
-  if settings.estimators.needs_policy:
+  if settings.estimators.needs_policy or settings.own_policy_counterfactual:
     width = max(p.shape[-1] for p in probabilities)
     policy = tf.stack([tf.pad(p, [[0, 0], [0, width - p.shape[-1]]])
                        for p in probabilities], axis=1)                   # [E, N, A]
@@ -228,10 +234,15 @@ def influence_step(settings: InfluenceSettings, state: tf.Tensor, joint_action: 
     harm = influence_networks.expected_harm(predictions, settings.gamma, settings.future_term)
   partner = (influence_networks.partner_reward_influence(predictions)
              if settings.partner_influence else None)
+  rewarded = None
+  if settings.own_policy_counterfactual:
+    rewarded = influence_networks.value_of_influence(
+        influence_networks.against_policy(predictions, policy), settings.gamma,
+        settings.future_term)
   return InfluenceStep(voi, reciprocal.reciprocal_step(voi, settings.variant,
                                                        settings.balance_decay, rec_state, harm,
-                                                       settings.generosity),
-                       partner)
+                                                       settings.generosity, rewarded),
+                       partner, rewarded)
 
 
 class JointActor:
@@ -347,6 +358,8 @@ class JointActor:
                     lagged_balance=terms.lagged_balance)
       if influence.partner_influence is not None:
         result["partner_influence"] = influence.partner_influence
+      if influence.rewarded_voi is not None:
+        result["rewarded_voi"] = influence.rewarded_voi
       if self._balance_observation:   # What the next observations carry: B[t].
         result["next_balance"] = self._balance_rows(terms.final_state)
     return result
@@ -464,7 +477,8 @@ class JointActor:
     if self._influence is None or self._last is None:
       return None
     out = {k: self._last[k].numpy() for k in ("voi", "reciprocal_reward", "lagged_balance",
-                                              "partner_influence") if k in self._last}
+                                              "partner_influence", "rewarded_voi")
+           if k in self._last}
     out["reciprocal_reward"] = (self._reciprocal_reward_raw(out["reciprocal_reward"])
                                 * np.float32(self._reward_factor))
     return out

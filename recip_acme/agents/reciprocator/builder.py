@@ -243,6 +243,7 @@ class ReciprocatorBuilder(builders.GenericActorLearnerBuilder):
           estimators=policy_network.estimators, variant=self.config.variant,
           balance_decay=self.config.effective_balance_decay, gamma=c.gamma,
           generosity=self.config.generosity,
+          own_policy_counterfactual=self.config.own_policy_counterfactual,
           future_term=c.future_term,
           reset_balance_each_episode=self.config.reset_balance_each_episode,
           scale=(reciprocal.ExtrinsicScale(

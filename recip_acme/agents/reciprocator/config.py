@@ -42,6 +42,20 @@ class ReciprocatorConfig:
       at w = 1 the takes of the partner's coin were paid on average), and a zero
       balance, where a fresh episode starts, neither charges nor pays. 0 is
       ALGORITHM.md.
+    own_policy_counterfactual: project extension (README, "Reciprocators on Melting
+      Pot"): the influence a Reciprocator is paid or charged for (VoI[t,i,j] in the
+      reward) is measured against its own behaviour policy,
+      Q_j(s, a) - sum_{a_i} pi_i(a_i|s) Q_j(s, a_i, a^-i), while the balance keeps
+      `influence.counterfactual`'s VoI. Why: against a uniformly random counterfactual
+      every action but a harmful one is a small positive influence wherever a harm is
+      possible, so under a policy that rarely harms, a balance charges (negative) or
+      pays (positive) for merely being near a partner's coins: in the partner pool the
+      Reciprocators facing naive learners were charged on such steps and collected
+      less and less. Against its own policy the rewarded VoI has mean exactly 0 in
+      every state, so the reward ranks actions without making any place dearer or
+      cheaper, while the balance still counts a partner's predictable harm in full
+      (under the behaviour counterfactual it would tend to 0). Needs
+      counterfactual='marginal_uniform' (with 'marginal' it is already so).
     reset_balance_each_episode: True as in the published code; False carries the
       balances across episodes (the paper's Eq. 5 with one initialisation).
     normalize_reciprocal_reward: standardise r_rec over each learner batch.
@@ -103,6 +117,7 @@ class ReciprocatorConfig:
   variant: str = reciprocal_lib.DEFAULT_VARIANT
   balance_decay: Optional[float] = None
   generosity: float = 0.0
+  own_policy_counterfactual: bool = False
   reset_balance_each_episode: bool = True
   normalize_reciprocal_reward: bool = False
   reciprocal_scale: str = "none"
@@ -122,6 +137,11 @@ class ReciprocatorConfig:
     if variant.needs_expected_harm and self.influence.counterfactual != "marginal":
       raise ValueError(f"variant {variant.name!r} needs counterfactual='marginal' (the "
                        f"estimate of every action it averages over); got "
+                       f"{self.influence.counterfactual!r}")
+    if self.own_policy_counterfactual and self.influence.counterfactual != "marginal_uniform":
+      raise ValueError(f"own_policy_counterfactual needs counterfactual='marginal_uniform' "
+                       f"(with 'marginal' the influence is already measured against the "
+                       f"behaviour policy; 'regression' has no per-action estimates); got "
                        f"{self.influence.counterfactual!r}")
     if self.subtract_partner_influence and not self.reciprocal:
       raise ValueError("subtract_partner_influence needs the influence estimators: "
