@@ -160,7 +160,7 @@ class InfluenceEstimators(snt.Module):
     joint = self.mlp(dense, actions)                                         # [2, B, N]
     batch = tf.shape(dense)[0]
     policy = tf.cast(policy, tf.float32)
-    counterfactuals, by_action = [], []
+    by_action = []
     for j, num in enumerate(self.num_actions):
       start, stop = int(self._offsets[j]), int(self._offsets[j + 1])
       block = np.zeros((1, actions.shape[-1]), np.float32)
@@ -172,9 +172,7 @@ class InfluenceEstimators(snt.Module):
       tiled = tf.tile(dense, [num, 1])                                       # [A_j * B, Dd]
       out = tf.reshape(self.mlp(tiled, variants), [2, num, batch, self.num_players])
       by_action.append(out)
-      weights = tf.transpose(policy[:, j, :num])                            # [A_j, B]
-      counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))        # [2, B, N]
-    cf = tf.stack(counterfactuals, axis=1)                                   # [2, N(j), B, N]
+    cf = _averaged_over(by_action, policy)                                   # [2, N(j), B, N]
     return Predictions(reward=joint[0], cf_reward=cf[0], next_return=joint[1],
                        cf_next_return=cf[1], by_action=tuple(by_action), policy=policy)
 
@@ -294,6 +292,14 @@ def expected_harm(predictions: Predictions, gamma: float,
   return tf.stack(harms, axis=1)                                       # [B, N(j), N(i)]
 
 
+def _averaged_over(by_action: Sequence[tf.Tensor], policy: tf.Tensor) -> tf.Tensor:
+  """[2, N(j), B, N]: each player j's per-action estimates by_action[j] ([2, A_j, B, N])
+  averaged over policy[:, j] ([B, N, A_max], zeros past A_j): the marginal
+  counterfactual's sum_{a_j} pi_j(a_j) Q(s, a_j, a^-j), for reward and return."""
+  return tf.stack([tf.einsum("kb,mkbi->mbi", tf.transpose(policy[:, j, :out.shape[1]]), out)
+                   for j, out in enumerate(by_action)], axis=1)
+
+
 def against_policy(predictions: Predictions, policy: tf.Tensor) -> Predictions:
   """The same estimates with each counterfactual re-averaged over ``policy``:
   cf[j] = sum_{a_j} policy[:, j, a_j] Q(s, a_j, a^-j), ``policy`` ``[B, N, A_max]``.
@@ -311,9 +317,5 @@ def against_policy(predictions: Predictions, policy: tf.Tensor) -> Predictions:
     raise ValueError("re-averaging the counterfactual needs the estimate of every action "
                      "of each player: build the estimators with a marginal counterfactual")
   policy = tf.cast(policy, predictions.reward.dtype)
-  counterfactuals = []
-  for j, out in enumerate(predictions.by_action):                      # [2, A_j, B, N]
-    weights = tf.transpose(policy[:, j, :out.shape[1]])                # [A_j, B]
-    counterfactuals.append(tf.einsum("kb,mkbi->mbi", weights, out))    # [2, B, N]
-  cf = tf.stack(counterfactuals, axis=1)                               # [2, N(j), B, N]
+  cf = _averaged_over(predictions.by_action, policy)                   # [2, N(j), B, N]
   return predictions._replace(cf_reward=cf[0], cf_next_return=cf[1], policy=policy)
