@@ -25,7 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(HERE)))
 from recip_acme.experiments import records  # noqa: E402  pylint: disable=g-import-not-at-top
 
 
-# Episode columns: the mean weighted r_rec per step on each kind of step.
+# `records.learning_by_fifth`'s columns: the mean weighted r_rec per step on each kind of
+# step, each episode's mean weighted by its count of such steps.
 SHAPING = ("shaping_took_partner_coin", "shaping_took_own_coin", "shaping_otherwise")
 
 
@@ -50,9 +51,8 @@ def main():
       table.insert(0, "pairing", pairing)
       table.insert(0, "run", name)
       frames.append(table)
-      fifth = (part["env_steps"] * 5 // (args.num_steps + 1)).clip(upper=4) + 1
-      columns = [c for c in SHAPING if c in part]
-      means = part[columns].groupby(fifth.rename("fifth")).mean().reset_index()
+      learned = records.learning_by_fifth(part.reset_index(drop=True), args.num_steps)
+      means = learned[["fifth"] + [c for c in SHAPING if c in learned]]
       means.insert(0, "pairing", pairing)
       means.insert(0, "run", name)
       shaping.append(means)
