@@ -17,9 +17,10 @@ function `get_player_color_palettes` while the copies are built (wrapped, not ch
 Output: --out/README.md with this command.
 """
 
+import contextlib
 import os
 import random
-from typing import Dict, List, Tuple
+from typing import Dict, Iterator, List, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -38,29 +39,38 @@ flags.DEFINE_string("out", "results/coin_colours", "Output folder.")
 cli.allow("out", cli.output_dir())
 
 
-def copy_colours(seed: int, num_envs: int) -> List[Tuple[str, str]]:
-  """(player 0's colour, player 1's colour) of each copy `seeded_copies` builds."""
+@contextlib.contextmanager
+def recorded_colour_draws() -> Iterator[List[Tuple[str, str]]]:
+  """Within the block, every coins copy built appends its (player 0's colour, player
+  1's colour) to the yielded list: Melting Pot's own config function is wrapped, not
+  changed, and restored on exit."""
   from meltingpot.configs.substrates import coins  # pylint: disable=g-import-not-at-top
-  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
   drawn, original = [], coins.get_player_color_palettes
 
   def recording(coin_type_a, coin_type_b):
-    drawn.append((coin_type_a, coin_type_b))
+    drawn.append(tuple(c.replace("coin_", "") for c in (coin_type_a, coin_type_b)))
     return original(coin_type_a=coin_type_a, coin_type_b=coin_type_b)
 
+  coins.get_player_color_palettes = recording
+  try:
+    yield drawn
+  finally:
+    coins.get_player_color_palettes = original
+
+
+def copy_colours(seed: int, num_envs: int) -> List[Tuple[str, str]]:
+  """(player 0's colour, player 1's colour) of each copy `seeded_copies` builds."""
+  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
   # The frame-limit lookup (cached) draws and restores Python's random state inside the
   # first build; done first, so the only draws recorded are the copies' own.
   melting_pot.episode_frame_limit("coins", ("default",) * 2)
-  coins.get_player_color_palettes = recording
-  try:
+  with recorded_colour_draws() as drawn:
     envs = melting_pot.seeded_copies("coins", melting_pot.AdapterConfig(), num_envs, seed)
-  finally:
-    coins.get_player_color_palettes = original
   for env in envs:
     env.close()
   if len(drawn) != num_envs:
     raise RuntimeError(f"expected one colour draw per copy ({num_envs}); saw {len(drawn)}")
-  return [tuple(c.replace("coin_", "") for c in pair) for pair in drawn]
+  return list(drawn)
 
 
 def shared_colours(copies: List[Tuple[str, str]]) -> List[str]:
