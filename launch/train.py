@@ -94,6 +94,13 @@ flags.DEFINE_enum("estimator_view", None, ["world", "local"], "The influence est
 flags.DEFINE_integer("local_radius", None, "Cells on each side of the avatar in the "
                      "'local' estimator view (default 1).")
 cli.allow("local_radius", cli.at_least(0, integer=True))
+flags.DEFINE_bool("own_colour_channel", None, "Players' observations get a fourth channel "
+                  "marking the cells that hold their own avatar's colour (README, project "
+                  "extensions; exported bots compute it too).")
+flags.DEFINE_integer("redraw_every", None, "Each copy draws new colours and a new map "
+                     "(Melting Pot's own draw) every this many of its episodes; 0: never "
+                     "(default). Needs --estimator_view=local.")
+cli.allow("redraw_every", cli.at_least(0, integer=True))
 flags.DEFINE_integer("episode_step_limit", None, "Cut episodes after this many steps.")
 cli.allow("episode_step_limit", cli.above(0, integer=True))
 flags.DEFINE_list("conv_channels", None, "Conv torso channels, e.g. 16,32.")

@@ -17,8 +17,9 @@ reads its previous reward and action (``NetworkConfig.observe_last_step``) also 
 `timestep.reward` (each focal player's own, which Melting Pot gives it, zero on FIRST)
 and keeps its previous action in its recurrent state.
 
-The preprocessing the trainer applied in `substrates.melting_pot` (block-mean
-downsampling of RGB) runs inside the model, so a raw Melting Pot observation is the
+The preprocessing the trainer applied in `substrates.melting_pot` (block-mean or
+block-max downsampling of RGB, and with ``own_colour_channel`` the player's own-colour
+channel) runs inside the model, so a raw Melting Pot observation is the
 input and nothing is needed on the Melting Pot side.
 """
 
@@ -28,7 +29,7 @@ import dataclasses
 import inspect
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import sonnet as snt
 import tensorflow as tf
@@ -37,6 +38,7 @@ import tree
 from recip_acme.experiments import checkpointing
 from recip_acme import networks as networks_lib
 from recip_acme.agents.impala import builder as impala_builder
+from substrates import melting_pot
 
 MANIFEST = "manifest.json"
 # What the policy networks read; each must be a permitted focal observation.
@@ -71,13 +73,33 @@ def downsample_rgb(image: tf.Tensor, factor: int, pooling: str = "mean") -> tf.T
   return tf.cast(tf.clip_by_value(tf.floor(x + 0.5), 0.0, 255.0), tf.uint8)
 
 
+def own_colour_mask(image: tf.Tensor, avatar_cell: Tuple[int, int], factor: int) -> tf.Tensor:
+  """uint8 [H, W, 3] -> uint8 [H//f, W//f, 1]: the in-graph twin of
+  `substrates.melting_pot.own_colour` followed by `own_colour_mask` (a test pins them)."""
+  size = melting_pot.CELL_PIXELS
+  r, c = avatar_cell
+  block = tf.reshape(tf.cast(image[r * size:(r + 1) * size, c * size:(c + 1) * size],
+                             tf.int32), [-1, 3])
+  codes = tf.reduce_sum(block * tf.constant(melting_pot.COLOUR_CODE), -1)
+  counts = tf.reduce_sum(tf.cast(tf.equal(codes[:, None], codes[None, :]), tf.int32), 1)
+  weight = melting_pot.COLOUR_COUNT_WEIGHT
+  score = tf.where(tf.not_equal(codes, codes[0]), counts * weight + (weight - 1 - codes), -1)
+  best = tf.argmax(score)
+  mask = tf.logical_and(tf.reduce_all(tf.equal(tf.cast(image, tf.int32), block[best]), -1),
+                        score[best] >= 0)
+  return downsample_rgb(tf.cast(mask, tf.uint8)[..., None] * 255, factor, "max")
+
+
 class MeltingPotBot(tf.Module):
   """A trained policy network with Melting Pot's SavedModel bot interface."""
 
   def __init__(self, network: snt.RNNCore, network_config: networks_lib.NetworkConfig,
                rgb_shape: Sequence[int], rgb_downsample: int, action_mode: str = "sample",
-               rgb_pooling: str = "mean"):
+               rgb_pooling: str = "mean", own_colour_cell: Optional[Tuple[int, int]] = None):
+    """`own_colour_cell`: the avatar's cell in the player's view, if the network reads
+    the own-colour channel (AdapterConfig.own_colour_channel); None if not."""
     super().__init__(name="recip_acme_bot")
+    self._own_colour_cell = own_colour_cell
     downsample_rgb(tf.zeros(rgb_shape, tf.uint8), rgb_downsample)   # Checks the factor.
     if action_mode not in ACTION_MODES:
       raise ExportError(f"unknown action mode {action_mode!r}; valid: {', '.join(ACTION_MODES)}")
@@ -117,6 +139,9 @@ class MeltingPotBot(tf.Module):
     state, previous_action = state[:num_core], state[num_core:]
     state = tree.unflatten_as(self._state_template, list(state))
     rgb = downsample_rgb(timestep["observation"]["RGB"], self._downsample, self._pooling)
+    if self._own_colour_cell is not None:
+      rgb = tf.concat([rgb, own_colour_mask(timestep["observation"]["RGB"],
+                                            self._own_colour_cell, self._downsample)], -1)
     last_step = None
     if self._config.last_step_inputs:   # As networks.last_step_features: zeros on FIRST.
       features = tf.concat([tf.reshape(tf.cast(timestep["reward"], tf.float32), [1]),
@@ -203,7 +228,6 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   from acme.utils import counting  # pylint: disable=g-import-not-at-top
   from meltingpot import substrate as mp_substrate  # pylint: disable=g-import-not-at-top
   from recip_acme import experiments  # pylint: disable=g-import-not-at-top
-  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
 
   check_permitted()
   workdir = os.path.abspath(os.path.expanduser(workdir))
@@ -222,6 +246,7 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
   env = melting_pot.MeltingPotSubstrate(config.substrate, config.adapter)
   try:
     raw_rgb_shape = env.raw_rgb_shape
+    own_colour_cell = env.avatar_cell if config.adapter.own_colour_channel else None
     builder = experiments.make_builder(config, env)   # As the run built it.
   finally:
     env.close()
@@ -243,7 +268,8 @@ def export_run(workdir: str, out: str, name_prefix: Optional[str] = None,
     if group.naive_partner:   # A training partner (naive_partners), not the run's agent.
       continue
     bot = MeltingPotBot(group.network, builder.network_config, raw_rgb_shape,
-                        config.adapter.rgb_downsample, mode, config.adapter.rgb_pooling)
+                        config.adapter.rgb_downsample, mode, config.adapter.rgb_pooling,
+                        own_colour_cell)
     for i in group.players:
       rel = f"player_{i}"
       save_bot(bot, os.path.join(out, rel))

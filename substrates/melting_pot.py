@@ -82,6 +82,20 @@ class AdapterConfig:
       mean, the estimators charged own-coin takes 0.3-1.1x what they charged
       partner-coin takes (results/coins_centered_owed_harm_immediate_w3_max_s1).
     local_radius: cells on each side of the avatar kept by the "local" view.
+    own_colour_channel: give each player's observation a fourth channel, 255 in every
+      cell that holds a pixel of the player's own colour (`own_colour`, read from its
+      own avatar), else 0. Why: a run plays 2-3 copies whose colours are drawn once, so
+      players learn which colours were theirs in training, not "coins of my avatar's
+      colour", and a scenario's fresh colours undo what they learned
+      (results/coins_colour_memorisation). The channel says "mine" in any copy. It is
+      computed from the player's own RGB only, so exported bots compute it in-graph
+      (`recip_acme.export`) and it is legal for focal players.
+    redraw_every: if > 0, each copy draws new colours and a new map (Melting Pot's own
+      draw at build) every this many of its episodes, so that a colour cannot stand for
+      "mine". Draw n of copy k of a run with seed s is seeded by (s, k, n): runs with one
+      seed play the same draws (paired comparisons). A resumed run's copies start their
+      draws over from the seed's first. Needs estimator_view "local" (a new map can
+      change WORLD.RGB's size).
   """
   rgb_downsample: int = 8
   rgb_pooling: str = "mean"
@@ -91,6 +105,8 @@ class AdapterConfig:
   avatar_locations: bool = False
   estimator_view: str = "world"
   local_radius: int = 1
+  own_colour_channel: bool = False
+  redraw_every: int = 0
 
   def __post_init__(self):
     if self.rgb_pooling not in RGB_POOLINGS:
@@ -103,6 +119,11 @@ class AdapterConfig:
                  "episode_step_limit", "local_radius"):
       if getattr(self, name) is not None and getattr(self, name) < 1:
         raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+    if self.redraw_every < 0:
+      raise ValueError(f"redraw_every must be >= 0 (0: never); got {self.redraw_every}")
+    if self.redraw_every and self.estimator_view != "local":
+      raise ValueError("redraw_every needs estimator_view 'local': a redrawn map can "
+                       "change the size of WORLD.RGB, the 'world' view's state")
 
 
 def area_downsample(image: np.ndarray, factor: int) -> np.ndarray:
@@ -144,6 +165,46 @@ def max_downsample(image: np.ndarray, factor: int) -> np.ndarray:
 def downsample_rgb(image: np.ndarray, factor: int, pooling: str = "mean") -> np.ndarray:
   """A player's RGB as its policy sees it (AdapterConfig.rgb_downsample, rgb_pooling)."""
   return max_downsample(image, factor) if pooling == "max" else area_downsample(image, factor)
+
+
+# Colours as one integer (R * 2^16 + G * 2^8 + B), and the weight of one pixel's vote in
+# `own_colour`'s score (above any colour code, so counts decide before codes do).
+COLOUR_CODE = np.array([1 << 16, 1 << 8, 1], np.int32)
+COLOUR_COUNT_WEIGHT = 1 << 24
+
+
+def own_colour(rgb: np.ndarray, avatar_cell: Tuple[int, int]) -> Optional[np.ndarray]:
+  """The player's colour, read from its avatar in its own (raw) view; None if absent.
+
+  It is the commonest colour of the avatar's cell other than the cell's top-left pixel,
+  which Melting Pot's avatar sprites leave transparent (the floor shows). With Melting
+  Pot's avatar palette (`shapes.get_palette`) that is the base colour '*', the colour
+  the player's coins are drawn in on coins (tests/test_own_colour.py). Ties go to the
+  smallest colour code, as in the in-graph twin `recip_acme.export.own_colour_mask`.
+  """
+  r, c = avatar_cell
+  block = rgb[r * CELL_PIXELS:(r + 1) * CELL_PIXELS,
+              c * CELL_PIXELS:(c + 1) * CELL_PIXELS].reshape(-1, 3)
+  codes = block.astype(np.int32) @ COLOUR_CODE
+  counts = (codes[:, None] == codes[None, :]).sum(1)
+  weight = COLOUR_COUNT_WEIGHT
+  score = np.where(codes != codes[0], counts * weight + (weight - 1 - codes), -1)
+  best = int(np.argmax(score))
+  return None if score[best] < 0 else block[best]
+
+
+def own_colour_mask(rgb: np.ndarray, colour: Optional[np.ndarray], factor: int) -> np.ndarray:
+  """uint8 [H/f, W/f, 1]: 255 in every block holding a pixel of `colour`, else 0.
+
+  OpenCV's inRange with equal bounds is the exact-match test (~20x quicker than NumPy's
+  comparison and reduction over channels on an 88x88 view; it runs per player per step).
+  """
+  if colour is None:
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+  else:
+    bound = tuple(int(v) for v in colour)
+    mask = cv2.inRange(np.ascontiguousarray(rgb), bound, bound)
+  return max_downsample(mask[..., None], factor)
 
 
 def downsampled_shape(shape: Sequence[int], factor: int) -> tuple:
@@ -241,24 +302,29 @@ class MeltingPotSubstrate:
   """A Melting Pot substrate, all players controlled by one joint actor."""
 
   def __init__(self, name: str, config: AdapterConfig = AdapterConfig(),
-               roles: Optional[Sequence[str]] = None):
+               roles: Optional[Sequence[str]] = None,
+               draw_key: Tuple[int, ...] = (0, 0)):
+    """`draw_key` seeds the copy's redraws (AdapterConfig.redraw_every): `seeded_copies`
+    gives (run seed, copy index)."""
     from meltingpot import substrate  # pylint: disable=g-import-not-at-top
     assets.check_substrate(name)
     self.name = name
     self.config = config
     factory = substrate.get_factory(name)
     self.roles = tuple(roles or factory.default_player_roles())
-    self._env = (_build_with_avatar_locations(name, self.roles) if config.avatar_locations
-                 else factory.build(self.roles))
+    self._draw_key = tuple(int(k) for k in draw_key)
+    self._episodes = 0   # Episodes begun, for the redraws.
+    self._env = self._build()
     self.num_players = len(self.roles)
     raw_obs = self._env.observation_spec()
     self._raw_rgb_shape = raw_obs[0]["RGB"].shape
     self._raw_world_shape = raw_obs[0]["WORLD.RGB"].shape
     self.num_actions = [int(a.num_values) for a in self._env.action_spec()]
     self.rgb_shape = downsampled_shape(self._raw_rgb_shape, config.rgb_downsample)
+    if config.own_colour_channel:
+      self.rgb_shape = self.rgb_shape[:-1] + (self.rgb_shape[-1] + 1,)
     self.world_shape = downsampled_shape(self._raw_world_shape, config.world_downsample)
-    # Cells of the world view (sprites are 8x8 pixels), to scale positions into [0, 1].
-    self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / 8.0
+    self._set_world_cells()
     locations = (2 + NUM_ORIENTATIONS) * self.num_players if config.avatar_locations else 0
     rows, cols = (self._raw_rgb_shape[0] // CELL_PIXELS, self._raw_rgb_shape[1] // CELL_PIXELS)
     # The avatar's cell in its own view: 1 cell from the bottom, centred (Melting Pot's
@@ -285,6 +351,30 @@ class MeltingPotSubstrate:
     limit = episode_frame_limit(name, self.roles)
     self.max_episode_steps = min(limit, config.episode_step_limit or limit)
 
+  def _build(self):
+    from meltingpot import substrate  # pylint: disable=g-import-not-at-top
+    if self.config.avatar_locations:
+      return _build_with_avatar_locations(self.name, self.roles)
+    return substrate.get_factory(self.name).build(self.roles)
+
+  def _set_world_cells(self) -> None:
+    # Cells of the world view (sprites are 8x8 pixels), to scale positions into [0, 1].
+    self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / 8.0
+
+  def _redraw(self, draw: int) -> None:
+    """Replaces the copy by Melting Pot's draw number `draw` of its key (colours, map)."""
+    seed = np.random.SeedSequence([*self._draw_key, draw]).generate_state(1)[0]
+    state = random.getstate()
+    random.seed(int(seed))
+    try:
+      env = self._build()
+    finally:
+      random.setstate(state)
+    self._env.close()
+    self._env = env
+    self._raw_world_shape = env.observation_spec()[0]["WORLD.RGB"].shape
+    self._set_world_cells()
+
   @property
   def raw_rgb_shape(self) -> tuple:
     """The RGB shape Melting Pot gives players, before our downsampling."""
@@ -302,6 +392,12 @@ class MeltingPotSubstrate:
     factor = self.config.rgb_downsample
     observations = [downsample_rgb(obs["RGB"], factor, self.config.rgb_pooling)
                     for obs in timestep.observation]
+    if self.config.own_colour_channel:
+      players = [np.concatenate([pooled, own_colour_mask(
+          obs["RGB"], own_colour(obs["RGB"], self.avatar_cell), factor)], axis=-1)
+                 for pooled, obs in zip(observations, timestep.observation)]
+    else:
+      players = observations
     if self.config.estimator_view == "local" and factor == CELL_PIXELS:
       # The window is whole cells, so its pooled cells are the policy view's (pooling
       # is the adapter's largest cost per step; this halves it).
@@ -323,7 +419,7 @@ class MeltingPotSubstrate:
     discount = 1.0 if timestep.discount is None else float(timestep.discount)
     signals = {k: np.stack([np.asarray(obs[k], np.float32) for obs in timestep.observation])
                for k in self.signal_names}
-    return JointTimeStep(timestep.step_type, observations, rewards, discount, state,
+    return JointTimeStep(timestep.step_type, players, rewards, discount, state,
                          self._step, signals)
 
   def _avatar_features(self, observations) -> np.ndarray:
@@ -335,6 +431,10 @@ class MeltingPotSubstrate:
     return out.reshape(-1)
 
   def reset(self) -> JointTimeStep:
+    every = self.config.redraw_every
+    if every and self._episodes and self._episodes % every == 0:
+      self._redraw(self._episodes // every)
+    self._episodes += 1
     self._step = 0
     return self._convert(self._env.reset())
 
@@ -368,4 +468,4 @@ def seeded_copies(name: str, config: AdapterConfig, count: int,
   measured with the seed plays them too.
   """
   random.seed(seed)
-  return [MeltingPotSubstrate(name, config) for _ in range(count)]
+  return [MeltingPotSubstrate(name, config, draw_key=(seed, k)) for k in range(count)]

@@ -326,7 +326,8 @@ def test_every_train_flag_is_a_setting_and_every_setting_reaches_the_config():
             "counterfactual": "regression", "rgb_downsample": 4,
             "rgb_pooling": "mean",   # The coins preset's is max.
             "world_downsample": 4, "episode_step_limit": 33, "avatar_locations": True,
-            "estimator_view": "world", "local_radius": 2, "conv_channels": ["3"],
+            "estimator_view": "world", "local_radius": 2, "own_colour_channel": True,
+            "redraw_every": 2, "conv_channels": ["3"],
             "mlp_sizes": ["5"], "lstm_size": 7, "observe_last_step": True,
             "entropy_cost": 0.123, "baseline_cost": 0.321, "samples_per_insert": 2.0,
             "replay_size": 55, "unroll_length": 9, "learning_rate": 1.23e-4}

@@ -164,7 +164,8 @@ _RECIPROCATOR = ("variant", "balance_decay", "generosity", "own_policy_counterfa
                  "subtract_partner_influence", "reciprocal_players", "naive_partners")
 _INFLUENCE = ("future_term", "counterfactual")
 _ADAPTER = ("rgb_downsample", "rgb_pooling", "world_downsample", "episode_step_limit",
-            "avatar_locations", "estimator_view", "local_radius")
+            "avatar_locations", "estimator_view", "local_radius", "own_colour_channel",
+            "redraw_every")
 _NETWORK = ("conv_channels", "mlp_sizes", "lstm_size", "observe_last_step")
 _IMPALA_ONLY = ("entropy_cost", "baseline_cost", "samples_per_insert", "replay_size")
 SETTINGS = (_TOP + _RECIPROCATOR + _INFLUENCE + _ADAPTER + _NETWORK + _IMPALA_ONLY
