@@ -465,7 +465,8 @@ def seeded_copies(name: str, config: AdapterConfig, count: int,
   the copy's life) and colours from Python's `random` when the copy is built: seeded
   here, so runs with one seed play the same maps whatever the agent (paired
   comparisons), a resumed run plays the maps it played before, and a reference
-  measured with the seed plays them too.
+  measured with the seed plays them too. Copy k's redraws (AdapterConfig.redraw_every)
+  are keyed by (seed, k).
   """
   random.seed(seed)
   return [MeltingPotSubstrate(name, config, draw_key=(seed, k)) for k in range(count)]
