@@ -13,14 +13,14 @@ facts bound how hard that is, and this prints both.
   colours seen in player 0's downsampled view, with their counts, under "mean" and "max".
 
 The copy colours are read by recording the arguments of Melting Pot's own coins config
-function `get_player_color_palettes` while the copies are built (wrapped, not changed).
+function `get_player_color_palettes` while the copies are built (wrapped, not changed:
+`substrates.melting_pot.recorded_colour_draws`).
 Output: --out/README.md with this command.
 """
 
-import contextlib
 import os
 import random
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, List, Tuple
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -39,32 +39,13 @@ flags.DEFINE_string("out", "results/coin_colours", "Output folder.")
 cli.allow("out", cli.output_dir())
 
 
-@contextlib.contextmanager
-def recorded_colour_draws() -> Iterator[List[Tuple[str, str]]]:
-  """Within the block, every coins copy built appends its (player 0's colour, player
-  1's colour) to the yielded list: Melting Pot's own config function is wrapped, not
-  changed, and restored on exit."""
-  from meltingpot.configs.substrates import coins  # pylint: disable=g-import-not-at-top
-  drawn, original = [], coins.get_player_color_palettes
-
-  def recording(coin_type_a, coin_type_b):
-    drawn.append(tuple(c.replace("coin_", "") for c in (coin_type_a, coin_type_b)))
-    return original(coin_type_a=coin_type_a, coin_type_b=coin_type_b)
-
-  coins.get_player_color_palettes = recording
-  try:
-    yield drawn
-  finally:
-    coins.get_player_color_palettes = original
-
-
 def copy_colours(seed: int, num_envs: int) -> List[Tuple[str, str]]:
   """(player 0's colour, player 1's colour) of each copy `seeded_copies` builds."""
   from substrates import melting_pot  # pylint: disable=g-import-not-at-top
   # The frame-limit lookup (cached) draws and restores Python's random state inside the
   # first build; done first, so the only draws recorded are the copies' own.
   melting_pot.episode_frame_limit("coins", ("default",) * 2)
-  with recorded_colour_draws() as drawn:
+  with melting_pot.recorded_colour_draws() as drawn:
     envs = melting_pot.seeded_copies("coins", melting_pot.AdapterConfig(), num_envs, seed)
   for env in envs:
     env.close()

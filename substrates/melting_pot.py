@@ -40,7 +40,7 @@ import contextlib
 import functools
 import importlib
 import random
-from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import dm_env
@@ -455,6 +455,25 @@ class MeltingPotSubstrate:
 
   def close(self) -> None:
     self._env.close()
+
+
+@contextlib.contextmanager
+def recorded_colour_draws() -> Iterator[List[Tuple[str, str]]]:
+  """Within the block, every coins copy built appends its (player 0's colour, player
+  1's colour) to the yielded list: Melting Pot's own config function is wrapped, not
+  changed, and restored on exit."""
+  from meltingpot.configs.substrates import coins  # pylint: disable=g-import-not-at-top
+  drawn, original = [], coins.get_player_color_palettes
+
+  def recording(coin_type_a, coin_type_b):
+    drawn.append(tuple(c.replace("coin_", "") for c in (coin_type_a, coin_type_b)))
+    return original(coin_type_a=coin_type_a, coin_type_b=coin_type_b)
+
+  coins.get_player_color_palettes = recording
+  try:
+    yield drawn
+  finally:
+    coins.get_player_color_palettes = original
 
 
 def seeded_copies(name: str, config: AdapterConfig, count: int,

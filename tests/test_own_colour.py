@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from launch import coin_colours
 from recip_acme import experiments
 from recip_acme import export
 from substrates import melting_pot
@@ -27,7 +26,7 @@ def _built_with_colours(config: melting_pot.AdapterConfig, seed: int, count: int
   copies, colours = [], []
   melting_pot.random.seed(seed)
   for k in range(count):
-    with coin_colours.recorded_colour_draws() as drawn:
+    with melting_pot.recorded_colour_draws() as drawn:
       copies.append(melting_pot.MeltingPotSubstrate("coins", config, draw_key=(seed, k)))
     colours.append(drawn[0])   # The build's draw (a frame-limit look-up may follow).
   return copies, colours
@@ -147,7 +146,7 @@ def test_an_exported_bot_sees_the_channel_the_trainer_saw():
 
 
 def _colours_per_episode(config, draw_key, episodes):
-  with coin_colours.recorded_colour_draws() as drawn:
+  with melting_pot.recorded_colour_draws() as drawn:
     melting_pot.random.seed(draw_key[0])
     env = melting_pot.MeltingPotSubstrate("coins", config, draw_key=draw_key)
   try:

@@ -9,7 +9,7 @@ For each run, every ordered pair of its models (focal model in slot 0, the other
 slot 1, as `launch.evaluate --stratify` pairs them on coins_0 with the run as its own
 background) plays `--builds` fresh copies of `--episodes` episodes. Melting Pot draws a
 copy's two colours when the copy is built (`coins.get_player_color_palettes`, recorded
-here by `launch.coin_colours.recorded_colour_draws`); the run's training copies' colours
+here by `substrates.melting_pot.recorded_colour_draws`); the run's training copies' colours
 come from `launch.coin_colours.copy_colours(seed, num_envs)`. Each build is labelled by
 what the focal player's colour in it was in training: "own" (a colour that model owned
 in a training copy), "partner's" (a colour its partner owned there), "new" (neither).
@@ -48,6 +48,7 @@ def main():
   import recip_acme  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from launch import coin_colours  # pylint: disable=g-import-not-at-top
   from recip_acme import evaluation  # pylint: disable=g-import-not-at-top
+  from substrates import melting_pot  # pylint: disable=g-import-not-at-top
 
   random.seed(args.seed)
   rows = []
@@ -63,7 +64,7 @@ def main():
       own = {pair[focal_player] for pair in training}
       partner = {pair[1 - focal_player] for pair in training}
       for build in range(args.builds):
-        with coin_colours.recorded_colour_draws() as drawn:
+        with melting_pot.recorded_colour_draws() as drawn:
           episodes = evaluation.evaluate_on_scenario(focal, "coins_0", args.episodes, background)
         colour = drawn[-1][0]     # Slot 0 is coins_0's focal slot.
         rows.append(dict(run=name, focal=focal.manifest.players[0].name,
