@@ -359,7 +359,7 @@ class MeltingPotSubstrate:
 
   def _set_world_cells(self) -> None:
     # Cells of the world view (sprites are 8x8 pixels), to scale positions into [0, 1].
-    self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / 8.0
+    self._world_cells = np.array(self._raw_world_shape[1::-1], np.float32) / CELL_PIXELS
 
   def _redraw(self, draw: int) -> None:
     """Replaces the copy by Melting Pot's draw number `draw` of its key (colours, map)."""
