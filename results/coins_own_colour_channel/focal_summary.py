@@ -9,7 +9,9 @@ the backgrounds it met, its SE, and where it stands: exploited (below by 2 SE or
 population, and the backgrounds share their control pairings, so pairings of one seed are
 averaged, not counted as separate seeds. The SE of a mean over backgrounds treats the
 pairings as independent (they share the control's episodes on a background only across
-seeds, never within one).
+seeds, never within one). It also writes `focal_pairings.csv`: per pairing, the focal
+and control returns, both populations' P(own) as focal players (own / (own + partner's)
+coins taken) and the background's return against each.
 
     python results/coins_own_colour_channel/focal_summary.py
 """
@@ -22,7 +24,9 @@ import numpy as np
 import pandas as pd
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VERSUS = os.path.join(HERE, "..", "coins_focal_coin_events", "versus_independent.csv")
+EVENTS = os.path.join(HERE, "..", "coins_focal_coin_events")
+VERSUS = os.path.join(EVENTS, "versus_independent.csv")
+PAIRS = os.path.join(EVENTS, "pairs.csv")
 AGENT_PREFIX = "coins_reciprocator_colour_s"
 
 
@@ -52,8 +56,43 @@ def by_seed(versus: pd.DataFrame) -> pd.DataFrame:
   return pd.DataFrame(out)
 
 
+def _p_own(row: pd.Series) -> float:
+  return row["focal_own_coins"] / (row["focal_own_coins"] + row["focal_partner_coins"])
+
+
+def by_pairing(versus: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+  """One row per Reciprocator pairing, beside its control pairing on the same background."""
+  rows = versus[versus["agent"].str.startswith(AGENT_PREFIX)
+                & versus["background_players"].isna()]
+  out = []
+  for _, row in rows.iterrows():
+    focal = pairs[pairs["pairing"] == row["pairing"]].iloc[0]
+    control = pairs[(pairs["agent"] == row["independent_focal"])
+                    & (pairs["background"] == row["background"])].iloc[0]
+    out.append(dict(pairing=row["pairing"], control=control["pairing"],
+                    focal_return=focal["focal_per_capita_return"],
+                    focal_return_se=focal["focal_return_se"],
+                    control_return=control["focal_per_capita_return"],
+                    control_return_se=control["focal_return_se"],
+                    difference=row["difference"], difference_se=row["difference_se"],
+                    focal_p_own=_p_own(focal), control_p_own=_p_own(control),
+                    own_coins_difference=row["focal_own_coins_difference"],
+                    partner_coins_difference=row["focal_partner_coins_difference"],
+                    coins_lost_difference=row["focal_coins_lost_difference"],
+                    background_return_vs_focal=focal["background_per_capita_return"],
+                    background_return_vs_control=control["background_per_capita_return"],
+                    episodes=int(focal["episodes"])))
+  return pd.DataFrame(out).sort_values("pairing")
+
+
 def main() -> None:
-  table = by_seed(pd.read_csv(VERSUS))
+  versus = pd.read_csv(VERSUS)
+  pairings = by_pairing(versus, pd.read_csv(PAIRS))
+  pairings.to_csv(os.path.join(HERE, "focal_pairings.csv"), index=False, float_format="%.4g")
+  with pd.option_context("display.width", 250, "display.max_columns", 20):
+    print(pairings.round(3).to_string(index=False))
+  print()
+  table = by_seed(versus)
   table.to_csv(os.path.join(HERE, "focal_by_seed.csv"), index=False, float_format="%.4g")
   print(table.round(2).to_string(index=False))
 
