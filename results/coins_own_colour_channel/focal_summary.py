@@ -11,13 +11,17 @@ averaged, not counted as separate seeds. The SE of a mean over backgrounds treat
 pairings as independent (they share the control's episodes on a background only across
 seeds, never within one). It also writes `focal_pairings.csv`: per pairing, the focal
 and control returns, both populations' P(own) as focal players (own / (own + partner's)
-coins taken) and the background's return against each.
+coins taken) and the background's return against each. Pairings re-run with a second
+evaluation seed (`evaluations/NAME_seed1/episodes.csv` here, kept out of the coin-events
+report, which takes one control per background) are pooled with their first run in
+`focal_two_evaluation_seeds.csv`: the difference over both seeds' episodes.
 
     python results/coins_own_colour_channel/focal_summary.py
 """
 
 from __future__ import annotations
 
+import glob
 import os
 
 import numpy as np
@@ -85,12 +89,42 @@ def by_pairing(versus: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
   return pd.DataFrame(out).sort_values("pairing")
 
 
+def _episodes(pairing: str) -> pd.DataFrame:
+  """A pairing's episodes from both evaluation seeds (the first from the coin-events report)."""
+  first = pd.read_csv(os.path.join(EVENTS, "evaluations", pairing, "episodes.csv"))
+  second = pd.read_csv(os.path.join(HERE, "evaluations", pairing + "_seed1", "episodes.csv"))
+  return pd.concat([first, second], ignore_index=True)
+
+
+def over_evaluation_seeds(pairings: pd.DataFrame) -> pd.DataFrame:
+  """Pairings whose focal and control pairings both have a second evaluation seed, pooled."""
+  second = {os.path.basename(os.path.dirname(path))[:-len("_seed1")]
+            for path in glob.glob(os.path.join(HERE, "evaluations", "*_seed1", "episodes.csv"))}
+  out = []
+  for _, row in pairings.iterrows():
+    if row["pairing"] not in second or row["control"] not in second:
+      continue
+    focal = _episodes(row["pairing"])["focal_per_capita_return"]
+    control = _episodes(row["control"])["focal_per_capita_return"]
+    se = float(np.hypot(focal.std() / np.sqrt(len(focal)), control.std() / np.sqrt(len(control))))
+    difference = float(focal.mean() - control.mean())
+    out.append(dict(pairing=row["pairing"], control=row["control"], episodes=len(focal),
+                    focal_return=float(focal.mean()), control_return=float(control.mean()),
+                    difference=difference, difference_se=se, verdict=verdict(difference, se)))
+  return pd.DataFrame(out)
+
+
 def main() -> None:
   versus = pd.read_csv(VERSUS)
   pairings = by_pairing(versus, pd.read_csv(PAIRS))
   pairings.to_csv(os.path.join(HERE, "focal_pairings.csv"), index=False, float_format="%.4g")
   with pd.option_context("display.width", 250, "display.max_columns", 20):
     print(pairings.round(3).to_string(index=False))
+  print()
+  pooled = over_evaluation_seeds(pairings)
+  pooled.to_csv(os.path.join(HERE, "focal_two_evaluation_seeds.csv"), index=False,
+                float_format="%.4g")
+  print(pooled.round(2).to_string(index=False))
   print()
   table = by_seed(versus)
   table.to_csv(os.path.join(HERE, "focal_by_seed.csv"), index=False, float_format="%.4g")
