@@ -4,10 +4,11 @@ Reads the coin-events report's pair-level rows (`../coins_focal_coin_events/
 versus_independent.csv`, one row per Reciprocator pairing: its focal return minus a
 stranger independent focal population's on the same background, with the SE of that
 difference) and writes `focal_by_seed.csv`: per Reciprocator seed, the mean difference over
-the backgrounds it met, its SE, and where it stands: exploited (below by 2 SE or more), below
-(within 2 SE), above (within 2 SE) or ahead (above by 2 SE or more). Why per seed: #12's focal half is a claim about each trained
-population, and the backgrounds share their control pairings, so pairings of one seed are
-averaged, not counted as separate seeds. The SE of a mean over backgrounds treats the
+the backgrounds it met, its SE, and where it stands: exploited (below by 2 SE or more),
+below (within 2 SE), above (within 2 SE) or ahead (above by 2 SE or more). Why per seed:
+#12's focal half is a claim about each trained population, and the backgrounds share
+their control pairings, so pairings of one seed are averaged, not counted as separate
+seeds. The SE of a mean over backgrounds treats the
 pairings as independent (they share the control's episodes on a background only across
 seeds, never within one). It also writes `focal_pairings.csv`: per pairing, the focal
 and control returns, both populations' P(own) as focal players (own / (own + partner's)
@@ -44,12 +45,16 @@ def verdict(difference: float, se: float) -> str:
   return "below" if difference < 0 else "above"
 
 
+def _reciprocator_pairings(versus: pd.DataFrame) -> pd.DataFrame:
+  """The report's pair-level rows (not per background model) of the own-colour Reciprocators."""
+  return versus[versus["agent"].str.startswith(AGENT_PREFIX)
+                & versus["background_players"].isna()]
+
+
 def by_seed(versus: pd.DataFrame) -> pd.DataFrame:
   """One row per Reciprocator seed from the pair-level rows of the report."""
-  rows = versus[versus["agent"].str.startswith(AGENT_PREFIX)
-                & versus["background_players"].isna()]
   out = []
-  for agent, part in rows.groupby("agent", sort=True):
+  for agent, part in _reciprocator_pairings(versus).groupby("agent", sort=True):
     difference = float(part["difference"].mean())
     se = float(np.sqrt((part["difference_se"] ** 2).sum()) / len(part))
     out.append(dict(seed=int(agent[len(AGENT_PREFIX):]), backgrounds=len(part),
@@ -66,10 +71,8 @@ def _p_own(row: pd.Series) -> float:
 
 def by_pairing(versus: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
   """One row per Reciprocator pairing, beside its control pairing on the same background."""
-  rows = versus[versus["agent"].str.startswith(AGENT_PREFIX)
-                & versus["background_players"].isna()]
   out = []
-  for _, row in rows.iterrows():
+  for _, row in _reciprocator_pairings(versus).iterrows():
     focal = pairs[pairs["pairing"] == row["pairing"]].iloc[0]
     control = pairs[(pairs["agent"] == row["independent_focal"])
                     & (pairs["background"] == row["background"])].iloc[0]
