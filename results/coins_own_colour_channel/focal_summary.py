@@ -5,7 +5,7 @@ versus_independent.csv`, one row per Reciprocator pairing: its focal return minu
 stranger independent focal population's on the same background, with the SE of that
 difference) and writes `focal_by_population.csv`: per trained Reciprocator population
 (`coins_reciprocator_colour_<population>`: `s1`-`s3` are the seeds of the setting,
-`pool_s1` and `w05_s2` its variants), the mean difference over the backgrounds it met,
+`pool_s1` and `w05_s1`-`w05_s3` its variants), the mean difference over the backgrounds it met,
 its SE, and where it stands: exploited (below by 2 SE or more), below (within 2 SE),
 above (within 2 SE) or ahead (above by 2 SE or more). Why per population: #12's focal
 half is a claim about each trained population, and the backgrounds share their control
