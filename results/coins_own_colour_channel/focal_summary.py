@@ -48,6 +48,11 @@ def verdict(difference: float, se: float) -> str:
   return "below" if difference < 0 else "above"
 
 
+def _population(agent: str) -> str:
+  """A Reciprocator population's short name: its agent name without AGENT_PREFIX."""
+  return agent[len(AGENT_PREFIX):]
+
+
 def _reciprocator_pairings(versus: pd.DataFrame) -> pd.DataFrame:
   """The report's pair-level rows (not per background model) of the own-colour Reciprocators."""
   return versus[versus["agent"].str.startswith(AGENT_PREFIX)
@@ -69,7 +74,7 @@ def by_population(versus: pd.DataFrame) -> pd.DataFrame:
   """One row per Reciprocator population from the pair-level rows of the report."""
   out = []
   for agent, part in _reciprocator_pairings(versus).groupby("agent", sort=True):
-    out.append(dict(population=agent[len(AGENT_PREFIX):], **_over_backgrounds(part),
+    out.append(dict(population=_population(agent), **_over_backgrounds(part),
                     partner_coins_difference=float(part["focal_partner_coins_difference"].mean()),
                     coins_lost_difference=float(part["focal_coins_lost_difference"].mean())))
   return pd.DataFrame(out)
@@ -86,7 +91,7 @@ def by_pairing(versus: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     focal = pairs[pairs["pairing"] == row["pairing"]].iloc[0]
     control = pairs[(pairs["agent"] == row["independent_focal"])
                     & (pairs["background"] == row["background"])].iloc[0]
-    out.append(dict(pairing=row["pairing"], population=row["agent"][len(AGENT_PREFIX):],
+    out.append(dict(pairing=row["pairing"], population=_population(row["agent"]),
                     control=control["pairing"], focal_return=focal["focal_per_capita_return"],
                     focal_return_se=focal["focal_return_se"],
                     control_return=control["focal_per_capita_return"],
